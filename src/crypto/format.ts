@@ -1,0 +1,176 @@
+/**
+ * The sealed store file, format version 1.
+ *
+ * A fixed 96-byte plaintext header, then the AES-256-GCM ciphertext of the UTF-8 JSON
+ * document, then the 16-byte GCM tag. The whole header is the cipher's associated
+ * data, so no byte of it can change without the tag failing. Integers are big-endian.
+ *
+ * | offset | bytes | field                                                              |
+ * |-------:|------:|--------------------------------------------------------------------|
+ * |      0 |     8 | magic, ASCII `ZEFSTORE`                                            |
+ * |      8 |     2 | format version, 1                                                  |
+ * |     10 |     2 | header length, 96 (where the ciphertext starts)                    |
+ * |     12 |     1 | key source: 1 = raw key, 2 = passphrase                            |
+ * |     13 |     1 | KDF: 0 = none (raw key), 1 = scrypt                                |
+ * |     14 |     1 | scrypt log2(N) (0 for a raw key)                                   |
+ * |     15 |     1 | scrypt r (0 for a raw key)                                         |
+ * |     16 |     1 | scrypt p (0 for a raw key)                                         |
+ * |     17 |     3 | reserved, zero                                                     |
+ * |     20 |    16 | KDF salt (zero for a raw key)                                      |
+ * |     36 |    16 | key id: HKDF-SHA256(master key, info "...v1 key id"), 16 bytes     |
+ * |     52 |     8 | generation: 1 for the first write, +1 on every write               |
+ * |     60 |    16 | write salt, random per write: AES key = HKDF(master, salt, info)   |
+ * |     76 |    12 | GCM nonce, random per write                                        |
+ * |     88 |     8 | header check: first 8 bytes of SHA-256 of bytes 0..87              |
+ * |     96 |     n | ciphertext (n = length of the JSON document)                       |
+ * |   96+n |    16 | GCM tag over the ciphertext with bytes 0..95 as associated data    |
+ *
+ * The header check is not a security measure (the GCM tag is); it lets a reader
+ * report a damaged header as "damaged" rather than "wrong key". Every version keeps
+ * bytes 0..11 and the check as the last 8 header bytes, so a reader can tell an
+ * intact file of a newer version from a damaged one.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { gcm as gcmSync } from "@noble/ciphers/aes.js";
+import { gcm as gcmNative } from "@noble/ciphers/webcrypto.js";
+import { TokenStoreError } from "../errors.js";
+import { subkeyFor, type MasterKey, type ScryptParams } from "./keys.js";
+
+export const MAGIC = Buffer.from("ZEFSTORE", "ascii");
+export const FORMAT_VERSION = 1;
+export const HEADER_BYTES = 96;
+export const TAG_BYTES = 16;
+const CHECK_BYTES = 8;
+const PREFIX_BYTES = 12;
+
+const KEY_SOURCE_RAW = 1;
+const KEY_SOURCE_PASSPHRASE = 2;
+const KDF_NONE = 0;
+const KDF_SCRYPT = 1;
+
+/** Below this size the pure-JS cipher wins (no promise and key import); above, WebCrypto does. */
+const NATIVE_CIPHER_MIN_BYTES = 8 * 1024;
+
+/** What the plaintext header says, after it has been checked. */
+export interface Header {
+  version: number;
+  keyId: Uint8Array;
+  generation: number;
+  /** Present when the key came from a passphrase. */
+  kdf: { salt: Uint8Array; params: ScryptParams } | undefined;
+}
+
+/**
+ * Reads and checks the header of a sealed file, without any key. Throws DAMAGED_FILE
+ * for anything that is not an intact store file and UNSUPPORTED_VERSION for an
+ * intact file of another format version.
+ */
+export function readHeader(file: Uint8Array, path: string): Header {
+  const damaged = (why: string) =>
+    new TokenStoreError("DAMAGED_FILE", `${path} is damaged or is not a token store file (${why}); nothing was changed. If a previous generation was kept, recover() restores it`, { path });
+  if (file.length < PREFIX_BYTES || !MAGIC.equals(file.subarray(0, MAGIC.length))) {
+    throw damaged(file.length === 0 ? "empty file" : "no store header");
+  }
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const version = view.getUint16(8);
+  const headerBytes = view.getUint16(10);
+  if (headerBytes < PREFIX_BYTES + CHECK_BYTES || headerBytes + TAG_BYTES > file.length) {
+    throw damaged("truncated");
+  }
+  const check = sha256(file.subarray(0, headerBytes - CHECK_BYTES)).subarray(0, CHECK_BYTES);
+  if (!check.equals(file.subarray(headerBytes - CHECK_BYTES, headerBytes))) {
+    throw damaged("header check failed");
+  }
+  if (version !== FORMAT_VERSION) {
+    throw new TokenStoreError(
+      "UNSUPPORTED_VERSION",
+      `${path} uses store format version ${version}; this version of zoho-encrypted-filestore reads version ${FORMAT_VERSION}` +
+        (version > FORMAT_VERSION ? " (upgrade the package)" : ""),
+      { path },
+    );
+  }
+  if (headerBytes !== HEADER_BYTES) throw damaged("bad header length");
+  const keySource = file[12];
+  const kdf = file[13];
+  let kdfInfo: Header["kdf"];
+  if (keySource === KEY_SOURCE_RAW && kdf === KDF_NONE) {
+    kdfInfo = undefined;
+  } else if (keySource === KEY_SOURCE_PASSPHRASE && kdf === KDF_SCRYPT) {
+    const params = { log2N: file[14]!, r: file[15]!, p: file[16]! };
+    // Bounded so that a planted header cannot make a reader spend more than 1 GiB or minutes.
+    if (params.log2N < 10 || params.r < 1 || params.p < 1 || params.p > 16 || 128 * 2 ** params.log2N * params.r > 2 ** 30) {
+      throw damaged("bad KDF parameters");
+    }
+    kdfInfo = { salt: Uint8Array.from(file.subarray(20, 36)), params };
+  } else {
+    throw damaged("unknown key source");
+  }
+  return {
+    version,
+    kdf: kdfInfo,
+    keyId: Uint8Array.from(file.subarray(36, 52)),
+    generation: Number(view.getBigUint64(52)),
+  };
+}
+
+/** Seals `plaintext` as generation `generation` under `master`. Fresh salt and nonce every call. */
+export async function seal(plaintext: Uint8Array, master: MasterKey, generation: number): Promise<Uint8Array> {
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header.writeUInt16BE(FORMAT_VERSION, 8);
+  header.writeUInt16BE(HEADER_BYTES, 10);
+  if (master.kdf) {
+    header[12] = KEY_SOURCE_PASSPHRASE;
+    header[13] = KDF_SCRYPT;
+    header[14] = master.kdf.params.log2N;
+    header[15] = master.kdf.params.r;
+    header[16] = master.kdf.params.p;
+    header.set(master.kdf.salt, 20);
+  } else {
+    header[12] = KEY_SOURCE_RAW;
+    header[13] = KDF_NONE;
+  }
+  header.set(master.keyId, 36);
+  header.writeBigUInt64BE(BigInt(generation), 52);
+  const writeSalt = randomBytes(16);
+  const nonce = randomBytes(12);
+  writeSalt.copy(header, 60);
+  nonce.copy(header, 76);
+  sha256(header.subarray(0, HEADER_BYTES - CHECK_BYTES)).copy(header, HEADER_BYTES - CHECK_BYTES, 0, CHECK_BYTES);
+
+  const subkey = subkeyFor(master.key, writeSalt);
+  const sealed =
+    plaintext.length < NATIVE_CIPHER_MIN_BYTES
+      ? gcmSync(subkey, nonce, header).encrypt(plaintext)
+      : await gcmNative(subkey, nonce, header).encrypt(plaintext);
+  subkey.fill(0);
+  const file = new Uint8Array(HEADER_BYTES + sealed.length);
+  file.set(header, 0);
+  file.set(sealed, HEADER_BYTES);
+  return file;
+}
+
+/**
+ * Opens a sealed file whose header has been read with {@link readHeader} and whose key
+ * id matched `master`. A failed tag means the file was changed: DAMAGED_FILE.
+ */
+export async function unseal(file: Uint8Array, master: MasterKey, path: string): Promise<Uint8Array> {
+  const header = file.subarray(0, HEADER_BYTES);
+  const subkey = subkeyFor(master.key, file.subarray(60, 76));
+  const nonce = file.subarray(76, 88);
+  const sealed = file.subarray(HEADER_BYTES);
+  try {
+    return sealed.length - TAG_BYTES < NATIVE_CIPHER_MIN_BYTES
+      ? gcmSync(subkey, nonce, header).decrypt(sealed)
+      : await gcmNative(subkey, nonce, header).decrypt(sealed);
+  } catch {
+    // The cipher's own error says only "invalid tag"; it is not kept as `cause`.
+    throw new TokenStoreError("DAMAGED_FILE", `${path} failed authentication: it was changed or damaged after it was written; nothing was changed. If a previous generation was kept, recover() restores it`, { path });
+  } finally {
+    subkey.fill(0);
+  }
+}
+
+function sha256(data: Uint8Array): Buffer {
+  return createHash("sha256").update(data).digest();
+}

@@ -1,0 +1,158 @@
+/**
+ * Key input: where the 32-byte master key comes from, and what is derived from it.
+ *
+ * - A raw key is 32 random bytes, given as a `Uint8Array` or as base64 text.
+ * - A passphrase is stretched with scrypt (memory-hard); the parameters and the salt
+ *   live in the file's header, so any process can derive the same key. Derivation is
+ *   slow on purpose (about 0.3 s), so each process derives a given (passphrase, salt)
+ *   once and keeps the result; it never happens while the lock is held.
+ *
+ * From the master key two independent values are derived (RFC 5869 HKDF-SHA256):
+ * a 16-byte key identifier written in the header, which lets a reader tell "this file
+ * was sealed with another key" from "this file is damaged" without revealing anything
+ * about the key, and a fresh AES-256 subkey for every write (salted with 16 random
+ * bytes from the header), so the 96-bit random nonce is never reused under one key.
+ */
+import { hkdfSync, randomBytes, scrypt as scryptCallback, timingSafeEqual } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { TokenStoreError } from "../errors.js";
+
+export const KEY_BYTES = 32;
+export const KEY_ID_BYTES = 16;
+export const KDF_SALT_BYTES = 16;
+
+/** scrypt parameters as stored in the header: N = 2^log2N. */
+export interface ScryptParams {
+  log2N: number;
+  r: number;
+  p: number;
+}
+
+/** Default scrypt cost: N = 2^16 (64 MiB of memory), r = 8, p = 1; ~0.3 s on a laptop core. */
+export const DEFAULT_SCRYPT: ScryptParams = { log2N: 16, r: 8, p: 1 };
+
+/** A raw master key, or a passphrase whose key depends on the header's salt and parameters. */
+export type KeySpec =
+  | { kind: "raw"; key: Uint8Array }
+  | { kind: "passphrase"; passphrase: string };
+
+/** One key ready to use: the master key and its identifier. */
+export interface MasterKey {
+  key: Uint8Array;
+  keyId: Uint8Array;
+  /** Present for passphrase keys: the salt and parameters the key was derived with. */
+  kdf?: { salt: Uint8Array; params: ScryptParams };
+}
+
+const KEY_ID_INFO = "zoho-encrypted-filestore v1 key id";
+const SUBKEY_INFO = "zoho-encrypted-filestore v1 aes-256-gcm";
+
+/** Returns a new random key, base64 encoded (32 bytes of entropy). */
+export function generateKey(): string {
+  return randomBytes(KEY_BYTES).toString("base64");
+}
+
+/**
+ * Decodes a key given as bytes or base64 text. Strict: the text must be canonical
+ * base64 of exactly 32 bytes, so a truncated or mistyped key is refused here rather
+ * than reported later as "wrong key".
+ */
+export function parseKey(value: unknown, what: string): Uint8Array {
+  if (value instanceof Uint8Array) {
+    if (value.length !== KEY_BYTES) {
+      throw new TokenStoreError("INVALID_OPTION", `${what} must be ${KEY_BYTES} bytes, got ${value.length} bytes`);
+    }
+    return Uint8Array.from(value);
+  }
+  if (typeof value !== "string") {
+    throw new TokenStoreError("INVALID_OPTION", `${what} must be a Uint8Array or a base64 string, got ${describeType(value)}`);
+  }
+  const text = value.trim();
+  const bytes = Buffer.from(text, "base64");
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || bytes.toString("base64") !== text) {
+    throw new TokenStoreError("INVALID_OPTION", `${what} is not valid base64 (expected 32 random bytes, base64 encoded, as printed by generateKey())`);
+  }
+  if (bytes.length !== KEY_BYTES) {
+    throw new TokenStoreError("INVALID_OPTION", `${what} must decode to ${KEY_BYTES} bytes, got ${bytes.length} bytes`);
+  }
+  return new Uint8Array(bytes);
+}
+
+/**
+ * Reads a key file holding a base64 key. Refused when group or other users have any
+ * access to it, since whoever reads it can read every token.
+ */
+export function readKeyFile(path: unknown): Uint8Array {
+  if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
+    throw new TokenStoreError("INVALID_OPTION", `keyFile must be a non-empty path string, got ${describeType(path)}`);
+  }
+  let text: string;
+  try {
+    const stats = statSync(path);
+    if (!stats.isFile()) {
+      throw new TokenStoreError("INVALID_OPTION", `keyFile ${path} is not a regular file`, { path });
+    }
+    if (process.platform !== "win32" && (stats.mode & 0o077) !== 0) {
+      throw new TokenStoreError(
+        "INSECURE_PERMISSIONS",
+        `key file ${path} can be accessed by other users (mode ${(stats.mode & 0o777).toString(8)}); run: chmod 600 '${path}'`,
+        { path },
+      );
+    }
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (error instanceof TokenStoreError) throw error;
+    throw new TokenStoreError("IO_ERROR", `cannot read key file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, {
+      cause: error,
+      path,
+    });
+  }
+  return parseKey(text, `key file ${path}`);
+}
+
+/** The header's key identifier for a master key. */
+export function keyIdOf(key: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", key, new Uint8Array(0), KEY_ID_INFO, KEY_ID_BYTES));
+}
+
+/** The AES-256 key for one write, bound to that write's random salt. */
+export function subkeyFor(key: Uint8Array, writeSalt: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", key, writeSalt, SUBKEY_INFO, KEY_BYTES));
+}
+
+/** Constant-time comparison of two key identifiers. */
+export function sameKeyId(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function rawMasterKey(key: Uint8Array): MasterKey {
+  return { key, keyId: keyIdOf(key) };
+}
+
+/** Stretches a passphrase with scrypt (node:crypto, off the main thread). */
+export async function derivePassphraseKey(passphrase: string, salt: Uint8Array, params: ScryptParams): Promise<MasterKey> {
+  const N = 2 ** params.log2N;
+  const maxmem = 128 * N * params.r * params.p + 32 * 1024 * 1024;
+  const key = await new Promise<Uint8Array>((resolve, reject) => {
+    scryptCallback(passphrase.normalize("NFC"), salt, KEY_BYTES, { N, r: params.r, p: params.p, maxmem }, (error, derived) =>
+      error ? reject(error) : resolve(new Uint8Array(derived)),
+    );
+  }).catch((error: unknown) => {
+    throw new TokenStoreError("INVALID_OPTION", "cannot derive a key from the passphrase with the stored scrypt parameters", {
+      cause: error,
+    });
+  });
+  return { key, keyId: keyIdOf(key), kdf: { salt: Uint8Array.from(salt), params: { ...params } } };
+}
+
+export function newKdfSalt(): Uint8Array {
+  return new Uint8Array(randomBytes(KDF_SALT_BYTES));
+}
+
+/** A short, secret-free description of a value's type for error messages. */
+export function describeType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  return typeof value;
+}

@@ -1,0 +1,232 @@
+/**
+ * Bytes on disk: reading the store file with its identity, the atomic and durable
+ * replacement of it, the kept previous generation, and permission checks.
+ */
+import * as fs from "node:fs";
+import { basename, dirname } from "node:path";
+import writeFileAtomic from "write-file-atomic";
+import { TokenStoreError } from "../errors.js";
+
+/** What identifies one version of the file without reading it. */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+export function sameIdentity(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
+  return (
+    a !== undefined &&
+    b !== undefined &&
+    a.ino === b.ino &&
+    a.mtimeNs === b.mtimeNs &&
+    a.size === b.size &&
+    a.ctimeNs === b.ctimeNs &&
+    a.dev === b.dev
+  );
+}
+
+function identityOf(stats: fs.BigIntStats): FileIdentity {
+  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeNs: stats.mtimeNs, ctimeNs: stats.ctimeNs };
+}
+
+/** The file's identity, or undefined when it does not exist. */
+export function statIdentity(path: string): FileIdentity | undefined {
+  const stats = ioCall(path, "stat", () => fs.statSync(path, { bigint: true, throwIfNoEntry: false }));
+  if (!stats) return undefined;
+  assertStoreFile(path, stats);
+  return identityOf(stats);
+}
+
+/** Reads the whole file and the identity of exactly what was read, or undefined when missing. */
+export function readWithIdentity(path: string): { bytes: Buffer; identity: FileIdentity } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") {
+      throw new TokenStoreError("INVALID_PATH", `${path} is a symbolic link; point the store at the real file`, { path });
+    }
+    throw ioError(path, "open", error);
+  }
+  try {
+    const stats = ioCall(path, "stat", () => fs.fstatSync(fd, { bigint: true }));
+    assertStoreFile(path, stats);
+    const bytes = Buffer.allocUnsafe(Number(stats.size));
+    let offset = 0;
+    while (offset < bytes.length) {
+      const read = ioCall(path, "read", () => fs.readSync(fd, bytes, offset, bytes.length - offset, offset));
+      if (read === 0) break;
+      offset += read;
+    }
+    return { bytes: offset === bytes.length ? bytes : bytes.subarray(0, offset), identity: identityOf(stats) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Replaces `path` with `bytes` so that a crash at any instant leaves either the old or
+ * the new file, whole, and the new one survives a power cut once this returns:
+ * write-file-atomic writes a temp file created 0600, fsyncs it and renames it over
+ * `path`; then the directory is fsynced so the rename itself is durable.
+ *
+ * Before the rename the current file is hard-linked as `<path>.prev` (no copy), so the
+ * previous generation stays on disk for an explicit recovery.
+ *
+ * The new file's mtime is set strictly above the old one's, so that (device, inode,
+ * size, mtime) never repeats for this path even when the file system's clock is
+ * coarse and an inode number is reused: readers rely on that to revalidate caches.
+ *
+ * This runs synchronously inside the lock: the whole sequence is a handful of system
+ * calls plus one fsync of the file and one of the directory, and doing it without
+ * thread-pool round trips keeps the critical section short.
+ */
+export function replaceFile(path: string, bytes: Uint8Array, previous: FileIdentity | undefined, keepPrevious: boolean): FileIdentity {
+  if (previous && keepPrevious) linkPrevious(path);
+  try {
+    // A fresh options object every call: write-file-atomic writes into it.
+    writeFileAtomic.sync(path, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { mode: 0o600, chown: ownership(), fsync: true });
+  } catch (error) {
+    throw ioError(path, "write", error);
+  }
+  if (previous) {
+    const previousMs = Number(previous.mtimeNs / 1_000_000n);
+    const stats = fs.statSync(path, { bigint: true });
+    if (stats.mtimeNs <= previous.mtimeNs) {
+      const next = new Date(previousMs + 1);
+      ioCall(path, "utimes", () => fs.utimesSync(path, next, next));
+    }
+  }
+  syncDirectory(dirname(path));
+  return identityOf(ioCall(path, "stat", () => fs.statSync(path, { bigint: true })));
+}
+
+export function previousPath(path: string): string {
+  return `${path}.prev`;
+}
+
+function linkPrevious(path: string): void {
+  const prev = previousPath(path);
+  const staging = `${prev}.new`;
+  ioCall(path, "unlink", () => fs.rmSync(staging, { force: true }));
+  ioCall(path, "link", () => fs.linkSync(path, staging));
+  ioCall(path, "rename", () => fs.renameSync(staging, prev));
+}
+
+/**
+ * Removes temp files that write-file-atomic left behind when a writer was killed
+ * (`<name>.<digits>`), and a half-made `.prev.new`. Called with the lock held, when no
+ * writer of this store can be between its temp file and its rename.
+ */
+export function sweepLeftovers(path: string): string[] {
+  const dir = dirname(path);
+  const name = basename(path);
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(name)) continue;
+    const rest = entry.slice(name.length);
+    if (/^\.\d+$/.test(rest) || rest === ".prev.new") {
+      try {
+        fs.unlinkSync(`${dir}/${entry}`);
+        removed.push(entry);
+      } catch {
+        // Already gone, or not ours to remove: leave it.
+      }
+    }
+  }
+  return removed;
+}
+
+export function syncDirectory(dir: string): void {
+  if (process.platform === "win32") return;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY);
+    fs.fsyncSync(fd);
+  } catch (error) {
+    throw ioError(dir, "fsync directory", error);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * Makes sure the store's directory exists (creating it 0700) and is not writable by
+ * every user, and that an existing store file is a regular file only its owner can use.
+ */
+export function prepareLocation(path: string): void {
+  const dir = dirname(path);
+  let dirStats = ioCall(dir, "stat", () => fs.statSync(dir, { throwIfNoEntry: false }));
+  if (!dirStats) {
+    ioCall(dir, "mkdir", () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }));
+    dirStats = fs.statSync(dir);
+  }
+  if (!dirStats.isDirectory()) {
+    throw new TokenStoreError("INVALID_PATH", `${dir} is not a directory`, { path });
+  }
+  if (process.platform !== "win32" && (dirStats.mode & 0o002) !== 0) {
+    throw new TokenStoreError(
+      "INSECURE_PERMISSIONS",
+      `${dir} is writable by every user, who could replace or lock the store file; keep the store in a directory of your own (mode 700)`,
+      { path },
+    );
+  }
+  const stats = ioCall(path, "stat", () => fs.lstatSync(path, { throwIfNoEntry: false }));
+  if (stats?.isSymbolicLink()) {
+    throw new TokenStoreError("INVALID_PATH", `${path} is a symbolic link; point the store at the real file`, { path });
+  }
+  if (stats) assertStoreFile(path, stats);
+}
+
+function assertStoreFile(path: string, stats: fs.Stats | fs.BigIntStats): void {
+  if (!stats.isFile()) {
+    throw new TokenStoreError("INVALID_PATH", `${path} exists but is not a regular file`, { path });
+  }
+  if (process.platform !== "win32" && (Number(stats.mode) & 0o077) !== 0) {
+    throw new TokenStoreError(
+      "INSECURE_PERMISSIONS",
+      `${path} can be accessed by other users (mode ${(Number(stats.mode) & 0o777).toString(8)}); run: chmod 600 '${path}'`,
+      { path },
+    );
+  }
+}
+
+let cachedOwnership: { uid: number; gid: number } | undefined;
+function ownership(): { uid: number; gid: number } {
+  // Given explicitly so write-file-atomic does not stat the old file to copy its owner.
+  cachedOwnership ??= { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  return { ...cachedOwnership };
+}
+
+export function fileExists(path: string): boolean {
+  return fs.existsSync(path);
+}
+
+function ioCall<T>(path: string, operation: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof TokenStoreError) throw error;
+    throw ioError(path, operation, error);
+  }
+}
+
+export function ioError(path: string, operation: string, error: unknown): TokenStoreError {
+  const code = (error as NodeJS.ErrnoException)?.code ?? "error";
+  const hint =
+    code === "ENOSPC" ? " (disk full)" : code === "EACCES" || code === "EPERM" ? " (permission denied)" : code === "EROFS" ? " (read-only file system)" : "";
+  return new TokenStoreError("IO_ERROR", `${operation} failed for ${path}: ${code}${hint}; the store file was not changed`, {
+    path,
+    cause: error,
+  });
+}

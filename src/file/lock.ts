@@ -1,0 +1,97 @@
+/**
+ * Mutual exclusion for writers of one store file.
+ *
+ * Across processes: `proper-lockfile` (an atomic `mkdir <file>.lock`, kept fresh by a
+ * timer, taken over once older than `staleMs`). Within a process: a queue per file,
+ * kept on `globalThis` so that every copy of this module loaded into one process
+ * (ESM and CommonJS, two installed versions) shares it; proper-lockfile alone would
+ * make a second writer in the same process poll like a stranger.
+ */
+import lockfile from "proper-lockfile";
+import { TokenStoreError } from "../errors.js";
+
+export interface LockSettings {
+  /** A lock whose holder stopped refreshing it for this long is taken over. */
+  staleMs: number;
+  /** How long to wait for the lock before failing with LOCK_TIMEOUT. */
+  waitMs: number;
+}
+
+/** What the holder learns while it holds the lock. */
+export interface HeldLock {
+  /** Set when proper-lockfile found the lock lost or taken over while held. */
+  compromised: Error | undefined;
+}
+
+const QUEUES_KEY = Symbol.for("zoho-encrypted-filestore.file-queues.v1");
+type Queues = Map<string, Promise<unknown>>;
+const globalQueues = globalThis as typeof globalThis & { [QUEUES_KEY]?: Queues };
+const queues: Queues = (globalQueues[QUEUES_KEY] ??= new Map());
+
+/** Runs `task` after every task queued before it for the same file in this process. */
+export function inProcessQueue<T>(file: string, task: () => Promise<T>): Promise<T> {
+  const previous = queues.get(file) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(file, tail);
+  void tail.then(() => {
+    if (queues.get(file) === tail) queues.delete(file);
+  });
+  return run;
+}
+
+/**
+ * Takes the cross-process lock on `file` (lock directory `lockPath`), runs `task`, and
+ * releases the lock. The caller must already hold the in-process queue for `file`.
+ */
+export async function withFileLock<T>(
+  file: string,
+  lockPath: string,
+  settings: LockSettings,
+  task: (held: HeldLock) => Promise<T>,
+): Promise<T> {
+  const held: HeldLock = { compromised: undefined };
+  const started = Date.now();
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(file, {
+      lockfilePath: lockPath,
+      realpath: false,
+      stale: settings.staleMs,
+      update: Math.max(1000, Math.floor(settings.staleMs / 5)),
+      retries: {
+        retries: Math.ceil(settings.waitMs / 5) + 10,
+        factor: 1.35,
+        minTimeout: 5,
+        maxTimeout: 25,
+        randomize: true,
+        maxRetryTime: settings.waitMs,
+      },
+      // proper-lockfile's default throws from a timer, which kills the process.
+      onCompromised: (error: Error) => {
+        held.compromised = error;
+      },
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ELOCKED") {
+      throw new TokenStoreError(
+        "LOCK_TIMEOUT",
+        `timed out after ${Date.now() - started} ms waiting for the lock on ${file} (lock directory ${lockPath}); ` +
+          `another process is writing, or a dead one left the lock, which is taken over once it is ${settings.staleMs} ms old`,
+        { path: file, cause: error },
+      );
+    }
+    throw new TokenStoreError("IO_ERROR", `cannot take the lock on ${file}: ${code ?? "error"}`, { path: file, cause: error });
+  }
+  try {
+    return await task(held);
+  } finally {
+    // After a compromise the lock directory may belong to another holder now; the
+    // release then fails or removes it, and the caller has refused to write anyway.
+    await release().catch(() => undefined);
+  }
+}

@@ -1,0 +1,308 @@
+/**
+ * The decrypted document: every token record, with constant-time look-ups by id,
+ * user name, access, refresh and grant token, and the SDK FileStore's matching rules.
+ *
+ * JSON shape (format 1): `{"format":1,"nextId":N,"tokens":[{"id":"1","userName":"...",...}]}`.
+ * Fields that are null are left out. `nextId` only grows, so an id is never handed
+ * out twice, even after deletes.
+ */
+import { TokenStoreError } from "../errors.js";
+import { describeType } from "../crypto/keys.js";
+import { TOKEN_FIELDS, type TokenField, type TokenInput, type TokenRecord } from "./types.js";
+
+export const DOCUMENT_FORMAT = 1;
+/** Longest accepted value of one field, in UTF-16 code units. Zoho's tokens are ~70. */
+export const MAX_FIELD_LENGTH = 16 * 1024;
+/** Longest accepted id. */
+export const MAX_ID_LENGTH = 128;
+
+const INDEXED = ["userName", "accessToken", "refreshToken", "grantToken"] as const;
+type IndexedField = (typeof INDEXED)[number];
+const FIELD_SET: ReadonlySet<string> = new Set<string>(["id", ...TOKEN_FIELDS]);
+
+/** A stored record plus its position, which decides which record wins when several match. */
+interface Entry {
+  readonly record: TokenRecord;
+  readonly seq: number;
+}
+
+export class TokenDocument {
+  private readonly byId = new Map<string, Entry>();
+  private readonly indexes: Record<IndexedField, Map<string, Entry[]>> = {
+    userName: new Map(),
+    accessToken: new Map(),
+    refreshToken: new Map(),
+    grantToken: new Map(),
+  };
+  private nextSeq = 0;
+
+  private constructor(public nextId: number) {}
+
+  /**
+   * A copy that can be changed without touching this one. Records are never changed in
+   * place (an update stores a new object), so they are shared.
+   */
+  clone(): TokenDocument {
+    const copy = new TokenDocument(this.nextId);
+    copy.nextSeq = this.nextSeq;
+    for (const [id, entry] of this.byId) copy.byId.set(id, entry);
+    for (const field of INDEXED) {
+      const target = copy.indexes[field];
+      for (const [value, list] of this.indexes[field]) target.set(value, list.slice());
+    }
+    return copy;
+  }
+
+  static empty(): TokenDocument {
+    return new TokenDocument(1);
+  }
+
+  /** Parses an authenticated document. A malformed one is reported as damaged. */
+  static parse(json: Uint8Array, path: string): TokenDocument {
+    let data: unknown;
+    try {
+      data = JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString("utf8"));
+    } catch {
+      // JSON.parse's message quotes the text it read; it is not kept.
+      throw malformed(path);
+    }
+    if (!isPlainObject(data) || data.format !== DOCUMENT_FORMAT || !Number.isSafeInteger(data.nextId) || !Array.isArray(data.tokens)) {
+      throw malformed(path);
+    }
+    const doc = new TokenDocument(data.nextId as number);
+    for (const raw of data.tokens as unknown[]) {
+      if (!isPlainObject(raw) || typeof raw.id !== "string" || doc.byId.has(raw.id)) throw malformed(path);
+      const record = emptyRecord(raw.id);
+      for (const field of TOKEN_FIELDS) {
+        const value = raw[field];
+        if (value === undefined) continue;
+        if (typeof value !== "string") throw malformed(path);
+        record[field] = value;
+      }
+      doc.add(record);
+    }
+    return doc;
+  }
+
+  toJSON(): unknown {
+    const tokens: Record<string, string>[] = [];
+    for (const { record } of this.byId.values()) {
+      const out: Record<string, string> = { id: record.id };
+      for (const field of TOKEN_FIELDS) {
+        const value = record[field];
+        if (value !== null) out[field] = value;
+      }
+      tokens.push(out);
+    }
+    return { format: DOCUMENT_FORMAT, nextId: this.nextId, tokens };
+  }
+
+  serialize(): Uint8Array {
+    return Buffer.from(JSON.stringify(this), "utf8");
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The stored record (not a copy: callers copy before handing it out). */
+  get(id: string): TokenRecord | undefined {
+    return this.byId.get(id)?.record;
+  }
+
+  all(): TokenRecord[] {
+    return Array.from(this.byId.values(), (entry) => entry.record);
+  }
+
+  /**
+   * The record the SDK's FileStore would pick for `token`:
+   * 1. a user name is given: the record with that user name, and nothing else;
+   * 2. else an access token without client id and secret: the record with that access token;
+   * 3. else a refresh token, or a grant token with client id and secret: the record with
+   *    that grant token, else the record with that refresh token.
+   * When several records match, the oldest wins.
+   */
+  match(token: NormalizedInput): TokenRecord | undefined {
+    if (token.userName !== null) return this.first("userName", token.userName);
+    if (token.accessToken !== null && token.clientId === null && token.clientSecret === null) {
+      return this.first("accessToken", token.accessToken);
+    }
+    const grantUsable = token.grantToken !== null && token.clientId !== null && token.clientSecret !== null;
+    if (token.refreshToken !== null || grantUsable) {
+      return (
+        (token.grantToken !== null ? this.first("grantToken", token.grantToken) : undefined) ??
+        (token.refreshToken !== null ? this.first("refreshToken", token.refreshToken) : undefined)
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * Upsert with the SDK FileStore's rules: a token with an id updates that record
+   * (inserting it under that id when absent); otherwise the matching record is
+   * updated; otherwise a record is inserted with a new id. On update the given
+   * fields replace the stored ones and the fields not given are kept.
+   */
+  save(token: NormalizedInput): TokenRecord {
+    const target = token.id !== null ? this.get(token.id) : this.match(token);
+    if (target) {
+      const updated = { ...target };
+      for (const field of TOKEN_FIELDS) {
+        const value = token[field];
+        if (value !== null) updated[field] = value;
+      }
+      this.replace(target, updated);
+      return updated;
+    }
+    if (token.refreshToken === null && token.grantToken === null && token.accessToken === null) {
+      throw new TokenStoreError("INVALID_TOKEN", "a new token record needs a refresh token, a grant token or an access token");
+    }
+    let id = token.id;
+    if (id === null) {
+      id = String(this.nextId);
+      this.nextId += 1;
+    } else if (/^[1-9][0-9]{0,15}$/.test(id) && Number(id) >= this.nextId) {
+      this.nextId = Number(id) + 1;
+    }
+    const record: TokenRecord = { ...token, id };
+    this.add(record);
+    return record;
+  }
+
+  delete(id: string): boolean {
+    const entry = this.byId.get(id);
+    if (!entry) return false;
+    this.byId.delete(id);
+    for (const field of INDEXED) this.unindex(field, entry);
+    return true;
+  }
+
+  clear(): void {
+    this.byId.clear();
+    for (const field of INDEXED) this.indexes[field].clear();
+  }
+
+  private first(field: IndexedField, value: string): TokenRecord | undefined {
+    return this.indexes[field].get(value)?.[0]?.record;
+  }
+
+  private add(record: TokenRecord): void {
+    const entry = { record, seq: this.nextSeq++ };
+    this.byId.set(record.id, entry);
+    for (const field of INDEXED) this.index(field, entry);
+  }
+
+  private replace(old: TokenRecord, updated: TokenRecord): void {
+    // A new entry, not a changed one: clones share entries.
+    const entry = this.byId.get(old.id)!;
+    const next: Entry = { record: updated, seq: entry.seq };
+    this.byId.set(old.id, next);
+    for (const field of INDEXED) {
+      if (old[field] !== updated[field]) {
+        this.unindex(field, entry);
+        this.index(field, next);
+      } else if (updated[field] !== null) {
+        const list = this.indexes[field].get(updated[field]!)!;
+        list[list.indexOf(entry)] = next;
+      }
+    }
+  }
+
+  private index(field: IndexedField, entry: Entry): void {
+    const value = entry.record[field];
+    if (value === null) return;
+    const list = this.indexes[field].get(value);
+    if (!list) {
+      this.indexes[field].set(value, [entry]);
+      return;
+    }
+    // Keep the oldest record first, as the SDK's FileStore scans its rows in order.
+    let at = list.length;
+    while (at > 0 && list[at - 1]!.seq > entry.seq) at--;
+    list.splice(at, 0, entry);
+  }
+
+  private unindex(field: IndexedField, entry: Entry): void {
+    const value = entry.record[field];
+    if (value === null) return;
+    const list = this.indexes[field].get(value);
+    if (!list) return;
+    const at = list.indexOf(entry);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 0) this.indexes[field].delete(value);
+  }
+}
+
+/** A validated token input: every field present, `null` where not given. */
+export type NormalizedInput = { id: string | null } & { [K in TokenField]: string | null };
+
+/**
+ * Validates a token given by a caller. Refuses anything but a plain object whose own
+ * keys are token fields holding strings, null or undefined. "" counts as not given.
+ * Messages name the field and the type, never the value.
+ */
+export function normalizeInput(input: unknown, what = "token"): NormalizedInput {
+  if (!isPlainObject(input)) {
+    throw new TokenStoreError("INVALID_TOKEN", `${what} must be a plain object, got ${describeType(input)}`);
+  }
+  for (const key of Reflect.ownKeys(input)) {
+    if (typeof key !== "string" || !FIELD_SET.has(key)) {
+      throw new TokenStoreError("INVALID_TOKEN", `${what} has an unknown field ${JSON.stringify(String(key)).slice(0, 40)}; known fields: id, ${TOKEN_FIELDS.join(", ")}`);
+    }
+  }
+  const out = { id: normalizeId((input as TokenInput).id ?? null, what, true) } as NormalizedInput;
+  for (const field of TOKEN_FIELDS) {
+    const value: unknown = (input as Record<string, unknown>)[field];
+    if (value === undefined || value === null || value === "") {
+      out[field] = null;
+    } else if (typeof value !== "string") {
+      throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} must be a string or null, got ${describeType(value)}`);
+    } else if (value.length > MAX_FIELD_LENGTH) {
+      throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} is longer than ${MAX_FIELD_LENGTH} characters`);
+    } else {
+      out[field] = value;
+    }
+  }
+  return out;
+}
+
+/** Validates a record id given by a caller. */
+export function normalizeId(id: unknown, what = "id", allowNull = false): string | null {
+  if ((id === null || id === undefined || id === "") && allowNull) return null;
+  if (typeof id !== "string" || id.length === 0) {
+    throw new TokenStoreError("INVALID_TOKEN", `${what === "id" ? "id" : `${what}.id`} must be a non-empty string, got ${describeType(id)}`);
+  }
+  if (id.length > MAX_ID_LENGTH) {
+    throw new TokenStoreError("INVALID_TOKEN", `id is longer than ${MAX_ID_LENGTH} characters`);
+  }
+  return id;
+}
+
+export function copyRecord(record: TokenRecord): TokenRecord {
+  return { ...record };
+}
+
+function emptyRecord(id: string): TokenRecord {
+  return {
+    id,
+    userName: null,
+    clientId: null,
+    clientSecret: null,
+    refreshToken: null,
+    accessToken: null,
+    grantToken: null,
+    expiryTime: null,
+    redirectUrl: null,
+    apiDomain: null,
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function malformed(path: string): TokenStoreError {
+  return new TokenStoreError("DAMAGED_FILE", `${path} decrypted but does not hold a token document; nothing was changed`, { path });
+}
