@@ -340,6 +340,8 @@ export class EncryptedFileStore {
 
   async #drain(): Promise<void> {
     try {
+      // Let every change issued in the same tick (Promise.all over saveToken calls) join the first batch.
+      await Promise.resolve();
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0);
         try {
