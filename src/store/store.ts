@@ -344,24 +344,28 @@ export class EncryptedFileStore {
       await Promise.resolve();
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0);
+        let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
         try {
-          await this.#exclusive(async (base) => {
+          outcomes = await this.#exclusive(async (base) => {
             const doc = base.doc.clone();
-            const outcomes = batch.map((change) => {
+            let changed = false;
+            const results = batch.map((change) => {
               try {
-                return { ok: true as const, ...change.apply(doc) };
+                const result = change.apply(doc);
+                changed ||= result.changed;
+                return { ok: true as const, value: result.value };
               } catch (error) {
                 return { ok: false as const, error };
               }
             });
-            if (outcomes.some((outcome) => outcome.ok && outcome.changed)) {
-              await this.#commit(base, doc, this.#keys.writeKey, this.#keepPrevious);
-            }
-            outcomes.forEach((outcome, index) => (outcome.ok ? batch[index]!.resolve(outcome.value) : batch[index]!.reject(outcome.error)));
+            if (changed) await this.#commit(base, doc, this.#keys.writeKey, this.#keepPrevious);
+            return results;
           });
         } catch (error) {
-          for (const change of batch) change.reject(error);
+          outcomes = batch.map(() => ({ ok: false as const, error }));
         }
+        // Settled only now, after the lock is released.
+        outcomes.forEach((outcome, index) => (outcome.ok ? batch[index]!.resolve(outcome.value) : batch[index]!.reject(outcome.error)));
       }
     } finally {
       this.#draining = false;
@@ -372,10 +376,10 @@ export class EncryptedFileStore {
    * Runs `task` with the in-process queue and the cross-process lock held, on the latest
    * document. Keys that need deriving are derived outside the lock, then it retries.
    */
-  async #exclusive(task: (base: Loaded) => Promise<void>, { tolerateCurrent = false } = {}): Promise<void> {
+  async #exclusive<T>(task: (base: Loaded) => Promise<T>, { tolerateCurrent = false } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await inProcessQueue(this.path, () =>
+        return await inProcessQueue(this.path, () =>
           withFileLock(this.path, this.#lockPath, this.#lock, async (held) => {
             let base: Loaded;
             try {
@@ -386,13 +390,12 @@ export class EncryptedFileStore {
             }
             this.#held = held;
             try {
-              await task(base);
+              return await task(base);
             } finally {
               this.#held = undefined;
             }
           }),
         );
-        return;
       } catch (error) {
         if (error instanceof NeedsDerivation && attempt < 3) {
           await this.#keys.prepare(error.header);

@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey, TokenStoreError } from "../src/index.js";
+import { sampleToken, tempDir } from "./helpers.js";
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => "ok",
+    (error: unknown) => (error instanceof TokenStoreError ? error.code : String(error)),
+  );
+}
+
+describe("files and permissions", () => {
+  it("creates the file 0600 and missing directories 0700", async () => {
+    const dir = join(tempDir(), "a", "b");
+    const path = join(dir, "tokens.enc");
+    const store = await EncryptedFileStore.open({ path, key: generateKey() });
+    expect(existsSync(path)).toBe(false);
+    await store.saveToken(sampleToken("a"));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    await store.saveToken(sampleToken("b"));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(`${path}.prev`).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir).sort()).toEqual(["tokens.enc", "tokens.enc.prev"]);
+  });
+
+  it("refuses a store file other users can read, saying how to fix it", async () => {
+    const path = join(tempDir(), "t.enc");
+    const key = generateKey();
+    await (await EncryptedFileStore.open({ path, key })).saveToken(sampleToken("a"));
+    chmodSync(path, 0o640);
+    const error = await EncryptedFileStore.open({ path, key }).catch((e: TokenStoreError) => e);
+    expect(error).toMatchObject({ code: "INSECURE_PERMISSIONS" });
+    expect((error as Error).message).toContain(`chmod 600 '${path}'`);
+  });
+
+  it("refuses a store whose mode changes after it was opened", async () => {
+    const path = join(tempDir(), "t.enc");
+    const store = await EncryptedFileStore.open({ path, key: generateKey() });
+    await store.saveToken(sampleToken("a"));
+    chmodSync(path, 0o644);
+    expect(await code(store.getTokens())).toBe("INSECURE_PERMISSIONS");
+  });
+
+  it("refuses a world-writable directory, a symlink and a directory in place of the file", async () => {
+    const key = generateKey();
+    const open = tempDir();
+    chmodSync(open, 0o777);
+    expect(await code(EncryptedFileStore.open({ path: join(open, "t.enc"), key }))).toBe("INSECURE_PERMISSIONS");
+    const dir = tempDir();
+    const real = join(dir, "real.enc");
+    await (await EncryptedFileStore.open({ path: real, key })).saveToken(sampleToken("a"));
+    symlinkSync(real, join(dir, "link.enc"));
+    expect(await code(EncryptedFileStore.open({ path: join(dir, "link.enc"), key }))).toBe("INVALID_PATH");
+    mkdirSync(join(dir, "dir.enc"));
+    expect(await code(EncryptedFileStore.open({ path: join(dir, "dir.enc"), key }))).toBe("INVALID_PATH");
+  });
+
+  it("cleans up temp files left by killed writers on the next write", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const store = await EncryptedFileStore.open({ path, key: generateKey() });
+    await store.saveToken(sampleToken("a"));
+    writeFileSync(`${path}.123456789`, "left by a killed writer", { mode: 0o600 });
+    writeFileSync(`${path}.prev.new`, "", { mode: 0o600 });
+    writeFileSync(join(dir, "unrelated.123"), "not ours", { mode: 0o600 });
+    await store.saveToken(sampleToken("b"));
+    expect(readdirSync(dir).sort()).toEqual(["t.enc", "t.enc.prev", "unrelated.123"]);
+  });
+});
+
+describe("the lock", () => {
+  it("fails with LOCK_TIMEOUT naming the file when the lock stays held", async () => {
+    const path = join(tempDir(), "t.enc");
+    mkdirSync(`${path}.lock`);
+    const store = await EncryptedFileStore.open({ path, key: generateKey(), lockStaleMs: 5000, lockWaitMs: 300 });
+    const error = await store.saveToken(sampleToken("a")).catch((e: TokenStoreError) => e);
+    expect(error).toMatchObject({ code: "LOCK_TIMEOUT" });
+    expect((error as Error).message).toContain(path);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("takes over a lock left by a dead process once it is stale", async () => {
+    const path = join(tempDir(), "t.enc");
+    mkdirSync(`${path}.lock`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, old, old);
+    const store = await EncryptedFileStore.open({ path, key: generateKey(), lockStaleMs: 2000, lockWaitMs: 1000 });
+    await store.saveToken(sampleToken("a"));
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    expect(await store.getTokens()).toHaveLength(1);
+  });
+
+  it("serialises many concurrent changes in one process, batching them", async () => {
+    const path = join(tempDir(), "t.enc");
+    const key = generateKey();
+    const a = await EncryptedFileStore.open({ path, key });
+    const b = await EncryptedFileStore.open({ path, key });
+    const saves = Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).saveToken(sampleToken(`u${i}`)));
+    const records = await Promise.all(saves);
+    expect(new Set(records.map((r) => r.id)).size).toBe(50);
+    expect(await (await EncryptedFileStore.open({ path, key })).getTokens()).toHaveLength(50);
+    // Far fewer generations than saves: queued changes share a write.
+    expect((await a.verify()).generation).toBeLessThan(50);
+  });
+
+  it("a failed change in a batch fails alone", async () => {
+    const path = join(tempDir(), "t.enc");
+    const store = await EncryptedFileStore.open({ path, key: generateKey() });
+    const results = await Promise.allSettled([store.saveToken(sampleToken("a")), store.saveToken({ userName: "no token" }), store.saveToken(sampleToken("b"))]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(await store.getTokens()).toHaveLength(2);
+  });
+});
