@@ -115,6 +115,9 @@ function linkPrevious(path: string): void {
   ioCall(path, "unlink", () => fs.rmSync(staging, { force: true }));
   ioCall(path, "link", () => fs.linkSync(path, staging));
   ioCall(path, "rename", () => fs.renameSync(staging, prev));
+  // rename() does nothing when both names are links to one file (a writer killed after
+  // linking but before replacing the store file leaves .prev already pointing at it).
+  ioCall(path, "unlink", () => fs.rmSync(staging, { force: true }));
 }
 
 /**
