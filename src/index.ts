@@ -7,3 +7,5 @@ export { redact } from "./store/record.js";
 export { generateKey } from "./crypto/keys.js";
 export { TokenStoreError, ErrorCodes, isTokenStoreError } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
+export { zohoTokenStore } from "./zoho/adapter.js";
+export type { ZohoTokenStore, ZohoTokenStoreOptions, ZohoSdkNamespace, ZohoOAuthToken, ZohoUserSignature } from "./zoho/adapter.js";

@@ -1,0 +1,297 @@
+/**
+ * The adapter that makes an {@link EncryptedFileStore} the token store of a Zoho CRM
+ * Node SDK: `@zohocrm/typescript-sdk-*` (CommonJS) or `@zohocrm/nodejs-sdk-*` (ESM).
+ *
+ * No SDK package is imported, at run time or in the types. The caller passes the SDK
+ * namespace it already uses, and the adapter takes `OAuthToken`, `UserSignature` and
+ * `TokenStore` from it, so the SDK's own `instanceof` checks see the user's copies of
+ * those classes whatever SDK version is installed.
+ *
+ * How the SDKs use a store (`OAuthToken.getToken()`, before every API call):
+ * - a token configured with an id: `findTokenById(id)`, then the SDK merges the
+ *   configured token into the result and uses the result;
+ * - otherwise `findToken(token)` with the SDK's own, partly filled token: the store
+ *   fills it in and returns that same object, or returns null;
+ * - after exchanging a grant code or refreshing: `saveToken(token)`;
+ * - `token.remove()`: `deleteToken(id)`.
+ *
+ * Decisions, where the SDKs leave room:
+ * - `findTokenById` with an unknown id throws `TokenStoreError` `NOT_FOUND` (the core
+ *   store returns null). Returning null would make the nodejs SDK fail with a bare
+ *   TypeError (it sets a property on the result) and the typescript SDK go on with the
+ *   bare id, send a request without a grant or refresh token, and fail with an
+ *   unrelated accounts-server error. The SDK's own FileStore throws here too.
+ * - `deleteToken` with an unknown id throws `NOT_FOUND` as well, as the SDK's FileStore
+ *   does, so `token.remove()` never reports success for a token that was not stored.
+ * - `findToken` fills only the fields still empty on the SDK's token (the FileStore's
+ *   rule), with one addition: when the token in memory has an access token and the
+ *   stored record, for the same refresh token, holds one that expires later, the
+ *   stored access token and expiry replace the ones in memory. Another process
+ *   refreshed meanwhile; using its token instead of refreshing again keeps a group of
+ *   processes within Zoho's limit of 10 access tokens per refresh token per 10 minutes.
+ * - `saveToken` sets the id the store assigned back on the SDK's token (`setId`) and
+ *   fills the token's empty fields from the stored record, as the FileStore does.
+ * - Tokens that are not the SDK's `OAuthToken` are handed back untouched by
+ *   `findToken` and ignored by `saveToken`, as the SDK's stores do.
+ *
+ * Errors reach the SDK as {@link TokenStoreError} with a stable `code`; the SDK wraps
+ * them in its `SDKException` with the error as cause. No message names a token value.
+ */
+import { TokenStoreError } from "../errors.js";
+import { EncryptedFileStore, type EncryptedFileStoreOptions } from "../store/store.js";
+import type { TokenInput, TokenRecord } from "../store/types.js";
+
+/** The SDK's `UserSignature`, as far as the adapter uses it. */
+export interface ZohoUserSignature {
+  getName(): string | null | undefined;
+}
+
+/** The SDK's `OAuthToken`, as far as the adapter uses it (both SDK families). */
+export interface ZohoOAuthToken {
+  getId(): string | number | null | undefined;
+  setId(id: string | null): void;
+  getUserSignature(): ZohoUserSignature | null | undefined;
+  setUserSignature(signature: ZohoUserSignature | null): void;
+  getClientId(): string | null | undefined;
+  setClientId(clientId: string | null): void;
+  getClientSecret(): string | null | undefined;
+  setClientSecret(clientSecret: string | null): void;
+  getRefreshToken(): string | null | undefined;
+  setRefreshToken(refreshToken: string | null): void;
+  getAccessToken(): string | null | undefined;
+  setAccessToken(accessToken: string | null): void;
+  getGrantToken(): string | null | undefined;
+  setGrantToken(grantToken: string | null): void;
+  getExpiresIn(): string | number | null | undefined;
+  setExpiresIn(expiresIn: string | null): void;
+  getRedirectURL(): string | null | undefined;
+  setRedirectURL(redirectURL: string | null): void;
+  getAPIDomain(): string | null | undefined;
+  setAPIDomain(apiDomain: string | null): void;
+}
+
+/**
+ * The part of an SDK namespace (`import * as ZOHOCRMSDK from "@zohocrm/..."`) the
+ * adapter reads. A CommonJS namespace imported from ES modules, where the classes sit
+ * under `default`, works too.
+ */
+export interface ZohoSdkNamespace {
+  OAuthToken: abstract new (...args: never[]) => unknown;
+  UserSignature: new (name: string) => unknown;
+  /** nodejs SDK: a module whose `TokenStore` is a class; typescript SDK: an empty namespace. */
+  TokenStore?: unknown;
+}
+
+/** Options of {@link zohoTokenStore}: the core store's options, or a store already open. */
+export type ZohoTokenStoreOptions = EncryptedFileStoreOptions | { store: EncryptedFileStore };
+
+/** What {@link zohoTokenStore} resolves to: the SDK's six TokenStore methods, plus the core store. */
+export interface ZohoTokenStore {
+  findToken(token: unknown): Promise<unknown>;
+  findTokenById(id: string): Promise<unknown>;
+  saveToken(token: unknown): Promise<void>;
+  deleteToken(id: string): Promise<void>;
+  getTokens(): Promise<unknown[]>;
+  deleteTokens(): Promise<void>;
+  /** The encrypted store underneath, for use without the SDK. */
+  readonly encryptedStore: EncryptedFileStore;
+}
+
+interface SdkClasses {
+  OAuthToken: new () => ZohoOAuthToken;
+  UserSignature: new (name: string) => ZohoUserSignature;
+  Base: new () => object;
+}
+
+/**
+ * Creates a token store for a Zoho CRM SDK, backed by one encrypted file.
+ *
+ * @param ZOHOCRMSDK - The SDK namespace the application imports: `import * as ZOHOCRMSDK
+ *   from "@zohocrm/typescript-sdk-8.0"` (or `require(...)`), or `"@zohocrm/nodejs-sdk-8.0"`.
+ * @param options - The options of {@link EncryptedFileStore.open} (`path`, `key`,
+ *   `keyFile`, `passphrase`, ...), or `{ store }` with a store already open.
+ * @returns An object `InitializeBuilder().store()` accepts; for the nodejs SDK an
+ *   instance of a subclass of the SDK's own `TokenStore` class.
+ * @throws {TokenStoreError} `INVALID_OPTION` when `ZOHOCRMSDK` is not an SDK namespace;
+ *   every error of {@link EncryptedFileStore.open}.
+ * @example
+ * import * as ZOHOCRMSDK from "@zohocrm/nodejs-sdk-8.0";
+ * const store = await zohoTokenStore(ZOHOCRMSDK, { path: "./zoho-tokens.enc", keyFile: "./zoho.key" });
+ * await (await new ZOHOCRMSDK.InitializeBuilder()).environment(env).token(token).store(store).initialize();
+ */
+export async function zohoTokenStore(ZOHOCRMSDK: ZohoSdkNamespace, options: ZohoTokenStoreOptions): Promise<ZohoTokenStore> {
+  const classes = sdkClasses(ZOHOCRMSDK);
+  const core =
+    options !== null && typeof options === "object" && "store" in options && options.store instanceof EncryptedFileStore
+      ? options.store
+      : await EncryptedFileStore.open(options as EncryptedFileStoreOptions);
+  return createAdapter(classes, core);
+}
+
+function sdkClasses(namespace: unknown): SdkClasses {
+  const candidates = [namespace, isObject(namespace) ? (namespace as { default?: unknown }).default : undefined];
+  for (const ns of candidates) {
+    if (!isObject(ns)) continue;
+    const { OAuthToken, UserSignature, TokenStore } = ns as Record<string, unknown>;
+    if (typeof OAuthToken !== "function" || typeof UserSignature !== "function") continue;
+    // nodejs SDK: `TokenStore` is the module `{ TokenStore: class, MasterModel: class }`.
+    // typescript SDK: an interface only, so at run time an empty object; no base class needed.
+    const moduleClass = isObject(TokenStore) ? (TokenStore as { TokenStore?: unknown }).TokenStore : undefined;
+    const Base = typeof moduleClass === "function" ? moduleClass : typeof TokenStore === "function" ? TokenStore : Object;
+    return {
+      OAuthToken: OAuthToken as SdkClasses["OAuthToken"],
+      UserSignature: UserSignature as SdkClasses["UserSignature"],
+      Base: Base as SdkClasses["Base"],
+    };
+  }
+  throw new TokenStoreError(
+    "INVALID_OPTION",
+    "zohoTokenStore expects the Zoho CRM SDK namespace (import * as ZOHOCRMSDK from \"@zohocrm/...\"), with OAuthToken and UserSignature",
+  );
+}
+
+function createAdapter(classes: SdkClasses, core: EncryptedFileStore): ZohoTokenStore {
+  const { OAuthToken, UserSignature, Base } = classes;
+  const isSdkToken = (token: unknown): token is ZohoOAuthToken => token instanceof OAuthToken;
+
+  /** Builds a new token of the SDK's own class from a record, as the SDK's FileStore does. */
+  const newSdkToken = (record: TokenRecord): ZohoOAuthToken => {
+    const token = Reflect.construct(OAuthToken, []) as ZohoOAuthToken;
+    fillEmptyFields(token, record, UserSignature);
+    return token;
+  };
+
+  class EncryptedZohoTokenStore extends Base implements ZohoTokenStore {
+    readonly #core: EncryptedFileStore;
+
+    constructor() {
+      super();
+      this.#core = core;
+    }
+
+    get encryptedStore(): EncryptedFileStore {
+      return this.#core;
+    }
+
+    /** Fills the SDK's token from the matching record and returns it, or returns null. */
+    async findToken(token: unknown): Promise<unknown> {
+      if (!isSdkToken(token)) return token;
+      const record = await this.#core.findToken(toInput(token, false));
+      if (record === null) return null;
+      adoptFresherAccessToken(token, record);
+      fillEmptyFields(token, record, UserSignature);
+      return token;
+    }
+
+    /** A new SDK token for the record with this id. @throws NOT_FOUND when there is none. */
+    async findTokenById(id: string): Promise<unknown> {
+      const record = await this.#core.findTokenById(idString(id));
+      if (record === null) throw notFound();
+      return newSdkToken(record);
+    }
+
+    /** Stores the SDK's token and sets the id it got back on it. */
+    async saveToken(token: unknown): Promise<void> {
+      if (!isSdkToken(token)) return;
+      const record = await this.#core.saveToken(toInput(token, true));
+      token.setId(record.id);
+      fillEmptyFields(token, record, UserSignature);
+    }
+
+    /** @throws NOT_FOUND when no record has this id. */
+    async deleteToken(id: string): Promise<void> {
+      if (!(await this.#core.deleteToken(idString(id)))) throw notFound();
+    }
+
+    async getTokens(): Promise<unknown[]> {
+      return (await this.#core.getTokens()).map(newSdkToken);
+    }
+
+    async deleteTokens(): Promise<void> {
+      await this.#core.deleteTokens();
+    }
+
+    toJSON(): { path: string } {
+      return { path: this.#core.path };
+    }
+  }
+
+  return new EncryptedZohoTokenStore();
+}
+
+/** The record fields of an SDK token. The id is used only to save (the SDK's rules). */
+function toInput(token: ZohoOAuthToken, withId: boolean): TokenInput {
+  const expiry = token.getExpiresIn();
+  const input: TokenInput = {
+    userName: text(token.getUserSignature()?.getName()),
+    clientId: text(token.getClientId()),
+    clientSecret: text(token.getClientSecret()),
+    refreshToken: text(token.getRefreshToken()),
+    accessToken: text(token.getAccessToken()),
+    grantToken: text(token.getGrantToken()),
+    expiryTime: expiry === null || expiry === undefined ? null : String(expiry),
+    redirectUrl: text(token.getRedirectURL()),
+    apiDomain: text(token.getAPIDomain()),
+  };
+  if (withId) {
+    const id = token.getId();
+    input.id = id === null || id === undefined || id === "" ? null : String(id);
+  }
+  return input;
+}
+
+/** The FileStore's `setMergeData`: every field still empty on the token takes the record's value. */
+function fillEmptyFields(token: ZohoOAuthToken, record: TokenRecord, UserSignature: SdkClasses["UserSignature"]): void {
+  if (empty(token.getId())) token.setId(record.id);
+  if (token.getUserSignature() == null) {
+    token.setUserSignature(record.userName === null ? null : new UserSignature(record.userName));
+  }
+  if (empty(token.getClientId())) token.setClientId(record.clientId);
+  if (empty(token.getClientSecret())) token.setClientSecret(record.clientSecret);
+  if (empty(token.getRefreshToken())) token.setRefreshToken(record.refreshToken);
+  if (empty(token.getAccessToken())) token.setAccessToken(record.accessToken);
+  if (empty(token.getGrantToken())) token.setGrantToken(record.grantToken);
+  if (empty(token.getExpiresIn()) && record.expiryTime !== null) token.setExpiresIn(record.expiryTime);
+  if (empty(token.getRedirectURL())) token.setRedirectURL(record.redirectUrl);
+  if (empty(token.getAPIDomain())) token.setAPIDomain(record.apiDomain);
+}
+
+/**
+ * When the stored record holds a later-expiring access token of the same refresh token
+ * than the one in memory, another process renewed it: take that one.
+ */
+function adoptFresherAccessToken(token: ZohoOAuthToken, record: TokenRecord): void {
+  const inMemory = text(token.getAccessToken());
+  if (inMemory === null || record.accessToken === null || record.accessToken === inMemory) return;
+  const refreshToken = text(token.getRefreshToken());
+  if (refreshToken === null || refreshToken !== record.refreshToken) return;
+  const storedExpiry = Number(record.expiryTime);
+  const memoryExpiry = Number(token.getExpiresIn() ?? 0);
+  if (!Number.isFinite(storedExpiry) || !(storedExpiry > (Number.isFinite(memoryExpiry) ? memoryExpiry : 0))) return;
+  token.setAccessToken(record.accessToken);
+  token.setExpiresIn(record.expiryTime);
+}
+
+function idString(id: unknown): string {
+  if (typeof id === "number" && Number.isSafeInteger(id)) return String(id);
+  if (typeof id !== "string" || id.length === 0) {
+    throw new TokenStoreError("INVALID_TOKEN", "the token id must be a non-empty string");
+  }
+  return id;
+}
+
+function notFound(): TokenStoreError {
+  return new TokenStoreError("NOT_FOUND", "no stored token has this id");
+}
+
+function text(value: unknown): string | null {
+  return typeof value === "string" && value.length > 0 ? value : null;
+}
+
+function empty(value: unknown): boolean {
+  return value === null || value === undefined || value === "";
+}
+
+function isObject(value: unknown): value is object {
+  return (typeof value === "object" || typeof value === "function") && value !== null;
+}
