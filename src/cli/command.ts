@@ -1,0 +1,213 @@
+/**
+ * How a command is defined: its options, help and body. `defineCommand` returns a plain
+ * function `(argv, io) => Promise<exitCode>` that parses the arguments, prints help,
+ * runs the body and maps any error through exit.ts, so tests call it without spawning.
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { EncryptedFileStore } from "../store/store.js";
+import { previousPath } from "../file/durable.js";
+import { TokenStoreError } from "../errors.js";
+import { EXIT_OK, reportError, usage } from "./exit.js";
+import { styleFor, type CliIo, type Style } from "./io.js";
+import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type KeyOption } from "./key.js";
+
+export const BIN = "zoho-encrypted-filestore";
+
+interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+  /** Shown in help: the value's name for string options, then the description. */
+  value?: string;
+  description: string;
+}
+
+/** Options several commands share; each command names the ones it takes. */
+const COMMON: Record<"file" | "key-file" | "json", OptionSpec> = {
+  file: { type: "string", short: "f", value: "F", description: `the store file (default: $${FILE_ENV})` },
+  "key-file": {
+    type: "string",
+    value: "K",
+    description: "file holding the base64 key (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal)",
+  },
+  json: { type: "boolean", description: "print one JSON object on stdout, for scripts" },
+};
+
+export interface CommandSpec {
+  name: string;
+  /** One line for the tool's help. */
+  summary: string;
+  /** Arguments after the command name, for the usage line. */
+  usage: string;
+  /** Paragraphs after the usage line. */
+  description: string;
+  /** Positional argument names, all required. */
+  positionals?: readonly string[];
+  common: ReadonlyArray<keyof typeof COMMON>;
+  options?: Record<string, OptionSpec>;
+}
+
+export interface Context {
+  io: CliIo;
+  /** Parsed options, by long name. */
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+  json: boolean;
+  /** Styles for stdout and stderr (no-ops off a terminal or with NO_COLOR). */
+  out: Style;
+  err: Style;
+  now(): number;
+  /** Writes a line to stdout. */
+  print(line?: string): void;
+  /** Writes a line to stderr: progress and advice that is not the command's output. */
+  note(line: string): void;
+  warn(line: string): void;
+  /** Writes a value as JSON to stdout. */
+  emit(value: unknown): void;
+  /** Resolves a path given on the command line against the working directory. */
+  path(given: string): string;
+  /** The string value of an option, if given. */
+  string(name: string): string | undefined;
+}
+
+export type Command = ((argv: string[], io: CliIo) => Promise<number>) & { spec: CommandSpec; help: () => string };
+
+export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise<number | void>): Command {
+  const options = allOptions(spec);
+  const command = async (argv: string[], io: CliIo): Promise<number> => {
+    let json = argv.includes("--json");
+    try {
+      const parsed = parse(spec, options, argv);
+      if (parsed === "help") {
+        io.stdout.write(helpText(spec));
+        return EXIT_OK;
+      }
+      json = parsed.values.json === true;
+      const ctx = context(io, parsed.values, parsed.positionals, json);
+      return (await body(ctx)) ?? EXIT_OK;
+    } catch (error) {
+      return reportError(error, io, json);
+    }
+  };
+  return Object.assign(command, { spec, help: () => helpText(spec) });
+}
+
+function allOptions(spec: CommandSpec): Record<string, OptionSpec> {
+  const options: Record<string, OptionSpec> = {};
+  for (const name of spec.common) options[name] = COMMON[name];
+  Object.assign(options, spec.options);
+  options.help = { type: "boolean", short: "h", description: "show this help" };
+  return options;
+}
+
+function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: string[]) {
+  for (const arg of argv) {
+    if (arg === "--") break;
+    if (FORBIDDEN_OPTIONS.test(arg)) {
+      throw usage(
+        `${arg.split("=")[0]} is not accepted: keys and passphrases never go on the command line (they show in ps and shell history); ` +
+          "use --key-file K, ZOHO_TOKEN_STORE_KEY or ZOHO_TOKEN_STORE_PASSPHRASE",
+      );
+    }
+  }
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        Object.entries(options).map(([name, option]) => [name, option.short ? { type: option.type, short: option.short } : { type: option.type }]),
+      ),
+      allowPositionals: true,
+      strict: true,
+    }) as typeof parsed;
+  } catch (error) {
+    // parseArgs quotes unexpected values; only option names are repeated here.
+    const code = (error as NodeJS.ErrnoException).code;
+    const name = /'(-[^' =]*)/.exec((error as Error).message)?.[1] ?? "an option";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw usage(`unknown option ${name} for '${spec.name}'; see '${BIN} ${spec.name} --help'`);
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      throw usage(`${name} ${options[name.replace(/^-+/, "")]?.type === "boolean" ? "takes no value" : "needs a value"}; see '${BIN} ${spec.name} --help'`);
+    }
+    throw usage(`cannot read the arguments; see '${BIN} ${spec.name} --help'`);
+  }
+  if (parsed.values.help) return "help" as const;
+  const expected = spec.positionals ?? [];
+  if (parsed.positionals.length < expected.length) {
+    throw usage(`'${spec.name}' needs ${expected.slice(parsed.positionals.length).join(" ")}; usage: ${BIN} ${spec.name} ${spec.usage}`);
+  }
+  if (parsed.positionals.length > expected.length) {
+    throw usage(`too many arguments for '${spec.name}' (${parsed.positionals.length}, expected ${expected.length}); usage: ${BIN} ${spec.name} ${spec.usage}`);
+  }
+  return parsed;
+}
+
+function context(io: CliIo, values: Context["values"], positionals: string[], json: boolean): Context {
+  const out = styleFor(io.stdout, io.env);
+  const err = styleFor(io.stderr, io.env);
+  return {
+    io,
+    values,
+    positionals,
+    json,
+    out,
+    err,
+    now: io.now ?? Date.now,
+    print: (line = "") => void io.stdout.write(`${line}\n`),
+    note: (line) => void io.stderr.write(`${line}\n`),
+    warn: (line) => void io.stderr.write(`${err.yellow("warning:")} ${line}\n`),
+    emit: (value) => void io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    path: (given) => resolve(io.cwd ?? process.cwd(), given),
+    string: (name) => (typeof values[name] === "string" ? (values[name] as string) : undefined),
+  };
+}
+
+export function helpText(spec: CommandSpec): string {
+  const options = allOptions(spec);
+  const rows = Object.entries(options).map(([name, option]) => {
+    const flag = `${option.short ? `-${option.short}, ` : "    "}--${name}${option.value ? ` ${option.value}` : ""}`;
+    return [flag, option.description] as const;
+  });
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  return (
+    `Usage: ${BIN} ${spec.name} ${spec.usage}\n\n${spec.description.trim()}\n\nOptions:\n` +
+    rows.map(([flag, description]) => `  ${flag.padEnd(width)}${description}`).join("\n") +
+    "\n"
+  );
+}
+
+// ---- the store file and the store ------------------------------------------
+
+/** The store file from --file or ZOHO_TOKEN_STORE_FILE, absolute. */
+export function storePath(ctx: Context): string {
+  const given = ctx.string("file") ?? ctx.io.env[FILE_ENV];
+  if (!given) throw usage(`no store file: pass --file F or set ${FILE_ENV}`);
+  return ctx.path(given);
+}
+
+/** The key option for the store, from --key-file, the environment or a prompt. */
+export function keyOption(ctx: Context, { confirm = false } = {}): Promise<KeyOption> {
+  const keyFile = ctx.string("key-file");
+  return storeKey(ctx.io, keyFile === undefined ? undefined : ctx.path(keyFile), { confirm });
+}
+
+/**
+ * Opens an existing store and checks that it opens and authenticates. A store file that
+ * does not exist (and has no previous generation) is FILE_MISSING here, before any
+ * directory is created, since a mistyped path is likelier than an empty store.
+ */
+export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
+  const path = storePath(ctx);
+  if (!existsSync(path) && !existsSync(previousPath(path))) throw missing(path);
+  const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx)) });
+  await store.verify();
+  return store;
+}
+
+export function missing(path: string): TokenStoreError {
+  return new TokenStoreError(
+    "FILE_MISSING",
+    `${path} does not exist; check --file (or ${FILE_ENV}), or create a store with '${BIN} init'`,
+    { path },
+  );
+}

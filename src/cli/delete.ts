@@ -1,0 +1,21 @@
+import { defineCommand, openExisting } from "./command.js";
+import { notFound } from "./show.js";
+
+export const deleteCommand = defineCommand(
+  {
+    name: "delete",
+    summary: "delete one record",
+    usage: "ID --file F [--key-file K] [--json]",
+    description: "Deletes the record with this id. Its id is never handed out again.",
+    positionals: ["ID"],
+    common: ["file", "key-file", "json"],
+  },
+  async (ctx) => {
+    const id = ctx.positionals[0]!;
+    const store = await openExisting(ctx);
+    const record = await store.findTokenById(id);
+    if (!record || !(await store.deleteToken(id))) throw notFound(id, store.path);
+    if (ctx.json) ctx.emit({ ok: true, deleted: id, userName: record.userName });
+    else ctx.print(`deleted token ${id}${record.userName ? ` (${record.userName})` : ""} from ${store.path}`);
+  },
+);

@@ -1,0 +1,114 @@
+/**
+ * The one place that turns errors into exit codes and one-line messages.
+ *
+ * Exit codes: 0 success, 1 the operation failed, 2 bad usage (anything wrong with the
+ * command line or the environment it gives, found before touching the store).
+ *
+ * Messages come from this package only (TokenStoreError messages never hold a token,
+ * secret, key or passphrase, and neither do CliError messages). An error of any other
+ * kind is reported by its name only, since its message could quote data.
+ */
+import { TokenStoreError } from "../errors.js";
+import { styleFor, type CliIo } from "./io.js";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Codes of failures the command line tool adds to the store's own ErrorCodes. */
+export type CliErrorCode =
+  /** The command line is wrong: unknown command or option, missing or extra argument. */
+  | "USAGE"
+  /** No key was given and no passphrase can be asked for. */
+  | "NO_KEY"
+  /** A file the command would create already exists. */
+  | "EXISTS"
+  /** The CSV file to import has rows or a header that cannot be read. */
+  | "BAD_CSV"
+  /** The command was refused for safety (see its message for the flag that allows it). */
+  | "REFUSED"
+  /** The user cancelled a prompt. */
+  | "CANCELLED"
+  /** doctor found problems it did not (or could not) repair. */
+  | "PROBLEMS_FOUND";
+
+const USAGE_CODES: ReadonlySet<string> = new Set(["USAGE", "NO_KEY"]);
+
+/** A failure found by the command line tool itself. */
+export class CliError extends Error {
+  override name = "CliError";
+  constructor(
+    readonly code: CliErrorCode,
+    message: string,
+    readonly exitCode: number = USAGE_CODES.has(code) ? EXIT_USAGE : EXIT_FAILED,
+  ) {
+    super(message);
+  }
+}
+
+/** A usage error: exit code 2. */
+export function usage(message: string): CliError {
+  return new CliError("USAGE", message);
+}
+
+/** What to do next, for store errors whose message speaks to library users. */
+const HINTS: Partial<Record<string, string>> = {
+  WRONG_KEY: "check ZOHO_TOKEN_STORE_KEY, --key-file or the passphrase; after a rekey, recover needs the old key too (--previous-key-file)",
+  LOCK_TIMEOUT: "'zoho-encrypted-filestore doctor' shows the lock's age; --fix removes it once stale",
+  INSECURE_PERMISSIONS: "'zoho-encrypted-filestore doctor --fix' repairs the permissions",
+  INVALID_OPTION: "see --help",
+};
+
+export interface ErrorReport {
+  code: string;
+  message: string;
+  exitCode: number;
+}
+
+/** Classifies any thrown value. */
+export function describeError(error: unknown): ErrorReport {
+  if (error instanceof CliError) return { code: error.code, message: oneLine(error.message), exitCode: error.exitCode };
+  if (error instanceof TokenStoreError) {
+    const hint = HINTS[error.code];
+    const message = forTheCommandLine(error.message);
+    return { code: error.code, message: oneLine(hint ? `${message} (${hint})` : message), exitCode: EXIT_FAILED };
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  return {
+    code: "INTERNAL",
+    message: `unexpected ${name}${typeof errno === "string" ? ` (${errno})` : ""}; set ZOHO_TOKEN_STORE_DEBUG=1 to see where, and please report it`,
+    exitCode: EXIT_FAILED,
+  };
+}
+
+/**
+ * Writes the one-line error to stderr (and, with --json, a JSON object to stdout) and
+ * returns the exit code.
+ */
+export function reportError(error: unknown, io: CliIo, json: boolean): number {
+  const report = describeError(error);
+  writeErrorLine(io, report);
+  if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: report.code, message: report.message } }, null, 2)}\n`);
+  if (report.code === "INTERNAL" && io.env.ZOHO_TOKEN_STORE_DEBUG && error instanceof Error && error.stack) {
+    io.stderr.write(`${error.stack}\n`);
+  }
+  return report.exitCode;
+}
+
+export function writeErrorLine(io: CliIo, report: Pick<ErrorReport, "code" | "message">): void {
+  const style = styleFor(io.stderr, io.env);
+  io.stderr.write(`zoho-encrypted-filestore: ${style.red(`error ${report.code}`)}: ${report.message}\n`);
+}
+
+/** The store's messages name library calls; here they name commands. */
+function forTheCommandLine(message: string): string {
+  return message
+    .replace(/\s*\(CLI: zoho-encrypted-filestore recover\)/g, "")
+    .replace(/\brecover\(\)/g, "'zoho-encrypted-filestore recover'")
+    .replace(/, or add the old key to previousKeys while rotating/g, "");
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
+}

@@ -1,0 +1,83 @@
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { TokenStoreError } from "../errors.js";
+import { previousPath, syncDirectory } from "../file/durable.js";
+import { dirname } from "node:path";
+import { defineCommand, openExisting, storePath } from "./command.js";
+import { toSdkCsv } from "./csv.js";
+import { CliError, usage } from "./exit.js";
+import { plainRecord } from "./format.js";
+import { removalCommand } from "./import.js";
+
+export const exportCommand = defineCommand(
+  {
+    name: "export",
+    summary: "write every token in plaintext (mode 600) to move them to another store",
+    usage: "--file F --out PATH [--format csv|json] [--key-file K] [--force] [--json]",
+    description: `Writes every record, secrets included, in plaintext: csv is the Zoho SDK FileStore
+layout (10 columns; the SDKs' FileStore and 'import' read it), json is
+{"format":"zoho-encrypted-filestore-export","version":1,"tokens":[...]}.
+The file is created with mode 600. Refuses to write to stdout (--out -) or over an
+existing file unless --force is given. Delete the file once the tokens are moved.`,
+    common: ["file", "key-file", "json"],
+    options: {
+      out: { type: "string", short: "o", value: "PATH", description: "the plaintext file to write ('-' for stdout, with --force)" },
+      format: { type: "string", value: "FMT", description: "csv (default) or json" },
+      force: { type: "boolean", description: "write to stdout, or replace an existing file" },
+    },
+  },
+  async (ctx) => {
+    const format = ctx.string("format") ?? "csv";
+    if (format !== "csv" && format !== "json") throw usage(`--format must be csv or json`);
+    const outGiven = ctx.string("out");
+    if (outGiven === undefined) throw usage(`'export' needs --out PATH (a new file; it will hold every token in plaintext)`);
+    const force = ctx.values.force === true;
+    const toStdout = outGiven === "-";
+    if (toStdout && !force) throw usage("refusing to print every token in plaintext on stdout; add --force if that is really meant");
+    if (toStdout && ctx.json) throw usage("--json cannot be combined with --out - (both use stdout)");
+    const out = toStdout ? "-" : ctx.path(outGiven);
+    const path = storePath(ctx);
+    const keyFile = ctx.string("key-file");
+    if ([path, previousPath(path), `${path}.lock`, keyFile === undefined ? "" : ctx.path(keyFile)].includes(out)) {
+      throw new CliError("REFUSED", `--out ${out} is the store, its previous generation, its lock or the key file; choose another file`);
+    }
+    if (!toStdout && !force && existsSync(out)) {
+      throw new CliError("EXISTS", `${out} already exists; nothing was written. Choose a new file, or add --force to replace it`);
+    }
+
+    const store = await openExisting(ctx);
+    const records = (await store.getTokens()).map(plainRecord);
+    const content =
+      format === "csv" ? toSdkCsv(records) : `${JSON.stringify({ format: "zoho-encrypted-filestore-export", version: 1, tokens: records }, null, 2)}\n`;
+    const count = `${records.length} token${records.length === 1 ? "" : "s"}`;
+    if (toStdout) {
+      ctx.warn(`printing ${count} in plaintext: anyone who sees this output can use them`);
+      ctx.io.stdout.write(content);
+      return;
+    }
+    writePrivateFile(out, content);
+    ctx.warn(`${out} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);
+    if (ctx.json) ctx.emit({ ok: true, out, format, tokens: records.length });
+    else ctx.print(`exported ${count} from ${store.path} to ${out} (${format}, mode 600)`);
+  },
+);
+
+/** Writes `content` to `path` through a new mode-600 file renamed into place. */
+function writePrivateFile(path: string, content: string): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, "wx", 0o600);
+    writeSync(fd, content);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, path);
+    syncDirectory(dirname(path));
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
+    if (error instanceof TokenStoreError) throw error;
+    throw new TokenStoreError("IO_ERROR", `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}; nothing was exported`, { cause: error });
+  }
+}
+

@@ -1,0 +1,80 @@
+/** Formatting shared by the commands: expiry times, token presence, tables. */
+import { TOKEN_FIELDS, type TokenRecord } from "../store/types.js";
+import type { Style } from "./io.js";
+
+export interface Expiry {
+  /** The stored value: ms since the epoch as a decimal string (the SDK's format). */
+  expiryTime: string | null;
+  /** ISO 8601 time, or null when there is no expiry or it is not a number. */
+  expiresAt: string | null;
+  /** True when the access token's expiry has passed; null when unknown. */
+  expired: boolean | null;
+}
+
+export function expiryOf(record: Pick<TokenRecord, "expiryTime">, now: number): Expiry {
+  const value = record.expiryTime;
+  const ms = value !== null && /^\d{1,16}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(ms)) return { expiryTime: value, expiresAt: null, expired: null };
+  return { expiryTime: value, expiresAt: new Date(ms).toISOString(), expired: ms <= now };
+}
+
+/** "2026-11-29 09:45Z (in 59 min)", "... (expired 3 h ago)", or "-". */
+export function describeExpiry(record: Pick<TokenRecord, "expiryTime">, now: number, style?: Style): string {
+  const { expiresAt, expired, expiryTime } = expiryOf(record, now);
+  if (expiryTime === null) return "-";
+  if (expiresAt === null) return "unreadable";
+  const when = `${expiresAt.slice(0, 16).replace("T", " ")}Z`;
+  const ms = Number(expiryTime);
+  if (expired) return `${when} (${style ? style.red("expired") : "expired"} ${duration(now - ms)} ago)`;
+  return `${when} (in ${duration(ms - now)})`;
+}
+
+/** A rough, readable duration: "45 s", "59 min", "3 h", "12 days". */
+export function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 120) return `${min} min`;
+  const h = Math.round(min / 60);
+  if (h < 48) return `${h} h`;
+  return `${Math.round(h / 24)} days`;
+}
+
+/** The secret fields of a record that hold a value; the values themselves never leave here. */
+export const SECRET_FIELDS = ["clientSecret", "refreshToken", "accessToken", "grantToken"] as const;
+
+export function presentSecrets(record: TokenRecord): Record<(typeof SECRET_FIELDS)[number], boolean> {
+  return {
+    clientSecret: record.clientSecret !== null,
+    refreshToken: record.refreshToken !== null,
+    accessToken: record.accessToken !== null,
+    grantToken: record.grantToken !== null,
+  };
+}
+
+/** "secret refresh access": the short names of the secrets present. */
+export function describePresent(record: TokenRecord): string {
+  const names = { clientSecret: "secret", refreshToken: "refresh", accessToken: "access", grantToken: "grant" };
+  const present = SECRET_FIELDS.filter((field) => record[field] !== null).map((field) => names[field]);
+  return present.length > 0 ? present.join(" ") : "-";
+}
+
+/** Left-aligned columns; `visible` gives a cell's width without colour codes. */
+export function table(rows: string[][]): string[] {
+  const visible = (text: string) => text.replace(/\u001b\[\d+m/g, "").length;
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, visible(cell))));
+  return rows.map((row) =>
+    row
+      .map((cell, index) => (index === row.length - 1 ? cell : cell + " ".repeat(widths[index]! - visible(cell))))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
+/** A plain object with every field of a record, for output that is meant to show secrets. */
+export function plainRecord(record: TokenRecord): TokenRecord {
+  const out = { id: record.id } as TokenRecord;
+  for (const field of TOKEN_FIELDS) out[field] = record[field];
+  return out;
+}

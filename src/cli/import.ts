@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from "node:fs";
+import { TokenStoreError } from "../errors.js";
+import { EncryptedFileStore } from "../store/store.js";
+import { TOKEN_FIELDS, type TokenRecord } from "../store/types.js";
+import { BIN, defineCommand, keyOption, storePath } from "./command.js";
+import { parseSdkCsv } from "./csv.js";
+import { CliError, usage } from "./exit.js";
+import { quote } from "./init.js";
+
+type Action = "added" | "updated" | "unchanged";
+
+export const importCommand = defineCommand(
+  {
+    name: "import",
+    summary: "take every token from a Zoho SDK FileStore CSV into the store",
+    usage: "--file F --from-csv PATH [--key-file K] [--skip-bad] [--json]",
+    description: `Reads the CSV file the Zoho SDKs' FileStore writes (9 or 10 columns) and saves each
+row into the store, creating the store if needed. Rows are merged by the SDK's own
+matching rules (user name; else access token; else grant or refresh token), so a token
+already in the store is updated, not duplicated. The CSV's ids are not kept: the store
+gives its own.
+
+All rows are written at once, in one locked write. A row that cannot be read is
+reported by its line number (never its values), and then nothing is written unless
+--skip-bad is given.`,
+    common: ["file", "key-file", "json"],
+    options: {
+      "from-csv": { type: "string", value: "PATH", description: "the SDK FileStore CSV file to read" },
+      "skip-bad": { type: "boolean", description: "import the rows that can be read, skipping the others" },
+    },
+  },
+  async (ctx) => {
+    const csvGiven = ctx.string("from-csv");
+    if (csvGiven === undefined) throw usage(`'import' needs --from-csv PATH; usage: ${BIN} import --file F --from-csv PATH`);
+    const path = storePath(ctx);
+    const csvPath = ctx.path(csvGiven);
+    let text: string;
+    try {
+      text = readFileSync(csvPath, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw new TokenStoreError("IO_ERROR", `cannot read ${csvPath}: ${code}${code === "ENOENT" ? " (no such file)" : ""}`, { cause: error });
+    }
+    const csv = parseSdkCsv(text, csvPath);
+    const total = csv.rows.length + csv.bad.length;
+    if (csv.bad.length > 0) {
+      for (const bad of csv.bad) ctx.note(`${csvPath}: line ${bad.line}: ${bad.reason}`);
+      if (!ctx.values["skip-bad"]) {
+        throw new CliError(
+          "BAD_CSV",
+          `${csv.bad.length} of ${total} rows cannot be read (line${csv.bad.length === 1 ? "" : "s"} ${csv.bad.map((bad) => bad.line).join(", ")}); ` +
+            "nothing was written. Fix them, or add --skip-bad to import the other rows",
+        );
+      }
+      ctx.warn(`skipping ${csv.bad.length} row${csv.bad.length === 1 ? "" : "s"} that cannot be read`);
+    }
+
+    const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx, { confirm: !existsSync(path) })) });
+    const before = new Map((await store.getTokens()).map((record) => [record.id, record]));
+    const generationBefore = (await store.verify()).generation;
+    // Issued together, the saves share one lock and one write of the file.
+    const saved = await Promise.all(csv.rows.map((row) => store.saveToken(row.token)));
+    const generation = (await store.verify()).generation;
+
+    const firstLine = new Map<string, number>();
+    const results = csv.rows.map((row, index) => {
+      const record = saved[index]!;
+      const earlier = firstLine.get(record.id);
+      const old = before.get(record.id);
+      let action: Action;
+      if (earlier !== undefined) action = "updated";
+      else if (old) action = sameValues(old, record) ? "unchanged" : "updated";
+      else action = "added";
+      if (earlier === undefined) firstLine.set(record.id, row.line);
+      return { line: row.line, id: record.id, userName: record.userName, action, ...(earlier === undefined ? {} : { sameAsLine: earlier }) };
+    });
+    const count = (action: Action) => results.filter((result) => result.action === action).length;
+    const removal = removalCommand(csvPath);
+
+    if (ctx.json) {
+      ctx.emit({
+        ok: true,
+        path: store.path,
+        csv: csvPath,
+        columns: csv.columns,
+        rows: total,
+        added: count("added"),
+        updated: count("updated"),
+        unchanged: count("unchanged"),
+        skipped: csv.bad,
+        results,
+        generation,
+        writes: csv.rows.length === 0 ? 0 : generation - generationBefore,
+      });
+      ctx.note(`${csvPath} still holds these tokens in plaintext; once the store is checked, remove it: ${removal}`);
+      return;
+    }
+    ctx.print(`read ${total} row${total === 1 ? "" : "s"} from ${csvPath} (${csv.columns}-column layout)`);
+    for (const result of results) {
+      const who = result.userName ? ` (${result.userName})` : "";
+      const detail = result.sameAsLine === undefined ? "" : `, same token as line ${result.sameAsLine}`;
+      ctx.print(`  line ${result.line}: ${result.action} token ${result.id}${who}${detail}`);
+    }
+    ctx.print(`added ${count("added")}, updated ${count("updated")}, unchanged ${count("unchanged")}${csv.bad.length ? `, skipped ${csv.bad.length}` : ""} in ${store.path}`);
+    ctx.print("");
+    ctx.print(`${ctx.out.yellow(csvPath)} still holds these tokens in plaintext. Check the store`);
+    ctx.print(`('${BIN} list --file ${quote(store.path)}'), stop every program that uses the CSV file,`);
+    ctx.print(`then remove it (and any backup or version-control copy of it):`);
+    ctx.print(`  ${removal}`);
+  },
+);
+
+function sameValues(a: TokenRecord, b: TokenRecord): boolean {
+  return TOKEN_FIELDS.every((field) => a[field] === b[field]);
+}
+
+/** How to delete the plaintext file on this platform. */
+export function removalCommand(path: string): string {
+  if (process.platform === "linux") return `shred -u ${quote(path)}`;
+  if (process.platform === "win32") return `del "${path}"`;
+  return `rm ${quote(path)}`;
+}

@@ -1,0 +1,33 @@
+import { existsSync } from "node:fs";
+import { EncryptedFileStore } from "../store/store.js";
+import { BIN, defineCommand, keyOption, storePath } from "./command.js";
+import { CliError } from "./exit.js";
+
+export const init = defineCommand(
+  {
+    name: "init",
+    summary: "create an empty store",
+    usage: "--file F [--key-file K] [--json]",
+    description: `Creates an empty store file (mode 600; its directory is created 700 when missing),
+sealed with the key. Refuses when the file already exists.`,
+    common: ["file", "key-file", "json"],
+  },
+  async (ctx) => {
+    const path = storePath(ctx);
+    if (existsSync(path)) throw new CliError("EXISTS", `${path} already exists; nothing was changed. Use another --file, or '${BIN} verify' to check it`);
+    const key = await keyOption(ctx, { confirm: true });
+    const store = await EncryptedFileStore.open({ path, ...key });
+    // Re-sealing the (empty) document under the same key writes the first generation.
+    await store.rekey(key);
+    const status = await store.verify();
+    if (ctx.json) ctx.emit({ ok: true, path, generation: status.generation, keySource: status.keySource });
+    else {
+      ctx.print(`created an empty store at ${path} (${status.keySource === "passphrase" ? "passphrase" : "raw key"})`);
+      ctx.note(`Next: '${BIN} import --file ${quote(path)} --from-csv tokens.csv' moves tokens from an SDK FileStore CSV.`);
+    }
+  },
+);
+
+export function quote(path: string): string {
+  return /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
+}

@@ -1,0 +1,54 @@
+/**
+ * What a command reads and writes: arguments come separately, everything else is here,
+ * so a test can run a command in process with its own environment and streams.
+ */
+
+/** A stream a command writes to. `isTTY` decides colour. */
+export interface OutStream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+}
+
+/** The stream a command may read a hidden passphrase from, only when it is a terminal. */
+export interface InStream {
+  isTTY?: boolean;
+  isRaw?: boolean;
+  setRawMode?(mode: boolean): unknown;
+  setEncoding?(encoding: BufferEncoding): unknown;
+  on(event: "data", listener: (chunk: string | Buffer) => void): unknown;
+  off(event: "data", listener: (chunk: string | Buffer) => void): unknown;
+  resume?(): unknown;
+  pause?(): unknown;
+}
+
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  stdin: InStream;
+  stdout: OutStream;
+  stderr: OutStream;
+  /** Directory relative paths are resolved against. Default: process.cwd(). */
+  cwd?: string;
+  /** Clock in ms since the epoch, for expiry and staleness. Default: Date.now. */
+  now?: () => number;
+}
+
+/** The real process's environment and streams. */
+export function processIo(): CliIo {
+  return { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+}
+
+/** ANSI styles that are no-ops unless the stream is a terminal and NO_COLOR is unset. */
+export interface Style {
+  red(text: string): string;
+  yellow(text: string): string;
+  green(text: string): string;
+  dim(text: string): string;
+  bold(text: string): string;
+}
+
+/** https://no-color.org: any non-empty NO_COLOR turns colour off. */
+export function styleFor(stream: OutStream, env: CliIo["env"]): Style {
+  const on = stream.isTTY === true && !env.NO_COLOR && env.TERM !== "dumb";
+  const wrap = (open: number, close: number) => (text: string) => (on ? `\u001b[${open}m${text}\u001b[${close}m` : text);
+  return { red: wrap(31, 39), yellow: wrap(33, 39), green: wrap(32, 39), dim: wrap(2, 22), bold: wrap(1, 22) };
+}

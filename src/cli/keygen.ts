@@ -1,0 +1,54 @@
+import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { generateKey } from "../crypto/keys.js";
+import { TokenStoreError } from "../errors.js";
+import { BIN, defineCommand } from "./command.js";
+import { CliError } from "./exit.js";
+
+export const keygen = defineCommand(
+  {
+    name: "keygen",
+    summary: "print a new random key (base64), or write it to a new 0600 file",
+    usage: "[--out K] [--json]",
+    description: `Prints a new random 32-byte key, base64 encoded, on stdout. With --out, writes it to a
+new file readable by you only (mode 600) and prints nothing secret; an existing file is
+never overwritten. Use the key through --key-file K or ZOHO_TOKEN_STORE_KEY.`,
+    common: ["json"],
+    options: { out: { type: "string", short: "o", value: "K", description: "write the key to this new file (mode 600) instead of stdout" } },
+  },
+  async (ctx) => {
+    const key = generateKey();
+    const out = ctx.string("out");
+    if (out === undefined) {
+      if (ctx.json) ctx.emit({ key });
+      else ctx.print(key);
+      return;
+    }
+    const path = ctx.path(out);
+    writeNewSecretFile(path, `${key}\n`);
+    if (ctx.json) ctx.emit({ keyFile: path });
+    else {
+      ctx.print(`wrote a new key to ${path} (mode 600)`);
+      ctx.note(`Keep a copy somewhere safe: without it the store cannot be opened. Use it with --key-file '${path}'.`);
+    }
+  },
+);
+
+/** Creates `path` (never replacing a file), mode 600, and makes its content durable. */
+export function writeNewSecretFile(path: string, content: string | Uint8Array): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") {
+      throw new CliError("EXISTS", `${path} already exists; nothing was written. Choose a new file name (${BIN} never overwrites a key)`);
+    }
+    throw new TokenStoreError("IO_ERROR", `cannot create ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, { path, cause: error });
+  }
+  try {
+    if (typeof content === "string") writeSync(fd, content);
+    else writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

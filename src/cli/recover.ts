@@ -1,0 +1,56 @@
+import { existsSync } from "node:fs";
+import { TokenStoreError } from "../errors.js";
+import { previousPath } from "../file/durable.js";
+import { EncryptedFileStore } from "../store/store.js";
+import { defineCommand, keyOption, storePath } from "./command.js";
+import { CliError } from "./exit.js";
+import { PREVIOUS_KEY_ENV } from "./key.js";
+
+export const recover = defineCommand(
+  {
+    name: "recover",
+    summary: "restore the previous generation (F.prev) after verifying it",
+    usage: "--file F [--key-file K] [--force] [--json]",
+    description: `Restores the previous generation, kept as F.prev by every write, after checking that it
+opens and authenticates with the key. It becomes a new generation of F. When F itself
+opens and authenticates, recovering would throw away its latest change, so this is
+refused unless --force is given. After a rekey the previous generation is sealed with
+the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY).`,
+    common: ["file", "key-file", "json"],
+    options: {
+      "previous-key-file": { type: "string", value: "K0", description: "file holding the old key that sealed F.prev (default: $ZOHO_TOKEN_STORE_PREVIOUS_KEY)" },
+      force: { type: "boolean", description: "recover even though the current file is intact" },
+    },
+  },
+  async (ctx) => {
+    const path = storePath(ctx);
+    const prev = previousPath(path);
+    if (!existsSync(prev)) {
+      throw new TokenStoreError("FILE_MISSING", `there is no previous generation to recover (${prev} does not exist); nothing was changed`, { path });
+    }
+    const previousKeyFile = ctx.string("previous-key-file");
+    const previousKey = ctx.io.env[PREVIOUS_KEY_ENV];
+    const previousKeys = previousKeyFile !== undefined ? [{ keyFile: ctx.path(previousKeyFile) }] : previousKey ? [previousKey] : [];
+    const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx)), previousKeys });
+    let current: number | undefined;
+    try {
+      const status = await store.verify();
+      if (status.exists) current = status.generation;
+    } catch {
+      // Damaged or missing: what recover is for.
+    }
+    if (current !== undefined && ctx.values.force !== true) {
+      throw new CliError(
+        "REFUSED",
+        `${path} opens and authenticates (generation ${current}); recovering would discard its latest change. Nothing was changed; add --force to restore ${prev} anyway`,
+      );
+    }
+    const result = await store.recover();
+    if (ctx.json) ctx.emit({ ok: true, path, ...result });
+    else {
+      ctx.print(
+        `restored generation ${result.restoredGeneration} (${result.tokens} token${result.tokens === 1 ? "" : "s"}) from ${prev}; it is now generation ${result.generation} of ${path}`,
+      );
+    }
+  },
+);

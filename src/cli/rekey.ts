@@ -1,0 +1,36 @@
+import { previousPath } from "../file/durable.js";
+import { existsSync } from "node:fs";
+import { defineCommand, openExisting } from "./command.js";
+import { newStoreKey } from "./key.js";
+
+export const rekey = defineCommand(
+  {
+    name: "rekey",
+    summary: "re-encrypt the store under a new key, atomically",
+    usage: "--file F --new-key-file K2 [--key-file K] [--json]",
+    description: `Re-encrypts every record under a new key in one atomic write. The current key comes
+as for every command; the new one from --new-key-file, ZOHO_TOKEN_STORE_NEW_KEY,
+ZOHO_TOKEN_STORE_NEW_PASSPHRASE, or a prompt (asked twice) on a terminal.
+Every process that uses the store needs the new key afterwards. The previous
+generation (F.prev) stays sealed with the old key: delete it if the old key may have
+leaked.`,
+    common: ["file", "key-file", "json"],
+    options: { "new-key-file": { type: "string", value: "K2", description: "file holding the new base64 key (default: $ZOHO_TOKEN_STORE_NEW_KEY)" } },
+  },
+  async (ctx) => {
+    const store = await openExisting(ctx);
+    const newKeyFile = ctx.string("new-key-file");
+    const newKey = await newStoreKey(ctx.io, newKeyFile === undefined ? undefined : ctx.path(newKeyFile));
+    await store.rekey(newKey);
+    const status = await store.verify();
+    const prev = previousPath(store.path);
+    const prevKept = existsSync(prev);
+    if (ctx.json) {
+      ctx.emit({ ok: true, path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });
+      return;
+    }
+    ctx.print(`re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${store.path} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`);
+    ctx.note("Give the new key to every process that uses this store; the old key no longer opens it.");
+    if (prevKept) ctx.note(`${prev} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
+  },
+);

@@ -1,0 +1,81 @@
+/**
+ * The command table and the dispatch: `run(argv, io)` resolves to the exit code.
+ * Tests call it (or a command function) directly; main.ts calls it for the process.
+ */
+import { readFileSync } from "node:fs";
+import { BIN, type Command } from "./command.js";
+import { EXIT_OK, EXIT_USAGE, reportError, usage } from "./exit.js";
+import type { CliIo } from "./io.js";
+import { keygen } from "./keygen.js";
+import { init } from "./init.js";
+import { list } from "./list.js";
+import { show } from "./show.js";
+import { deleteCommand } from "./delete.js";
+import { clear } from "./clear.js";
+import { importCommand } from "./import.js";
+import { exportCommand } from "./export.js";
+import { rekey } from "./rekey.js";
+import { verify } from "./verify.js";
+import { recover } from "./recover.js";
+import { doctor } from "./doctor.js";
+
+export const VERSION: string = packageVersion();
+
+/** The version in this package's package.json: one level up from dist/cli.js, two from src/cli/. */
+function packageVersion(): string {
+  for (const relative of ["../package.json", "../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "zoho-encrypted-filestore" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // Not there: try the next level.
+    }
+  }
+  return "unknown";
+}
+
+export const COMMANDS: readonly Command[] = [keygen, init, list, show, deleteCommand, clear, importCommand, exportCommand, rekey, verify, recover, doctor];
+
+export function toolHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.spec.name.length)) + 2;
+  return `Usage: ${BIN} <command> [options]
+
+Look inside, fill, rotate and check an encrypted Zoho CRM token store file.
+
+Commands:
+${COMMANDS.map((command) => `  ${command.spec.name.padEnd(width)}${command.spec.summary}`).join("\n")}
+
+The store file comes from --file F or ZOHO_TOKEN_STORE_FILE. The key comes from
+--key-file K, ZOHO_TOKEN_STORE_KEY (base64) or a passphrase (ZOHO_TOKEN_STORE_PASSPHRASE,
+or a hidden prompt when stdin is a terminal); never from the command line itself.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+'${BIN} <command> --help' describes a command. Version ${VERSION}.
+`;
+}
+
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    const named = first === "help" ? COMMANDS.find((command) => command.spec.name === rest[0]) : undefined;
+    if (first === undefined) {
+      io.stderr.write(toolHelp());
+      return EXIT_USAGE;
+    }
+    io.stdout.write(named ? named.help() : toolHelp());
+    return EXIT_OK;
+  }
+  if (first === "--version" || first === "-V" || first === "version") {
+    io.stdout.write(`${VERSION}\n`);
+    return EXIT_OK;
+  }
+  const command = COMMANDS.find((candidate) => candidate.spec.name === first);
+  if (!command) {
+    // Repeated only when it looks like a command name: a stray argument could be a key.
+    const what = first.startsWith("-")
+      ? `option ${/^--?[\w-]{1,30}/.exec(first)?.[0] ?? ""} before the command`
+      : /^[a-z][\w-]{0,19}$/.test(first) ? `command '${first}'` : "command";
+    return reportError(usage(`unknown ${what}; '${BIN} --help' lists the commands`), io, argv.includes("--json"));
+  }
+  return command([...rest], io);
+}

@@ -1,0 +1,67 @@
+import { existsSync } from "node:fs";
+import { previousPath } from "../file/durable.js";
+import { TokenStoreError } from "../errors.js";
+import { EncryptedFileStore } from "../store/store.js";
+import { defineCommand, keyOption, missing, storePath } from "./command.js";
+import { describeError, EXIT_FAILED, writeErrorLine } from "./exit.js";
+
+/** What `verify` reports, by the store's error code. */
+const STATUS: Record<string, string> = {
+  WRONG_KEY: "wrong-key",
+  DAMAGED_FILE: "damaged",
+  UNSUPPORTED_VERSION: "unsupported-version",
+  FILE_MISSING: "missing",
+  INSECURE_PERMISSIONS: "insecure-permissions",
+  INVALID_PATH: "invalid-path",
+  ROLLBACK_DETECTED: "rolled-back",
+};
+
+const LABEL: Record<string, string> = {
+  "wrong-key": "wrong key",
+  damaged: "damaged",
+  "unsupported-version": "unsupported version",
+  missing: "missing",
+};
+
+export const verify = defineCommand(
+  {
+    name: "verify",
+    summary: "check that the file opens and authenticates (exit 1 and say why when not)",
+    usage: "--file F [--key-file K] [--json]",
+    description: `Opens the store, decrypts and authenticates it. Exits 0 when it does; otherwise exits 1
+and says which: wrong key, damaged, unsupported version, or missing (--json: "status"
+is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
+    common: ["file", "key-file", "json"],
+  },
+  async (ctx) => {
+    const path = storePath(ctx);
+    const prev = previousPath(path);
+    try {
+      if (!existsSync(path) && !existsSync(prev)) throw missing(path);
+      const key = await keyOption(ctx);
+      const store = await EncryptedFileStore.open({ path, ...key });
+      const status = await store.verify();
+      if (!status.exists) throw missing(path);
+      if (ctx.json) ctx.emit({ ok: true, status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
+      else {
+        ctx.print(
+          `${ctx.out.green("ok")}: ${path} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
+            `${status.keySource === "passphrase" ? "passphrase" : "raw key"}`,
+        );
+      }
+      return;
+    } catch (error) {
+      if (!(error instanceof TokenStoreError)) throw error;
+      const status = STATUS[error.code] ?? error.code.toLowerCase().replace(/_/g, "-");
+      const report = describeError(error);
+      const message = LABEL[status] ? `${LABEL[status]}: ${report.message}` : report.message;
+      writeErrorLine(ctx.io, { code: report.code, message });
+      if (ctx.json) ctx.emit({ ok: false, status, code: error.code, message, path, previousGeneration: existsSync(prev) });
+      return EXIT_FAILED;
+    }
+  },
+);
+
+function pick(status: { generation: number; tokens: number; keySource: string | null; currentKey: boolean }) {
+  return { generation: status.generation, tokens: status.tokens, keySource: status.keySource };
+}
