@@ -30,9 +30,7 @@
  * bytes 0..11 and the check as the last 8 header bytes, so a reader can tell an
  * intact file of a newer version from a damaged one.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { gcm as gcmSync } from "@noble/ciphers/aes.js";
-import { gcm as gcmNative } from "@noble/ciphers/webcrypto.js";
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { TokenStoreError } from "../errors.js";
 import { subkeyFor, type MasterKey, type ScryptParams } from "./keys.js";
 
@@ -48,8 +46,12 @@ const KEY_SOURCE_PASSPHRASE = 2;
 const KDF_NONE = 0;
 const KDF_SCRYPT = 1;
 
-/** Below this size the pure-JS cipher wins (no promise and key import); above, WebCrypto does. */
-const NATIVE_CIPHER_MIN_BYTES = 8 * 1024;
+/**
+ * AES-256-GCM (NIST SP 800-38D) with a 96-bit nonce and a 128-bit tag, from node:crypto
+ * (OpenSSL): synchronous and native at every size. The bytes are standard GCM, the
+ * same as any other implementation produces.
+ */
+const CIPHER = "aes-256-gcm";
 
 /** What the plaintext header says, after it has been checked. */
 export interface Header {
@@ -139,15 +141,15 @@ export async function seal(plaintext: Uint8Array, master: MasterKey, generation:
   sha256(header.subarray(0, HEADER_BYTES - CHECK_BYTES)).copy(header, HEADER_BYTES - CHECK_BYTES, 0, CHECK_BYTES);
 
   const subkey = subkeyFor(master.key, writeSalt);
-  const sealed =
-    plaintext.length < NATIVE_CIPHER_MIN_BYTES
-      ? gcmSync(subkey, nonce, header).encrypt(plaintext)
-      : await gcmNative(subkey, nonce, header).encrypt(plaintext);
-  subkey.fill(0);
-  const file = new Uint8Array(HEADER_BYTES + sealed.length);
-  file.set(header, 0);
-  file.set(sealed, HEADER_BYTES);
-  return file;
+  try {
+    const cipher = createCipheriv(CIPHER, subkey, nonce, { authTagLength: TAG_BYTES });
+    cipher.setAAD(header);
+    const body = cipher.update(plaintext);
+    const last = cipher.final();
+    return Buffer.concat([header, body, last, cipher.getAuthTag()], HEADER_BYTES + plaintext.length + TAG_BYTES);
+  } finally {
+    subkey.fill(0);
+  }
 }
 
 /**
@@ -158,13 +160,16 @@ export async function unseal(file: Uint8Array, master: MasterKey, path: string):
   const header = file.subarray(0, HEADER_BYTES);
   const subkey = subkeyFor(master.key, file.subarray(60, 76));
   const nonce = file.subarray(76, 88);
-  const sealed = file.subarray(HEADER_BYTES);
   try {
-    return sealed.length - TAG_BYTES < NATIVE_CIPHER_MIN_BYTES
-      ? gcmSync(subkey, nonce, header).decrypt(sealed)
-      : await gcmNative(subkey, nonce, header).decrypt(sealed);
+    const decipher = createDecipheriv(CIPHER, subkey, nonce, { authTagLength: TAG_BYTES });
+    decipher.setAAD(header);
+    decipher.setAuthTag(file.subarray(file.length - TAG_BYTES));
+    const body = decipher.update(file.subarray(HEADER_BYTES, file.length - TAG_BYTES));
+    // final() checks the tag; nothing decrypted is returned unless it matches.
+    const last = decipher.final();
+    return last.length === 0 ? body : Buffer.concat([body, last]);
   } catch {
-    // The cipher's own error says only "invalid tag"; it is not kept as `cause`.
+    // The cipher's own error says only that authentication failed; it is not kept as `cause`.
     throw new TokenStoreError("DAMAGED_FILE", `${path} failed authentication: it was changed or damaged after it was written; nothing was changed. If a previous generation was kept, recover() restores it`, { path });
   } finally {
     subkey.fill(0);
