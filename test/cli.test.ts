@@ -1,0 +1,242 @@
+import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey } from "../src/index.js";
+import { sampleToken, tempDir } from "./helpers.js";
+import { cli, closedStdin, sdkCsv, ttyStdin } from "./cli-helpers.js";
+
+const modeOf = (path: string) => statSync(path).mode & 0o777;
+
+/** A store with sample tokens "a" and "b", and the environment that names it and its key. */
+async function setup(tags: string[] = ["a", "b"]) {
+  const dir = tempDir();
+  const file = join(dir, "tokens.enc");
+  const key = generateKey();
+  const store = await EncryptedFileStore.open({ path: file, key });
+  for (const tag of tags) await store.saveToken(sampleToken(tag));
+  return { dir, file, key, env: { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key } };
+}
+
+async function generationOf(file: string, key: string): Promise<number> {
+  return (await (await EncryptedFileStore.open({ path: file, key })).verify()).generation;
+}
+
+function json(output: string): any {
+  return JSON.parse(output);
+}
+
+describe("zoho-encrypted-filestore: help, version and usage", () => {
+  it("--help lists every command and exits 0; each command has --help", async () => {
+    const result = await cli(["--help"]);
+    expect(result.code).toBe(0);
+    for (const name of ["keygen", "init", "list", "show", "delete", "clear", "import", "export", "rekey", "verify", "recover", "doctor"]) {
+      expect(result.stdout).toContain(`  ${name} `);
+      const help = await cli([name, "--help"]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: zoho-encrypted-filestore ${name} `));
+      expect(help.stdout).toContain("--help");
+    }
+    expect((await cli(["help", "import"])).stdout).toContain("--from-csv");
+  });
+
+  it("--version prints the package version", async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8"));
+    expect(await cli(["--version"])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: "" });
+  });
+
+  it("bad usage exits 2 with one line on stderr", async () => {
+    const { env } = await setup([]);
+    const cases: string[][] = [[], ["frobnicate"], ["list", "--bogus"], ["show"], ["show", "1", "2"], ["list", "--file"], ["clear"], ["export"], ["import"], ["list", "--json=yes"]];
+    for (const argv of cases) {
+      const result = await cli(argv, env);
+      expect(result.code, argv.join(" ")).toBe(2);
+      if (argv.length > 0) expect(result.stderr.trim().split("\n"), argv.join(" ")).toHaveLength(1);
+      if (argv.length > 0) expect(result.stderr).toMatch(/^zoho-encrypted-filestore: error USAGE: /);
+    }
+  });
+
+  it("no store file given: exit 2", async () => {
+    const result = await cli(["list"], { ZOHO_TOKEN_STORE_KEY: generateKey() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("ZOHO_TOKEN_STORE_FILE");
+  });
+
+  it("refuses a key or passphrase on the command line without repeating it", async () => {
+    const { env } = await setup([]);
+    for (const argv of [["list", "--key", "S3CRETVALUE"], ["list", "--key=S3CRETVALUE"], ["init", "--passphrase=S3CRETVALUE"], ["rekey", "--new-key", "S3CRETVALUE"]]) {
+      const result = await cli(argv, env);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("never go on the command line");
+      expect(result.stdout + result.stderr).not.toContain("S3CRETVALUE");
+    }
+    // A stray argument is not echoed either.
+    const stray = await cli(["S3CRETVALUE+/abc="], env);
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).not.toContain("S3CRETVALUE");
+    const extra = await cli(["show", "1", "S3CRETVALUE"], env);
+    expect(extra.stderr).not.toContain("S3CRETVALUE");
+  });
+
+  it("without a key and without a terminal: exit 2, never reads stdin", async () => {
+    const { file } = await setup(["a"]);
+    const result = await cli(["list", "--file", file], {}, { stdin: closedStdin() });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/error NO_KEY: no key: pass --key-file PATH or set ZOHO_TOKEN_STORE_KEY/);
+  });
+
+  it("--json errors also go to stdout as one object", async () => {
+    const result = await cli(["show", "99", "--json"], (await setup()).env);
+    expect(result.code).toBe(1);
+    expect(json(result.stdout)).toEqual({ ok: false, error: { code: "NOT_FOUND", message: expect.stringContaining("no token with id") } });
+  });
+});
+
+describe("colour", () => {
+  it("only on a terminal, and never with NO_COLOR", async () => {
+    const { env } = await setup(["a"]);
+    const plain = await cli(["list"], env);
+    expect(plain.stdout).not.toContain("\u001b[");
+    const tty = await cli(["list"], env, { tty: true });
+    expect(tty.stdout).toContain("\u001b[");
+    const noColor = await cli(["list"], { ...env, NO_COLOR: "1" }, { tty: true });
+    expect(noColor.stdout).not.toContain("\u001b[");
+    const error = await cli(["show", "99"], env, { tty: true });
+    expect(error.stderr).toContain("\u001b[31m");
+    expect((await cli(["show", "99"], { ...env, NO_COLOR: "1" }, { tty: true })).stderr).not.toContain("\u001b[");
+  });
+});
+
+describe("keygen", () => {
+  it("prints a 32-byte base64 key", async () => {
+    const result = await cli(["keygen"]);
+    expect(result.code).toBe(0);
+    expect(Buffer.from(result.stdout.trim(), "base64")).toHaveLength(32);
+    expect(json((await cli(["keygen", "--json"])).stdout).key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it("--out writes a new 0600 file, prints no key, never overwrites", async () => {
+    const path = join(tempDir(), "store.key");
+    const result = await cli(["keygen", "--out", path]);
+    expect(result.code).toBe(0);
+    expect(modeOf(path)).toBe(0o600);
+    const key = readFileSync(path, "utf8").trim();
+    expect(Buffer.from(key, "base64")).toHaveLength(32);
+    expect(result.stdout + result.stderr).not.toContain(key);
+    const again = await cli(["keygen", "--out", path]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("error EXISTS");
+    expect(readFileSync(path, "utf8").trim()).toBe(key);
+  });
+});
+
+describe("init", () => {
+  it("creates an empty store with a key file, and refuses an existing file", async () => {
+    const dir = tempDir();
+    const keyFile = join(dir, "k");
+    await cli(["keygen", "--out", keyFile]);
+    const file = join(dir, "sub", "tokens.enc");
+    const result = await cli(["init", "--file", file, "--key-file", keyFile]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("created an empty store");
+    expect(modeOf(file)).toBe(0o600);
+    expect(modeOf(join(dir, "sub"))).toBe(0o700);
+    const list = await cli(["list", "--file", file, "--key-file", keyFile, "--json"]);
+    expect(json(list.stdout).tokens).toEqual([]);
+    const again = await cli(["init", "--file", file, "--key-file", keyFile]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("error EXISTS");
+  });
+
+  it("with a passphrase from the environment", async () => {
+    const file = join(tempDir(), "tokens.enc");
+    const env = { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_PASSPHRASE: "correct horse battery staple" };
+    expect((await cli(["init"], env)).code).toBe(0);
+    const verify = await cli(["verify", "--json"], env);
+    expect(json(verify.stdout)).toMatchObject({ ok: true, keySource: "passphrase", tokens: 0 });
+    const wrong = await cli(["verify", "--json"], { ...env, ZOHO_TOKEN_STORE_PASSPHRASE: "wrong" });
+    expect(json(wrong.stdout)).toMatchObject({ ok: false, status: "wrong-key" });
+  });
+
+  it("asks for a passphrase twice on a terminal, hidden, and restores the terminal", async () => {
+    const file = join(tempDir(), "tokens.enc");
+    const { stdin, state } = ttyStdin(["pass phrase 1", "pass phrase 1"]);
+    const result = await cli(["init", "--file", file], {}, { stdin });
+    expect(result.code).toBe(0);
+    expect(state.prompts).toBe(2);
+    expect(state.rawModes).toEqual([true, false, true, false]);
+    expect(result.stderr).toContain("Passphrase: ");
+    expect(result.stderr).not.toContain("pass phrase 1");
+    const typed = ttyStdin(["pass phrase 1"]);
+    expect((await cli(["verify", "--file", file], {}, { stdin: typed.stdin })).code).toBe(0);
+    const mismatch = ttyStdin(["one", "two"]);
+    const refused = await cli(["init", "--file", join(tempDir(), "x.enc")], {}, { stdin: mismatch.stdin });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("error CANCELLED: the passphrases differ");
+  });
+});
+
+describe("list and show", () => {
+  it("list shows id, user, short client id, which tokens, expiry; never a secret", async () => {
+    const { env } = await setup(["a", "b"]);
+    const store = await EncryptedFileStore.open({ path: env.ZOHO_TOKEN_STORE_FILE, key: env.ZOHO_TOKEN_STORE_KEY });
+    await store.saveToken(sampleToken("c", { expiryTime: String(Date.now() - 7_200_000), accessToken: null }));
+    const result = await cli(["list"], env);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^ID\s+USER\s+CLIENT\s+TOKENS\s+ACCESS TOKEN EXPIRES$/);
+    expect(lines[1]).toMatch(/^1\s+user-a@example.com\s+1000\.CLIE…\s+secret refresh access\s+\d{4}-\d\d-\d\d \d\d:\d\dZ \(in (59|60) min\)$/);
+    expect(lines[3]).toMatch(/^3\s+user-c@example.com\s+1000\.CLIE…\s+secret refresh\s+.*\(expired 2 h ago\)$/);
+    expect(lines[4]).toContain("3 tokens in");
+    const parsed = json((await cli(["list", "--json"], env)).stdout);
+    expect(parsed.tokens[2]).toMatchObject({
+      id: "3",
+      userName: "user-c@example.com",
+      clientId: "1000.CLIE…",
+      present: { clientSecret: true, refreshToken: true, accessToken: false, grantToken: false },
+      expired: true,
+    });
+  });
+
+  it("list of a store file that does not exist: FILE_MISSING, and no directory is created", async () => {
+    const dir = join(tempDir(), "typo");
+    const result = await cli(["list", "--file", join(dir, "tokens.enc")], { ZOHO_TOKEN_STORE_KEY: generateKey() });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/error FILE_MISSING: .* does not exist; check --file/);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it("show redacts secrets unless --reveal", async () => {
+    const { env } = await setup(["a"]);
+    const token = sampleToken("a");
+    const shown = await cli(["show", "1"], env);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^refreshToken\s+\[redacted\]$/m);
+    expect(shown.stdout).toMatch(/^clientId\s+1000\.CLIE…$/m);
+    expect(shown.stdout).toMatch(/^grantToken\s+-$/m);
+    expect(json((await cli(["show", "1", "--json"], env)).stdout)).toMatchObject({ id: "1", clientSecret: "[redacted]", grantToken: null });
+    const revealed = await cli(["show", "1", "--reveal", "--json"], env);
+    expect(json(revealed.stdout)).toMatchObject({ ...token, expiryTime: expect.any(String), id: "1", grantToken: null });
+    expect((await cli(["show", "1", "--reveal"], env)).stdout).toContain(token.refreshToken);
+    const missing = await cli(["show", "7"], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/error NOT_FOUND: no token with id "7"/);
+  });
+});
+
+describe("delete and clear", () => {
+  it("delete removes one record; an unknown id exits 1", async () => {
+    const { env } = await setup(["a", "b"]);
+    expect(await cli(["delete", "1"], env)).toMatchObject({ code: 0, stdout: expect.stringContaining("deleted token 1 (user-a@example.com)") });
+    expect((await cli(["delete", "1"], env)).code).toBe(1);
+    expect(json((await cli(["list", "--json"], env)).stdout).tokens.map((t: { id: string }) => t.id)).toEqual(["2"]);
+  });
+
+  it("clear needs --yes", async () => {
+    const { env } = await setup(["a", "b"]);
+    expect((await cli(["clear"], env)).code).toBe(2);
+    expect(json((await cli(["list", "--json"], env)).stdout).tokens).toHaveLength(2);
+    expect(json((await cli(["clear", "--yes", "--json"], env)).stdout)).toEqual({ ok: true, deleted: 2 });
+    expect(json((await cli(["list", "--json"], env)).stdout).tokens).toEqual([]);
+  });
+});
