@@ -1,0 +1,212 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey } from "../src/index.js";
+import { sampleToken, tempDir } from "./helpers.js";
+import { cli, sdkCsv } from "./cli-helpers.js";
+
+const modeOf = (path: string) => statSync(path).mode & 0o777;
+const json = (text: string): any => JSON.parse(text);
+
+function newStore() {
+  const dir = tempDir();
+  const file = join(dir, "tokens.enc");
+  const key = generateKey();
+  return { dir, file, key, env: { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key } };
+}
+
+async function records(file: string, key: string) {
+  const store = await EncryptedFileStore.open({ path: file, key });
+  return { generation: (await store.verify()).generation, tokens: (await store.getTokens()).map((record) => ({ ...record })) };
+}
+
+describe("import --from-csv", () => {
+  it("takes every row of a 10-column SDK file into a new store, in one write, without the CSV ids", async () => {
+    const { dir, file, key, env } = newStore();
+    const csv = join(dir, "sdk.csv");
+    const rows = [sampleToken("a"), sampleToken("b"), { ...sampleToken("c"), userName: null, accessToken: null, refreshToken: null, grantToken: "1000.grant-c-gt" }];
+    writeFileSync(csv, sdkCsv(rows).replace(/^(\d+),/gm, (_, id) => `${Number(id) + 40},`));
+    const result = await cli(["import", "--from-csv", csv, "--json"], env);
+    expect(result.code).toBe(0);
+    const report = json(result.stdout);
+    expect(report).toMatchObject({ ok: true, columns: 10, rows: 3, added: 3, updated: 0, unchanged: 0, writes: 1, generation: 1 });
+    expect(report.results.map((r: { line: number; id: string; action: string }) => [r.line, r.id, r.action])).toEqual([
+      [2, "1", "added"],
+      [3, "2", "added"],
+      [4, "3", "added"],
+    ]);
+    expect(result.stderr).toContain(`remove it: shred -u ${csv}`);
+    const stored = await records(file, key);
+    expect(stored.tokens[0]).toEqual({ id: "1", grantToken: null, ...sampleToken("a"), expiryTime: rows[0]!.expiryTime });
+    expect(stored.tokens[2]).toMatchObject({ id: "3", userName: null, grantToken: "1000.grant-c-gt", refreshToken: null });
+  });
+
+  it("merges by the SDK's matching rules, reports added / updated / unchanged, and writes once", async () => {
+    const { dir, file, key, env } = newStore();
+    const store = await EncryptedFileStore.open({ path: file, key });
+    const [a, b, d] = [sampleToken("a"), sampleToken("b"), sampleToken("d")];
+    await store.saveToken(a);
+    await store.saveToken(b);
+    await store.saveToken({ refreshToken: "1000.refresh-x-rt", clientId: "1000.X", clientSecret: "sx" });
+    const before = (await records(file, key)).generation;
+    const csv = join(dir, "sdk.csv");
+    writeFileSync(
+      csv,
+      sdkCsv([
+        { ...a, accessToken: "1000.access-a-NEW" }, // same user: updated
+        b, // identical: unchanged
+        { refreshToken: "1000.refresh-x-rt", clientId: "1000.X", clientSecret: "sx", accessToken: "1000.access-x" }, // no user, same refresh token: updated
+        d, // new
+        { ...d, accessToken: "1000.access-d-2" }, // same user as the line before: merged into it
+      ]),
+    );
+    const result = await cli(["import", "--from-csv", csv], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("line 2: updated token 1 (user-a@example.com)");
+    expect(result.stdout).toContain("line 3: unchanged token 2 (user-b@example.com)");
+    expect(result.stdout).toContain("line 4: updated token 3");
+    expect(result.stdout).toContain("line 5: added token 4 (user-d@example.com)");
+    expect(result.stdout).toContain("line 6: updated token 4 (user-d@example.com), same token as line 5");
+    expect(result.stdout).toContain("added 1, updated 3, unchanged 1 in");
+    expect(result.stdout).toContain(`shred -u ${csv}`);
+    const after = await records(file, key);
+    expect(after.generation).toBe(before + 1);
+    expect(after.tokens).toHaveLength(4);
+    expect(after.tokens[0]!.accessToken).toBe("1000.access-a-NEW");
+    expect(after.tokens[2]!.accessToken).toBe("1000.access-x");
+    expect(after.tokens[3]!.accessToken).toBe("1000.access-d-2");
+  });
+
+  it("reads the older 9-column layout, the typescript SDK's user_mail header, CRLF and blank lines", async () => {
+    const { dir, file, key, env } = newStore();
+    const csv = join(dir, "old.csv");
+    writeFileSync(csv, `${sdkCsv([sampleToken("a"), sampleToken("b")], 9, "user_mail").replace(/\n/g, "\r\n")}\r\n\r\n`);
+    const result = await cli(["import", "--from-csv", csv, "--json"], env);
+    expect(result.code).toBe(0);
+    expect(json(result.stdout)).toMatchObject({ columns: 9, added: 2 });
+    const stored = await records(file, key);
+    expect(stored.tokens[1]).toMatchObject({ userName: "user-b@example.com", redirectUrl: "https://example.com/callback", apiDomain: null });
+  });
+
+  it("writes nothing when a row cannot be read, names its line, never its values; --skip-bad imports the rest", async () => {
+    const { dir, file, key, env } = newStore();
+    const csv = join(dir, "sdk.csv");
+    const good = sdkCsv([sampleToken("a")]);
+    const lines = [
+      good,
+      "2,user-q@example.com,1000.CLIENTIDQXYZ,secret-q,1000.refresh-q,with,comma,,,,", // 11 values
+      "3,user-r@example.com,1000.CLIENTIDRXYZ,secret-r,,,,,,", // no token at all
+      "4,user-s@example.com,1000.CLIENTIDSXYZ,secret-s,1000.refresh-s,,,tomorrow,,", // expiry not a number
+      "5,user-t@example.com,1000.CLIENTIDTXYZ,secret-t", // too few values
+    ];
+    writeFileSync(csv, lines.join("\n"));
+    const result = await cli(["import", "--from-csv", csv], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("line 3: 11 values, expected 10 (a value holds a comma?)");
+    expect(result.stderr).toContain("line 4: no refresh_token, grant_token or access_token");
+    expect(result.stderr).toContain("line 5: expiry_time is not a time in milliseconds");
+    expect(result.stderr).toContain("line 6: 4 values, expected 10");
+    expect(result.stderr).toMatch(/error BAD_CSV: 4 of 5 rows cannot be read \(lines 3, 4, 5, 6\); nothing was written/);
+    for (const value of ["secret-q", "refresh-q", "secret-r", "secret-s", "refresh-s", "tomorrow", "secret-t", "CLIENTIDQ", "user-q"]) {
+      expect(result.stdout + result.stderr).not.toContain(value);
+    }
+    expect(statSafe(file)).toBe(false);
+
+    const skipped = await cli(["import", "--from-csv", csv, "--skip-bad", "--json"], env);
+    expect(skipped.code).toBe(0);
+    expect(json(skipped.stdout)).toMatchObject({ added: 1, skipped: [{ line: 3 }, { line: 4 }, { line: 5 }, { line: 6 }] });
+    expect((await records(file, key)).tokens).toHaveLength(1);
+  });
+
+  it("refuses a file that is not an SDK token CSV without quoting it", async () => {
+    const { dir, env } = newStore();
+    const csv = join(dir, "x.csv");
+    writeFileSync(csv, "1,user@example.com,1000.CLIENTIDZZZ,secret-zz,1000.refresh-zz,,,,,\n");
+    const result = await cli(["import", "--from-csv", csv], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/error BAD_CSV: line 1 of .* is not the header of a Zoho SDK FileStore CSV/);
+    expect(result.stderr).not.toContain("secret-zz");
+    const missing = await cli(["import", "--from-csv", join(dir, "nope.csv")], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("error IO_ERROR: cannot read");
+  });
+});
+
+function statSafe(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("export", () => {
+  async function filled() {
+    const setup = newStore();
+    const store = await EncryptedFileStore.open({ path: setup.file, key: setup.key });
+    await store.saveToken(sampleToken("a"));
+    await store.saveToken({ ...sampleToken("b"), grantToken: "1000.grant-b" });
+    return setup;
+  }
+
+  it("writes the SDK CSV layout, mode 600, with a warning; import reads it back", async () => {
+    const { dir, file, key, env } = await filled();
+    const out = join(dir, "export.csv");
+    const result = await cli(["export", "--out", out], env);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/^warning: .*export\.csv holds 2 tokens in plaintext \(mode 600\)/);
+    expect(modeOf(out)).toBe(0o600);
+    const text = readFileSync(out, "utf8");
+    expect(text.split("\n")[0]).toBe("id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain");
+    expect(text).toContain(sampleToken("a").refreshToken);
+
+    const target = newStore();
+    expect((await cli(["import", "--from-csv", out], target.env)).code).toBe(0);
+    const original = await records(file, key);
+    expect((await records(target.file, target.key)).tokens).toEqual(original.tokens);
+  });
+
+  it("json format holds every field", async () => {
+    const { dir, file, key, env } = await filled();
+    const out = join(dir, "export.json");
+    expect((await cli(["export", "--out", out, "--format", "json"], env)).code).toBe(0);
+    const data = json(readFileSync(out, "utf8"));
+    expect(data).toEqual({ format: "zoho-encrypted-filestore-export", version: 1, tokens: (await records(file, key)).tokens });
+  });
+
+  it("refuses stdout and an existing file without --force", async () => {
+    const { dir, file, env } = await filled();
+    const toStdout = await cli(["export", "--out", "-"], env);
+    expect(toStdout.code).toBe(2);
+    expect(toStdout.stdout).toBe("");
+    const forced = await cli(["export", "--out", "-", "--force", "--format", "json"], env);
+    expect(forced.code).toBe(0);
+    expect(json(forced.stdout).tokens).toHaveLength(2);
+    expect(forced.stderr).toContain("warning: printing 2 tokens in plaintext");
+
+    const out = join(dir, "existing.csv");
+    writeFileSync(out, "keep me", { mode: 0o644 });
+    const refused = await cli(["export", "--out", out], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("error EXISTS");
+    expect(readFileSync(out, "utf8")).toBe("keep me");
+    expect((await cli(["export", "--out", out, "--force"], env)).code).toBe(0);
+    expect(modeOf(out)).toBe(0o600);
+    expect(readFileSync(out, "utf8")).toContain("user-a@example.com");
+
+    const overStore = await cli(["export", "--out", file, "--force"], env);
+    expect(overStore.code).toBe(1);
+    expect(overStore.stderr).toContain("error REFUSED");
+  });
+
+  it("csv refuses a value the SDK layout cannot hold", async () => {
+    const { dir, file, key, env } = newStore();
+    const store = await EncryptedFileStore.open({ path: file, key });
+    await store.saveToken({ ...sampleToken("a"), redirectUrl: "https://example.com/a,b" });
+    const result = await cli(["export", "--out", join(dir, "x.csv")], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("redirect_url holds a comma or a line break");
+    expect(statSafe(join(dir, "x.csv"))).toBe(false);
+  });
+});
