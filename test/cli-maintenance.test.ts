@@ -1,0 +1,216 @@
+import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey } from "../src/index.js";
+import { sampleToken, tempDir } from "./helpers.js";
+import { cli } from "./cli-helpers.js";
+
+const modeOf = (path: string) => statSync(path).mode & 0o777;
+const json = (text: string): any => JSON.parse(text);
+
+/** A store written twice (so a previous generation is kept), with its key in a 0600 key file. */
+async function setup() {
+  const dir = tempDir();
+  const file = join(dir, "tokens.enc");
+  const keyFile = join(dir, "store.key");
+  const key = generateKey();
+  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  const store = await EncryptedFileStore.open({ path: file, key });
+  await store.saveToken(sampleToken("a"));
+  await store.saveToken(sampleToken("b"));
+  return { dir, file, key, keyFile, env: { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key } };
+}
+
+function flipByte(path: string, offset: number): void {
+  const bytes = readFileSync(path);
+  bytes[offset] = bytes[offset]! ^ 0x01;
+  writeFileSync(path, bytes);
+}
+
+/** Rewrites the header's version field and its header check, as a newer release would write it. */
+function setVersion(path: string, version: number): void {
+  const bytes = readFileSync(path);
+  bytes.writeUInt16BE(version, 8);
+  createHash("sha256").update(bytes.subarray(0, 88)).digest().copy(bytes, 88, 0, 8);
+  writeFileSync(path, bytes);
+}
+
+describe("verify", () => {
+  it("exit 0 and what it found when the file opens and authenticates", async () => {
+    const { env } = await setup();
+    const result = await cli(["verify"], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^ok: .*tokens\.enc opens and authenticates: generation 2, 2 tokens, raw key\n$/);
+    expect(json((await cli(["verify", "--json"], env)).stdout)).toEqual({
+      ok: true,
+      status: "ok",
+      path: env.ZOHO_TOKEN_STORE_FILE,
+      generation: 2,
+      tokens: 2,
+      keySource: "raw",
+      previousGeneration: true,
+    });
+  });
+
+  it("says which: wrong key, damaged, unsupported version, missing", async () => {
+    const cases: Array<[string, (s: Awaited<ReturnType<typeof setup>>) => Record<string, string>, string, string]> = [
+      ["wrong-key", (s) => ({ ...s.env, ZOHO_TOKEN_STORE_KEY: generateKey() }), "WRONG_KEY", "wrong key: "],
+      ["damaged", (s) => (flipByte(s.file, 120), s.env), "DAMAGED_FILE", "damaged: "],
+      ["unsupported-version", (s) => (setVersion(s.file, 7), s.env), "UNSUPPORTED_VERSION", "unsupported version: "],
+      ["missing", (s) => ({ ...s.env, ZOHO_TOKEN_STORE_FILE: join(s.dir, "nope.enc") }), "FILE_MISSING", "missing: "],
+    ];
+    for (const [status, prepare, code, label] of cases) {
+      const env = prepare(await setup());
+      const human = await cli(["verify"], env);
+      expect(human.code, status).toBe(1);
+      expect(human.stdout, status).toBe("");
+      expect(human.stderr, status).toContain(`error ${code}: ${label}`);
+      expect(human.stderr.trim().split("\n"), status).toHaveLength(1);
+      const machine = await cli(["verify", "--json"], env);
+      expect(machine.code, status).toBe(1);
+      expect(json(machine.stdout), status).toMatchObject({ ok: false, status, code });
+    }
+  });
+
+  it("a missing store whose previous generation is kept points to recover", async () => {
+    const { env, file } = await setup();
+    unlinkSync(file);
+    const result = await cli(["verify", "--json"], env);
+    expect(json(result.stdout)).toMatchObject({ status: "missing", previousGeneration: true });
+    expect(result.stderr).toContain("zoho-encrypted-filestore recover");
+  });
+});
+
+describe("rekey", () => {
+  it("re-encrypts under the key in --new-key-file; the old key no longer opens the file", async () => {
+    const { dir, file, key, env } = await setup();
+    const newKeyFile = join(dir, "new.key");
+    expect((await cli(["keygen", "--out", newKeyFile])).code).toBe(0);
+    const result = await cli(["rekey", "--new-key-file", newKeyFile], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("re-encrypted 2 tokens");
+    expect(result.stderr).toContain("still sealed with the old key");
+    expect((await cli(["verify"], env)).stderr).toContain("error WRONG_KEY");
+    const after = await cli(["list", "--json", "--key-file", newKeyFile], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(json(after.stdout).tokens).toHaveLength(2);
+    expect(key).not.toBe(readFileSync(newKeyFile, "utf8").trim());
+  });
+
+  it("takes the new key from ZOHO_TOKEN_STORE_NEW_KEY, and needs one", async () => {
+    const { env } = await setup();
+    expect((await cli(["rekey"], env)).code).toBe(2);
+    const next = generateKey();
+    expect((await cli(["rekey"], { ...env, ZOHO_TOKEN_STORE_NEW_KEY: next })).code).toBe(0);
+    expect((await cli(["verify"], { ...env, ZOHO_TOKEN_STORE_KEY: next })).code).toBe(0);
+  });
+});
+
+describe("recover", () => {
+  it("refuses while the current file is intact, restores the previous generation once it is damaged", async () => {
+    const { env, file } = await setup();
+    const refused = await cli(["recover"], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("error REFUSED");
+    flipByte(file, 130);
+    const result = await cli(["recover", "--json"], env);
+    expect(result.code).toBe(0);
+    expect(json(result.stdout)).toMatchObject({ ok: true, restoredGeneration: 1, tokens: 1 });
+    expect((await cli(["verify"], env)).code).toBe(0);
+  });
+
+  it("after a rekey, needs the old key for the previous generation", async () => {
+    const { env, file, keyFile } = await setup();
+    const next = generateKey();
+    await cli(["rekey"], { ...env, ZOHO_TOKEN_STORE_NEW_KEY: next });
+    flipByte(file, 130);
+    const newEnv = { ...env, ZOHO_TOKEN_STORE_KEY: next };
+    const without = await cli(["recover"], newEnv);
+    expect(without.code).toBe(1);
+    expect(without.stderr).toContain("--previous-key-file");
+    const withOld = await cli(["recover", "--previous-key-file", keyFile], newEnv);
+    expect(withOld.code).toBe(0);
+    expect(json((await cli(["list", "--json"], newEnv)).stdout).tokens).toHaveLength(2);
+  });
+
+  it("without a previous generation: FILE_MISSING", async () => {
+    const { env, file } = await setup();
+    unlinkSync(`${file}.prev`);
+    const result = await cli(["recover", "--force"], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("error FILE_MISSING: there is no previous generation");
+  });
+});
+
+describe("doctor", () => {
+  it("a healthy store: exit 0", async () => {
+    const { env, keyFile } = await setup();
+    const result = await cli(["doctor", "--key-file", keyFile], { ZOHO_TOKEN_STORE_FILE: env.ZOHO_TOKEN_STORE_FILE });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("no problems found");
+    expect(result.stdout).toMatch(/info\s+previous generation: .*generation 1/);
+    expect(result.stdout).toMatch(/ok\s+decrypts: opens and authenticates/);
+  });
+
+  it("finds permissions, a stale lock and leftover temp files; --fix repairs them", async () => {
+    const { dir, file, keyFile, env } = await setup();
+    chmodSync(file, 0o644);
+    chmodSync(`${file}.prev`, 0o640);
+    chmodSync(keyFile, 0o644);
+    chmodSync(dir, 0o770);
+    mkdirSync(`${file}.lock`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${file}.lock`, old, old);
+    writeFileSync(`${file}.123456789`, "half a write");
+    writeFileSync(`${file}.prev.new`, "half a link");
+    writeFileSync(`${file}.notes`, "not ours");
+
+    const found = await cli(["doctor", "--key-file", keyFile, "--json"], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(found.code).toBe(1);
+    const report = json(found.stdout);
+    const status = Object.fromEntries(report.checks.map((check: { check: string; status: string }) => [check.check, check.status]));
+    expect(status).toEqual({
+      directory: "problem",
+      "store file": "problem",
+      "previous generation": "problem",
+      "key file": "problem",
+      lock: "problem",
+      "temp files": "problem",
+      decrypts: "problem",
+    });
+
+    const fixed = await cli(["doctor", "--key-file", keyFile, "--fix"], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(fixed.code).toBe(0);
+    expect(fixed.stdout).toContain("repaired; no problems left");
+    expect(modeOf(file)).toBe(0o600);
+    expect(modeOf(`${file}.prev`)).toBe(0o600);
+    expect(modeOf(keyFile)).toBe(0o600);
+    expect(modeOf(dir)).toBe(0o750);
+    expect(existsSync(`${file}.lock`)).toBe(false);
+    expect(existsSync(`${file}.123456789`)).toBe(false);
+    expect(existsSync(`${file}.prev.new`)).toBe(false);
+    expect(existsSync(`${file}.notes`)).toBe(true);
+    expect((await cli(["verify"], env)).code).toBe(0);
+  });
+
+  it("leaves a fresh lock alone: a writer is running", async () => {
+    const { file, env } = await setup();
+    mkdirSync(`${file}.lock`);
+    const result = await cli(["doctor", "--fix", "--json"], env);
+    const lock = json(result.stdout).checks.find((check: { check: string }) => check.check === "lock");
+    expect(lock).toMatchObject({ status: "info", message: expect.stringContaining("held by a running writer") });
+    expect(existsSync(`${file}.lock`)).toBe(true);
+  });
+
+  it("a missing or damaged store file is a problem it does not try to repair", async () => {
+    const { file, env } = await setup();
+    flipByte(file, 20);
+    const damaged = await cli(["doctor", "--fix"], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toMatch(/PROBLEM\s+store file: .*header is damaged/);
+    unlinkSync(file);
+    const missing = await cli(["doctor"], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(/PROBLEM\s+store file: .* is missing but its previous generation is kept/);
+  });
+});
