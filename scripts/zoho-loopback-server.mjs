@@ -53,6 +53,8 @@ const TOKEN_PATH = "/oauth/v2/token";
  * @property {string} [clientSecret] Its secret. Default: random.
  * @property {number} [latencyMs] Delay before answering token requests. Default: 0.
  * @property {boolean} [controlEndpoint] Serve `POST /loopback/grant-code`. Default: false.
+ * @property {string} [refreshTokenSuffix] Appended to every refresh token (tests use commas, quotes, newlines). Default: "".
+ * @property {string} [accessTokenSuffix] Appended to every access token (no newlines: it travels in a header). Default: "".
  */
 
 /**
@@ -71,6 +73,8 @@ export async function startZohoServer(options = {}) {
     clientSecret: `loopsecret${randomId(20)}`,
     latencyMs: 0,
     controlEndpoint: false,
+    refreshTokenSuffix: "",
+    accessTokenSuffix: "",
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   };
 
@@ -98,7 +102,7 @@ export async function startZohoServer(options = {}) {
   function issueAccessToken(refreshToken) {
     const entry = refreshTokens.get(refreshToken);
     const now = Date.now();
-    const token = `1000.loopaccess.${randomId(32)}`;
+    const token = `1000.loopaccess.${randomId(32)}${config.accessTokenSuffix}`;
     issued.add(token);
     entry.issued.push(now);
     entry.active.push(token);
@@ -140,7 +144,7 @@ export async function startZohoServer(options = {}) {
         return { error: "invalid_code" };
       }
       grant.used = true;
-      const refreshToken = `1000.looprefresh.${randomId(32)}`;
+      const refreshToken = `1000.looprefresh.${randomId(32)}${config.refreshTokenSuffix}`;
       issued.add(refreshToken);
       refreshTokens.set(refreshToken, { user: grant.user, issued: [], active: [] });
       stats.grantsExchanged += 1;
@@ -244,6 +248,8 @@ export async function startZohoServer(options = {}) {
     secrets: () => [...issued],
     /** Number of refresh tokens issued (one per exchanged grant). */
     refreshTokenCount: () => refreshTokens.size,
+    /** The refresh tokens issued for `user`, oldest first. */
+    refreshTokensOf: (user) => [...refreshTokens].filter(([, entry]) => entry.user === user).map(([token]) => token),
     /** Whether `token` is a live access token right now. */
     isLive: (token) => {
       const entry = accessTokens.get(token);

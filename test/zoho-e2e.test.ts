@@ -1,0 +1,207 @@
+/**
+ * End to end through the real, unmodified Zoho CRM SDKs: each SDK client runs in its
+ * own process (test/fixtures/sdk-client.mjs, using this package from dist/), against
+ * a loopback server on 127.0.0.1 that plays Zoho's accounts server and CRM API with
+ * Zoho's token rules (scripts/zoho-loopback-server.mjs).
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey, zohoTokenStore, type ZohoOAuthToken, type ZohoSdkNamespace } from "../src/index.js";
+import { startZohoServer, type ZohoServer, type ZohoServerOptions } from "../scripts/zoho-loopback-server.mjs";
+import {
+  runConcurrentClients,
+  runSdkClient,
+  secretsInFiles,
+  secretsInText,
+  serverConfig,
+  storeFiles,
+  type SdkClientConfig,
+  type SdkClientResult,
+} from "../scripts/sdk-scenario.mjs";
+import { tempDir } from "./helpers.js";
+
+const require = createRequire(import.meta.url);
+const SDKS = ["ts", "nodejs"] as const;
+type Sdk = (typeof SDKS)[number];
+
+/** The SDKs refresh when fewer than 5 s are left; 7 s leaves 2 s of use per token. */
+const SHORT_LIFETIME_MS = 7_000;
+const UNTIL_EXPIRING_MS = 2_300;
+
+async function loadSdk(sdk: Sdk): Promise<ZohoSdkNamespace & Record<string, any>> {
+  return sdk === "ts" ? require("@zohocrm/typescript-sdk-8.0") : await import("@zohocrm/nodejs-sdk-8.0");
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(SDKS)("through the real %s SDK", (sdk) => {
+  const key = generateKey();
+  const env = { ZOHO_TOKEN_STORE_KEY: key };
+  const servers: ZohoServer[] = [];
+  const outputs: string[] = [];
+
+  async function server(options: ZohoServerOptions = {}): Promise<ZohoServer> {
+    const started = await startZohoServer(options);
+    servers.push(started);
+    return started;
+  }
+
+  /** Runs one client process with this package's store and checks it exited cleanly. */
+  async function client(s: ZohoServer, config: Partial<SdkClientConfig> & { path: string }): Promise<SdkClientResult> {
+    const run = await runSdkClient({ ...serverConfig(s), sdk, store: "ours", calls: 2, ...config }, env);
+    outputs.push(run.stdout, run.stderr);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.result).not.toBeNull();
+    return run.result!;
+  }
+
+  const open = (path: string) => EncryptedFileStore.open({ path, key });
+
+  afterAll(async () => {
+    // No child wrote a token, secret, client id or the key to its output.
+    const secrets = [key, ...servers.flatMap((s) => s.secrets())];
+    expect(secretsInText(outputs, secrets)).toEqual([]);
+    await Promise.all(servers.map((s) => s.close()));
+  });
+
+  it("the first process exchanges the grant code and saves the token; a new process reuses it with no new grant", async () => {
+    const s = await server();
+    const path = join(tempDir(), "tokens.enc");
+    const userName = "ana@example.com";
+    const config = { path, userName, grantCode: s.issueGrantCode({ user: userName }) };
+
+    const first = await client(s, config);
+    expect(first).toMatchObject({ initialized: true, ok: 2, failed: 0, errors: [], tokenId: "1" });
+    expect(s.stats).toMatchObject({ grantsExchanged: 1, grantFailures: 0, refreshes: 0 });
+    const stored = await (await open(path)).findToken({ userName });
+    expect(stored).toMatchObject({ id: "1", userName, clientId: s.clientId, clientSecret: s.clientSecret, apiDomain: s.url });
+    expect(stored!.refreshToken).toBe(s.refreshTokensOf(userName)[0]);
+    expect(s.isLive(stored!.accessToken!)).toBe(true);
+    expect(Number(stored!.expiryTime)).toBeGreaterThan(Date.now() + 3_000_000);
+
+    // The same configuration again (the grant code is spent): the stored token is used.
+    const second = await client(s, config);
+    expect(second).toMatchObject({ initialized: true, ok: 2, failed: 0, errors: [], tokenId: "1" });
+    expect(s.stats).toMatchObject({ grantsExchanged: 1, grantFailures: 0, refreshes: 0, tokenRequests: 1, apiCallsFailed: 0 });
+    expect(await (await open(path)).getTokens()).toHaveLength(1);
+  });
+
+  it("an expired access token is refreshed and the new one saved", async () => {
+    const s = await server({ accessTokenLifetimeMs: SHORT_LIFETIME_MS });
+    const path = join(tempDir(), "tokens.enc");
+    const userName = "ben@example.com";
+    const config = { path, userName, grantCode: s.issueGrantCode({ user: userName }), calls: 1 };
+    await client(s, config);
+    const before = (await (await open(path)).findToken({ userName }))!;
+
+    await sleep(UNTIL_EXPIRING_MS);
+    const result = await client(s, config);
+    expect(result).toMatchObject({ initialized: true, ok: 1, failed: 0, errors: [] });
+    expect(s.stats.grantsExchanged).toBe(1);
+    expect(s.stats.refreshes).toBeGreaterThanOrEqual(1);
+    expect(s.stats.refreshRefusals + s.stats.refreshFailures).toBe(0);
+    const after = (await (await open(path)).findToken({ userName }))!;
+    expect(after.id).toBe(before.id);
+    expect(after.refreshToken).toBe(before.refreshToken);
+    expect(after.accessToken).not.toBe(before.accessToken);
+    expect(Number(after.expiryTime)).toBeGreaterThan(Number(before.expiryTime));
+  });
+
+  it("token.remove() deletes the stored token; the adapter then reports NOT_FOUND for its id", async () => {
+    const s = await server();
+    const path = join(tempDir(), "tokens.enc");
+    const userName = "cleo@example.com";
+    const config = { path, userName, grantCode: s.issueGrantCode({ user: userName }), calls: 1 };
+    expect(await client(s, config)).toMatchObject({ ok: 1, tokenId: "1" });
+    expect(await client(s, { ...config, remove: true })).toMatchObject({ ok: 1, removed: true, errors: [] });
+    expect(await (await open(path)).getTokens()).toEqual([]);
+
+    const store = await zohoTokenStore(await loadSdk(sdk), { path, key });
+    await expect(store.findTokenById("1")).rejects.toMatchObject({ name: "TokenStoreError", code: "NOT_FOUND" });
+    await expect(store.deleteToken("1")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(await store.getTokens()).toEqual([]);
+  });
+
+  it("several users in one file stay separate", async () => {
+    const s = await server();
+    const path = join(tempDir(), "tokens.enc");
+    const users = ["dan@example.com", "eve@example.com", "fay@example.com"];
+    const configs = users.map((userName) => ({ path, userName, grantCode: s.issueGrantCode({ user: userName }), calls: 1 }));
+    // The typescript SDK is CommonJS: its users load this package with require().
+    const importCjs = sdk === "ts";
+    for (const result of await Promise.all(configs.map((config) => client(s, { ...config, importCjs })))) {
+      expect(result).toMatchObject({ initialized: true, ok: 1, failed: 0 });
+    }
+    const again = await Promise.all(configs.map((config) => client(s, { ...config, getTokens: true })));
+    for (const result of again) expect(result).toMatchObject({ ok: 1, failed: 0, tokens: 3, tokenClasses: ["OAuthToken"] });
+    expect(s.stats).toMatchObject({ grantsExchanged: 3, grantFailures: 0, refreshes: 0 });
+
+    const records = await (await open(path)).getTokens();
+    expect(records.map((r) => r.userName).sort()).toEqual(users);
+    for (const record of records) expect(record.refreshToken).toBe(s.refreshTokensOf(record.userName!)[0]);
+    expect(new Set(records.map((r) => r.id)).size).toBe(3);
+
+    // getTokens and findTokenById build the SDK's own OAuthToken, with a UserSignature.
+    const ZOHOCRMSDK = await loadSdk(sdk);
+    const store = await zohoTokenStore(ZOHOCRMSDK, { path, key });
+    for (const record of records) {
+      const token = (await store.findTokenById(record.id)) as ZohoOAuthToken;
+      expect(token).toBeInstanceOf(ZOHOCRMSDK.OAuthToken);
+      expect(token.getUserSignature()).toBeInstanceOf(ZOHOCRMSDK.UserSignature);
+      expect(token.getUserSignature()!.getName()).toBe(record.userName);
+      expect(token.getRefreshToken()).toBe(record.refreshToken);
+      expect(String(token.getId())).toBe(record.id);
+    }
+  });
+
+  it("a user name and tokens with commas, quotes and newlines round-trip, and the refresh still works", async () => {
+    const s = await server({
+      accessTokenLifetimeMs: SHORT_LIFETIME_MS,
+      refreshTokenSuffix: ',"quoted" \'single\'\nsecond line,',
+      accessTokenSuffix: ',"q"\'s\'',
+    });
+    const path = join(tempDir(), "tokens.enc");
+    const userName = 'O\'Brien, "the boss"\nsecond line@example.com';
+    const config = { path, userName, grantCode: s.issueGrantCode({ user: userName }), calls: 1 };
+    expect(await client(s, config)).toMatchObject({ initialized: true, ok: 1, failed: 0 });
+    const first = (await (await open(path)).findToken({ userName }))!;
+    expect(first.userName).toBe(userName);
+    expect(first.refreshToken).toBe(s.refreshTokensOf(userName)[0]);
+    expect(first.refreshToken).toContain("\n");
+    expect(s.secrets()).toContain(first.accessToken);
+
+    await sleep(UNTIL_EXPIRING_MS);
+    expect(await client(s, { ...config, getTokens: true })).toMatchObject({ ok: 1, failed: 0, tokens: 1 });
+    expect(s.stats).toMatchObject({ grantsExchanged: 1, refreshFailures: 0, refreshRefusals: 0 });
+    expect(s.stats.refreshes).toBeGreaterThanOrEqual(1);
+    const after = (await (await open(path)).getTokens())[0]!;
+    expect(after.userName).toBe(userName);
+    expect(after.refreshToken).toBe(first.refreshToken);
+    expect(after.accessToken).not.toBe(first.accessToken);
+    expect(after.accessToken).toContain(',"q"\'s\'');
+  });
+
+  it("8 processes at once, each a real SDK client with its own user: no call fails, no token lost, no plaintext", async () => {
+    // Tokens expire during the run, so the processes also refresh and save concurrently.
+    const s = await server({ accessTokenLifetimeMs: SHORT_LIFETIME_MS });
+    const path = join(tempDir(), "tokens.enc");
+    const summary = await runConcurrentClients({ server: s, sdk, store: "ours", path, processes: 8, calls: 8, delayMs: 400, env });
+    for (const run of summary.runs) outputs.push(run.stdout, run.stderr);
+    expect(summary.errors).toEqual([]);
+    expect(summary).toMatchObject({ callsOk: 64, callsFailed: 0, initFailures: 0 });
+    expect(s.stats).toMatchObject({ grantsExchanged: 8, grantFailures: 0, refreshRefusals: 0, refreshFailures: 0, apiCallsFailed: 0 });
+    expect(s.stats.refreshes).toBeGreaterThanOrEqual(8);
+
+    const records = await (await open(path)).getTokens();
+    expect(records.map((r) => r.userName).sort()).toEqual([...summary.users].sort());
+    for (const record of records) {
+      expect(record.refreshToken).toBe(s.refreshTokensOf(record.userName!)[0]);
+      expect(s.secrets()).toContain(record.accessToken);
+    }
+    // The bytes on disk hold no token, secret or client id.
+    const files = storeFiles(path);
+    expect(files.length).toBeGreaterThan(0);
+    expect(secretsInFiles(files, [...s.secrets(), s.clientId, s.clientSecret])).toEqual([]);
+  });
+});
