@@ -265,6 +265,9 @@ async function checkDecrypts(ctx: Context, path: string, keyFile: string | undef
     const status = await store.verify();
     return { check, status: "ok", message: `opens and authenticates with the key given (${status.tokens} token${status.tokens === 1 ? "" : "s"})` };
   } catch (error) {
+    if (error instanceof TokenStoreError && error.code === "INSECURE_PERMISSIONS") {
+      return { check, status: "info", message: "not checked: the store refuses files other users can access (see above)" };
+    }
     const report = describeError(error);
     return { check, status: "problem", message: `${report.code}: ${report.message}` };
   }

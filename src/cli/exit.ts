@@ -53,7 +53,7 @@ export function usage(message: string): CliError {
 
 /** What to do next, for store errors whose message speaks to library users. */
 const HINTS: Partial<Record<string, string>> = {
-  WRONG_KEY: "check ZOHO_TOKEN_STORE_KEY, --key-file or the passphrase; after a rekey, recover needs the old key too (--previous-key-file)",
+  WRONG_KEY: "check ZOHO_TOKEN_STORE_KEY, --key-file or the passphrase",
   LOCK_TIMEOUT: "'zoho-encrypted-filestore doctor' shows the lock's age; --fix removes it once stale",
   INSECURE_PERMISSIONS: "'zoho-encrypted-filestore doctor --fix' repairs the permissions",
   INVALID_OPTION: "see --help",

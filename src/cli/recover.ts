@@ -45,7 +45,16 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
         `${path} opens and authenticates (generation ${current}); recovering would discard its latest change. Nothing was changed; add --force to restore ${prev} anyway`,
       );
     }
-    const result = await store.recover();
+    const result = await store.recover().catch((error: unknown) => {
+      if (error instanceof TokenStoreError && error.code === "WRONG_KEY" && error.path === prev) {
+        throw new TokenStoreError(
+          "WRONG_KEY",
+          `${prev} is sealed with another key than the store's (the key before a rekey?); nothing was changed. Give that key with --previous-key-file`,
+          { path: prev },
+        );
+      }
+      throw error;
+    });
     if (ctx.json) ctx.emit({ ok: true, path, ...result });
     else {
       ctx.print(
