@@ -77,6 +77,8 @@ describe("secret values never appear in output", () => {
       [["list", `--passphrase=${passphrase}`], env],
       [[key], env],
       [["show", "1", key], env],
+      [["show", key], env],
+      [["delete", stored[0]!.refreshToken], env],
       [["keygen", "--out", join(dir, "k2")], {}],
       [["keygen", "--out", keyFile], {}],
       [["init"], env],

@@ -37,5 +37,7 @@ access and grant token) read "[redacted]" and the client id is shortened, unless
 );
 
 export function notFound(id: string, path: string): TokenStoreError {
-  return new TokenStoreError("NOT_FOUND", `no token with id ${JSON.stringify(id).slice(0, 40)} in ${path}; '${BIN} list' shows the ids`, { path });
+  // The id is repeated only when it looks like one the store hands out: a mistyped argument could be a secret.
+  const shown = /^\d{1,12}$/.test(id) ? ` ${JSON.stringify(id)}` : "";
+  return new TokenStoreError("NOT_FOUND", `no token with id${shown} in ${path}; '${BIN} list' shows the ids`, { path });
 }
