@@ -3,8 +3,8 @@
  * replacement of it, the kept previous generation, and permission checks.
  */
 import * as fs from "node:fs";
+import { randomInt } from "node:crypto";
 import { basename, dirname } from "node:path";
-import writeFileAtomic from "write-file-atomic";
 import { TokenStoreError } from "../errors.js";
 
 /** What identifies one version of the file without reading it. */
@@ -70,9 +70,14 @@ export function readWithIdentity(path: string): { bytes: Buffer; identity: FileI
 
 /**
  * Replaces `path` with `bytes` so that a crash at any instant leaves either the old or
- * the new file, whole, and the new one survives a power cut once this returns:
- * write-file-atomic writes a temp file created 0600, fsyncs it and renames it over
- * `path`; then the directory is fsynced so the rename itself is durable.
+ * the new file, whole, and the new one survives a power cut once this returns: the
+ * bytes go to a new temp file (created 0600, exclusively, next to `path`), which is
+ * fsynced and renamed over `path`; then the directory is fsynced so the rename itself
+ * is durable.
+ *
+ * The temp file is written by a loop until every byte is in: write(2) may write fewer
+ * bytes than asked without failing (a nearly full disk does exactly that), and a
+ * short temp file renamed into place would be a damaged store.
  *
  * Before the rename the current file is hard-linked as `<path>.prev` (no copy), so the
  * previous generation stays on disk for an explicit recovery.
@@ -87,22 +92,92 @@ export function readWithIdentity(path: string): { bytes: Buffer; identity: FileI
  */
 export function replaceFile(path: string, bytes: Uint8Array, previous: FileIdentity | undefined, keepPrevious: boolean): FileIdentity {
   if (previous && keepPrevious) linkPrevious(path);
+  const temp = writeTempFile(path, bytes);
   try {
-    // A fresh options object every call: write-file-atomic writes into it.
-    writeFileAtomic.sync(path, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { mode: 0o600, chown: ownership(), fsync: true });
+    fs.renameSync(temp, path);
   } catch (error) {
-    throw ioError(path, "write", error);
+    removeQuietly(temp);
+    throw ioError(path, "rename", error);
   }
-  if (previous) {
-    const previousMs = Number(previous.mtimeNs / 1_000_000n);
-    const stats = fs.statSync(path, { bigint: true });
-    if (stats.mtimeNs <= previous.mtimeNs) {
-      const next = new Date(previousMs + 1);
-      ioCall(path, "utimes", () => fs.utimesSync(path, next, next));
+  // From here the new generation is in place: a failure can no longer be reported as
+  // "not changed".
+  try {
+    if (previous) {
+      const previousMs = Number(previous.mtimeNs / 1_000_000n);
+      const stats = fs.statSync(path, { bigint: true });
+      if (stats.mtimeNs <= previous.mtimeNs) {
+        const next = new Date(previousMs + 1);
+        fs.utimesSync(path, next, next);
+      }
+    }
+    syncDirectory(dirname(path));
+    return identityOf(fs.statSync(path, { bigint: true }));
+  } catch (error) {
+    const cause = error instanceof TokenStoreError && error.cause !== undefined ? error.cause : error;
+    const code = (cause as NodeJS.ErrnoException)?.code ?? "error";
+    throw new TokenStoreError(
+      "IO_ERROR",
+      `${path} was replaced by the new generation, but finishing the write failed (${code}): the change may not survive a power cut; read the store again to see what it holds`,
+      { path, cause },
+    );
+  }
+}
+
+/**
+ * Writes `bytes` to a new temp file `<path>.<digits>` (the name sweepLeftovers removes
+ * after a crash), fsynced and closed. Removes it again on any failure.
+ */
+function writeTempFile(path: string, bytes: Uint8Array): string {
+  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0);
+  let temp = "";
+  let fd: number | undefined;
+  for (let attempt = 0; fd === undefined; attempt++) {
+    temp = `${path}.${process.pid}${randomInt(1_000_000_000).toString().padStart(9, "0")}`;
+    try {
+      fd = fs.openSync(temp, flags, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST" && attempt < 5) continue;
+      throw ioError(path, "create temp file", error);
     }
   }
-  syncDirectory(dirname(path));
-  return identityOf(ioCall(path, "stat", () => fs.statSync(path, { bigint: true })));
+  let operation = "write";
+  try {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const written = fs.writeSync(fd, bytes, offset, bytes.length - offset);
+      if (written <= 0) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
+      offset += written;
+    }
+    operation = "fsync";
+    fs.fsyncSync(fd);
+  } catch (error) {
+    closeQuietly(fd);
+    removeQuietly(temp);
+    throw ioError(path, operation, error);
+  }
+  try {
+    fs.closeSync(fd);
+  } catch (error) {
+    removeQuietly(temp);
+    throw ioError(path, "close", error);
+  }
+  return temp;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Already failing; the first error is the one reported.
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    fs.unlinkSync(path);
+  } catch {
+    // Gone already, or the next writer's sweep removes it.
+  }
 }
 
 export function previousPath(path: string): string {
@@ -121,7 +196,7 @@ function linkPrevious(path: string): void {
 }
 
 /**
- * Removes temp files that write-file-atomic left behind when a writer was killed
+ * Removes temp files that writers killed mid-write left behind
  * (`<name>.<digits>`), and a half-made `.prev.new`. Called with the lock held, when no
  * writer of this store can be between its temp file and its rename.
  */
@@ -202,13 +277,6 @@ function assertStoreFile(path: string, stats: fs.Stats | fs.BigIntStats): void {
       { path },
     );
   }
-}
-
-let cachedOwnership: { uid: number; gid: number } | undefined;
-function ownership(): { uid: number; gid: number } {
-  // Given explicitly so write-file-atomic does not stat the old file to copy its owner.
-  cachedOwnership ??= { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  return { ...cachedOwnership };
 }
 
 export function fileExists(path: string): boolean {
