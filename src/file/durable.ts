@@ -82,6 +82,9 @@ export function readWithIdentity(path: string): { bytes: Buffer; identity: FileI
  * Before the rename the current file is hard-linked as `<path>.prev` (no copy), so the
  * previous generation stays on disk for an explicit recovery.
  *
+ * `beforeRename` runs once the temp file is durable, just before the rename; if it
+ * throws, the temp file is removed and nothing is replaced.
+ *
  * The new file's mtime is set strictly above the old one's, so that (device, inode,
  * size, mtime) never repeats for this path even when the file system's clock is
  * coarse and an inode number is reused: readers rely on that to revalidate caches.
@@ -90,9 +93,23 @@ export function readWithIdentity(path: string): { bytes: Buffer; identity: FileI
  * calls plus one fsync of the file and one of the directory, and doing it without
  * thread-pool round trips keeps the critical section short.
  */
-export function replaceFile(path: string, bytes: Uint8Array, previous: FileIdentity | undefined, keepPrevious: boolean): FileIdentity {
+export function replaceFile(
+  path: string,
+  bytes: Uint8Array,
+  previous: FileIdentity | undefined,
+  keepPrevious: boolean,
+  beforeRename: () => void = () => undefined,
+): FileIdentity {
   if (previous && keepPrevious) linkPrevious(path);
   const temp = writeTempFile(path, bytes);
+  try {
+    // Last check by the caller (is the file still the one it read?), as late as it can
+    // be: after the slow part (fsync), with nothing but the rename left to do.
+    beforeRename();
+  } catch (error) {
+    removeQuietly(temp);
+    throw error;
+  }
   try {
     fs.renameSync(temp, path);
   } catch (error) {

@@ -427,16 +427,22 @@ export class EncryptedFileStore {
       );
     }
     sweepLeftovers(this.path);
-    if (!sameIdentityOrBothMissing(statIdentityOrUndefined(this.path), base.identity)) {
-      this.#cache = undefined;
-      throw new TokenStoreError(
-        "LOCK_COMPROMISED",
-        `${this.path} was replaced by another writer while this one held the lock (a lock taken over after ${this.#lock.staleMs} ms?); the change was not written, to avoid overwriting a newer generation`,
-        { path: this.path },
-      );
-    }
+    // Checked before the temp file is written and again just before the rename: a
+    // holder that stalled past the stale time anywhere in between (the fsync can take
+    // seconds on a busy disk) must not rename its file over a newer generation.
+    const assertUnchanged = () => {
+      if (!sameVersionOrBothMissing(statIdentityOrUndefined(this.path), base.identity) || this.#held?.compromised) {
+        this.#cache = undefined;
+        throw new TokenStoreError(
+          "LOCK_COMPROMISED",
+          `${this.path} was replaced by another writer while this one held the lock (a lock taken over after ${this.#lock.staleMs} ms?); the change was not written, to avoid overwriting a newer generation`,
+          { path: this.path },
+        );
+      }
+    };
+    assertUnchanged();
     try {
-      const identity = replaceFile(this.path, bytes, base.identity, keepPrevious);
+      const identity = replaceFile(this.path, bytes, base.identity, keepPrevious, assertUnchanged);
       const header = readHeader(bytes, this.path);
       this.#remember({ doc, identity, generation, header });
     } catch (error) {
@@ -455,8 +461,14 @@ function statIdentityOrUndefined(path: string): FileIdentity | undefined {
   }
 }
 
-function sameIdentityOrBothMissing(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
-  return (a === undefined && b === undefined) || sameIdentity(a, b);
+/**
+ * Whether the file is still the version a writer read: identity without the ctime,
+ * which the writer's own hard link of `.prev` changes. Another writer's replacement is
+ * a new inode with a later mtime (replaceFile guarantees that), so it is still seen.
+ */
+function sameVersionOrBothMissing(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
 }
 
 function wrongKey(path: string): TokenStoreError {
