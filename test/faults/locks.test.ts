@@ -1,0 +1,206 @@
+/**
+ * Mutual exclusion, proven from a trace rather than from final counts, and stale or
+ * stolen locks: a holder whose process stops or whose event loop stalls past the stale
+ * time, and lock directories left by dead processes at start-up.
+ *
+ * The writers are real processes (test/fixtures/fault-writer.mjs) that log, from
+ * outside the store's code, when they create and remove the lock directory and when
+ * they rename a new store file into place.
+ */
+import { describe, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey } from "../../src/index.js";
+import { fixture, runNode, tempDir } from "../helpers.js";
+import { bytesOf, expectBytes, failure, listing, registerSecrets, sized, sleep, STRESS, userNames } from "./support.js";
+
+/**
+ * Checks a trace of "<pid" (entered), "=pid" (committed a write), ">pid" (left) lines:
+ * at most one process inside at any time, every commit by the process inside, every
+ * process that entered left. Returns how many times the section was entered and written.
+ */
+export function checkExclusion(trace: string): { entries: number; commits: number } {
+  let inside: string | undefined;
+  let entries = 0;
+  let commits = 0;
+  trace
+    .split("\n")
+    .filter(Boolean)
+    .forEach((line, index) => {
+      const mark = line[0];
+      const pid = line.slice(1);
+      const where = `line ${index + 1} (${line})`;
+      if (mark === "<") {
+        if (inside !== undefined) throw new Error(`${where}: entered while ${inside} was inside`);
+        inside = pid;
+        entries++;
+      } else if (mark === ">") {
+        if (inside !== pid) throw new Error(`${where}: left without being inside (inside: ${inside ?? "nobody"})`);
+        inside = undefined;
+      } else if (mark === "=") {
+        if (inside !== pid) throw new Error(`${where}: wrote the store file outside the lock (inside: ${inside ?? "nobody"})`);
+        commits++;
+      } else {
+        throw new Error(`${where}: unknown trace line`);
+      }
+    });
+  if (inside !== undefined) throw new Error(`${inside} never left`);
+  return { entries, commits };
+}
+
+function spawnWriter(path: string, prefix: string, count: number, env: Record<string, string>): { child: ChildProcess; output: Promise<{ code: number | null; stdout: string; stderr: string }>; stalled: Promise<void> } {
+  const child = spawn(process.execPath, [fixture("fault-writer.mjs"), path, prefix, String(count)], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  let onStall: () => void;
+  const stalled = new Promise<void>((resolve) => (onStall = resolve));
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (stdout.includes("stalled")) onStall();
+  });
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const output = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { child, output, stalled };
+}
+
+describe("mutual exclusion", () => {
+  it("the checker itself catches an overlap, a write outside the lock and a holder that never left", () => {
+    expect(checkExclusion("<1\n=1\n>1\n<2\n=2\n>2\n")).toEqual({ entries: 2, commits: 2 });
+    expect(() => checkExclusion("<1\n<2\n>1\n>2\n")).toThrow(/entered while 1 was inside/);
+    expect(() => checkExclusion("<1\n>1\n=2\n")).toThrow(/outside the lock/);
+    expect(() => checkExclusion("<1\n=2\n>1\n")).toThrow(/outside the lock/);
+    expect(() => checkExclusion("<1\n=1\n")).toThrow(/never left/);
+  });
+
+  const processes = sized(6, 8);
+  const saves = sized(20, 150);
+  it(`${processes} processes x ${saves} saves: no two ever inside the lock at once, every write made inside it`, async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const trace = join(tempDir(), "trace");
+    const key = generateKey();
+    registerSecrets(key);
+    const writers = Array.from({ length: processes }, (_, p) =>
+      spawnWriter(path, `p${p}`, saves, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_HOLD_MS: "3" }),
+    );
+    const results = await Promise.all(writers.map((w) => w.output));
+    for (const result of results) {
+      expect(result.stderr).toBe("");
+      expect(result.stdout.trim()).toBe("done ok");
+    }
+    const { entries, commits } = checkExclusion(readFileSync(trace, "utf8"));
+    // Each save of a process waits for the previous one: one lock, one write per save.
+    expect(commits).toBe(processes * saves);
+    expect(entries).toBe(processes * saves);
+    const names = await userNames(path, key);
+    expect(names).toHaveLength(processes * saves);
+    expect((await (await EncryptedFileStore.open({ path, key })).verify()).generation).toBe(processes * saves);
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+    console.log(`[fault figures] exclusion ${JSON.stringify({ processes, saves, lockEntries: entries, commits, overlaps: 0 })}`);
+  }, STRESS ? 600_000 : 120_000);
+});
+
+/**
+ * One holder P stalls at `point` while holding the lock; another writer Q takes the
+ * lock over once it is stale and writes; then P goes on. P must not crash, Q's write
+ * must survive, and P's write either lands on top of Q's (it read Q's) or is refused.
+ */
+async function stalledHolder(point: "locked" | "read" | "link" | "fsync", how: "stop" | "spin"): Promise<string> {
+  const dir = tempDir();
+  const path = join(dir, "t.enc");
+  const key = generateKey();
+  registerSecrets(key);
+  const first = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+  await first.saveToken({ userName: "base", refreshToken: "1000.base" });
+  const p = spawnWriter(path, "P", 1, {
+    ZOHO_TOKEN_STORE_KEY: key,
+    FAULT_STALE_MS: "2000",
+    FAULT_STALL: point,
+    FAULT_STALL_HOW: how === "stop" ? "stop" : "spin:7000",
+  });
+  await Promise.race([p.stalled, p.output.then((r) => Promise.reject(new Error(`P ended before stalling: ${r.stdout} ${r.stderr}`)))]);
+  const q = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000, lockWaitMs: 15_000 });
+  const started = Date.now();
+  await q.saveToken({ userName: "Q", refreshToken: "1000.q" });
+  const waited = Date.now() - started;
+  const generationOfQ = (await q.verify()).generation;
+  if (how === "stop") p.child.kill("SIGCONT");
+  const result = await p.output;
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+  const done = result.stdout.trim().split("\n").pop()!;
+  const names = await userNames(path, key);
+  const fresh = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+  if (done === "done ok") {
+    // P read Q's generation after it resumed: both writes are there, in order.
+    expect(names).toEqual(["base", "Q", "P-1"]);
+    expect((await fresh.verify()).generation).toBe(generationOfQ + 1);
+  } else {
+    expect(done).toBe("done error LOCK_COMPROMISED");
+    expect(names).toEqual(["base", "Q"]);
+    expect((await fresh.verify()).generation).toBe(generationOfQ);
+  }
+  // No lock or temp file stays behind once another write has run.
+  await fresh.saveToken({ userName: "after", refreshToken: "1000.after" });
+  expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+  expect(waited).toBeGreaterThanOrEqual(1000);
+  return `${point}/${how}: Q waited ${waited} ms, P ${done.replace("done ", "")}`;
+}
+
+describe("stale and stolen locks", () => {
+  it("a holder stopped (SIGSTOP) or busy past the stale time at any step of a write: it does not crash and never overwrites the newer write", async () => {
+    const cases = [
+      ["locked", "stop"],
+      ["read", "stop"],
+      ["link", "stop"],
+      ["fsync", "stop"],
+      ["read", "spin"],
+      ["link", "spin"],
+      ["fsync", "spin"],
+    ] as const;
+    const outcomes = await Promise.all(cases.map(([point, how]) => stalledHolder(point, how)));
+    console.log(`[fault figures] stalled holders ${JSON.stringify(outcomes)}`);
+  }, 60_000);
+
+  it("a lock directory and temp files left by a dead process at start-up: a new process takes over once the lock is stale and cleans up", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+    // A holder that dies inside the lock (SIGKILL runs no exit handler).
+    const holder = spawn(process.execPath, [fixture("hold-lock.mjs"), path, "2000"], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve) => holder.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("locked") && resolve()));
+    holder.kill("SIGKILL");
+    await new Promise((resolve) => holder.on("close", resolve));
+    writeFileSync(`${path}.4242424242`, "half a temp file", { mode: 0o600 });
+    writeFileSync(`${path}.prev.new`, "", { mode: 0o600 });
+    expect(existsSync(`${path}.lock`)).toBe(true);
+    const started = Date.now();
+    const result = await runNode(fixture("fault-writer.mjs"), [path, "n", "3"], { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALE_MS: "2000" });
+    const elapsed = Date.now() - started;
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim()).toBe("done ok");
+    // Taken over after the stale time (2 s, plus the ~1 s proper-lockfile sets the first mtime ahead).
+    expect(elapsed).toBeLessThan(8000);
+    expect(await userNames(path, key)).toEqual(["base", "n-1", "n-2", "n-3"]);
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+  }, 30_000);
+
+  it("a lock directory dated in the future is never taken over: LOCK_TIMEOUT naming it, file unchanged", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000, lockWaitMs: 500 });
+    await store.saveToken({ userName: "base", refreshToken: "1000.base" });
+    const before = bytesOf(path);
+    mkdirSync(`${path}.lock`);
+    const future = new Date(Date.now() + 3_600_000);
+    utimesSync(`${path}.lock`, future, future);
+    const error = await failure(store.saveToken({ userName: "x", refreshToken: "1000.x" }));
+    expect(error.code).toBe("LOCK_TIMEOUT");
+    expect(error.message).toContain(`${path}.lock`);
+    expectBytes(path, before);
+    expect(await store.findToken({ userName: "base" })).not.toBeNull();
+  });
+});
