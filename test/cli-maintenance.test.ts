@@ -193,6 +193,21 @@ describe("doctor", () => {
     expect((await cli(["verify"], env)).code).toBe(0);
   });
 
+  it("never changes a sticky shared directory (like /tmp), nor a directory others may only read", async () => {
+    const { dir, file } = await setup();
+    chmodSync(dir, 0o1777);
+    const shared = await cli(["doctor", "--fix", "--json"], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(shared.code).toBe(1);
+    const check = json(shared.stdout).checks.find((c: { check: string }) => c.check === "directory");
+    expect(check).toMatchObject({ status: "problem", message: expect.stringContaining("move the store to a directory of your own") });
+    expect(check.fix).toBeUndefined();
+    expect(statSync(dir).mode & 0o7777).toBe(0o1777);
+    chmodSync(dir, 0o755);
+    const readable = await cli(["doctor", "--fix"], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(readable.code).toBe(0);
+    expect(modeOf(dir)).toBe(0o755);
+  });
+
   it("leaves a fresh lock alone: a writer is running", async () => {
     const { file, env } = await setup();
     mkdirSync(`${file}.lock`);
