@@ -161,7 +161,9 @@ export class TokenDocument {
     if (id === null) {
       id = String(this.nextId);
       this.nextId += 1;
-    } else if (/^[1-9][0-9]{0,15}$/.test(id) && Number(id) >= this.nextId) {
+    } else if (/^[1-9][0-9]{0,15}$/.test(id) && Number(id) >= this.nextId && Number.isSafeInteger(Number(id) + 1)) {
+      // Past 2^53 - 2 the next id could not be counted exactly (it would repeat, and the
+      // document's nextId would no longer parse): such ids are kept as plain names.
       this.nextId = Number(id) + 1;
     }
     const record: TokenRecord = { ...token, id };
