@@ -86,6 +86,10 @@ export function readKeyFile(path: unknown): Uint8Array {
   if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
     throw new TokenStoreError("INVALID_OPTION", `keyFile must be a non-empty path string, got ${describeType(path)}`);
   }
+  if (path.length > 4096) {
+    // Longer than any OS accepts (PATH_MAX); refused here so that no message repeats it.
+    throw new TokenStoreError("INVALID_OPTION", "keyFile is longer than 4096 characters");
+  }
   let text: string;
   try {
     const stats = statSync(path);

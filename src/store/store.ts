@@ -57,6 +57,9 @@ export interface EncryptedFileStoreOptions {
   keepPrevious?: boolean;
 }
 
+/** Longest accepted store path (Linux's PATH_MAX). */
+const MAX_PATH_LENGTH = 4096;
+
 const OPTION_NAMES: ReadonlySet<string> = new Set([
   "path",
   "key",
@@ -500,6 +503,10 @@ function parseOptions(options: EncryptedFileStoreOptions): ParsedOptions {
   const { path } = options;
   if (typeof path !== "string" || path.trim().length === 0 || path.includes("\0")) {
     throw new TokenStoreError("INVALID_OPTION", `path must be a non-empty file path string, got ${describeType(path)}`);
+  }
+  if (path.length > MAX_PATH_LENGTH) {
+    // Longer than any OS accepts; refused here so that no message repeats it.
+    throw new TokenStoreError("INVALID_OPTION", `path is longer than ${MAX_PATH_LENGTH} characters`);
   }
   const given = (["key", "keyFile", "passphrase"] as const).filter((name) => options[name] !== undefined);
   if (given.length > 1) {
