@@ -78,3 +78,8 @@ export function plainRecord(record: TokenRecord): TokenRecord {
   for (const field of TOKEN_FIELDS) out[field] = record[field];
   return out;
 }
+
+/** A path as a shell word: unchanged when plain, else in single quotes. */
+export function quote(path: string): string {
+  return /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
+}

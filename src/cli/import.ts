@@ -5,7 +5,7 @@ import { TOKEN_FIELDS, type TokenRecord } from "../store/types.js";
 import { BIN, defineCommand, keyOption, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
-import { quote } from "./init.js";
+import { quote } from "./format.js";
 
 type Action = "added" | "updated" | "unchanged";
 

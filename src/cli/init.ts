@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { EncryptedFileStore } from "../store/store.js";
 import { BIN, defineCommand, keyOption, storePath } from "./command.js";
 import { CliError } from "./exit.js";
+import { quote } from "./format.js";
 
 export const init = defineCommand(
   {
@@ -27,7 +28,3 @@ sealed with the key. Refuses when the file already exists.`,
     }
   },
 );
-
-export function quote(path: string): string {
-  return /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
-}
