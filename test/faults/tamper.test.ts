@@ -1,0 +1,228 @@
+/**
+ * Tampering and damage, and wrong keys. Extends test/sealed-file.test.ts (which flips
+ * bits 0 and 7 of every byte, truncates at every length, appends one byte, and tries
+ * zeros, an empty file and a same-key foreign header) with: other bit patterns in every
+ * byte (32 per header byte and 8 per body byte under STRESS), appended data of many sizes, foreign
+ * files, older generations copied over newer ones in several ways, and, for every kind
+ * of damage, proof that no following write touches the file or its previous generation
+ * until recover() is called.
+ */
+import { describe, expect, it } from "vitest";
+import { copyFileSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey, type ErrorCode } from "../../src/index.js";
+import { tempDir } from "../helpers.js";
+import { bytesOf, expectBytes, failure, outcome, registerSecrets, sized, STRESS, userNames } from "./support.js";
+
+const FAST = { scryptCost: 14 };
+
+async function twoGenerations(key = generateKey()) {
+  const dir = tempDir();
+  const path = join(dir, "t.enc");
+  registerSecrets(key, "1000.tamper-a", "1000.tamper-b", "tamper-secret");
+  const store = await EncryptedFileStore.open({ path, key });
+  await store.saveToken({ userName: "a", refreshToken: "1000.tamper-a", clientSecret: "tamper-secret" });
+  const first = bytesOf(path)!;
+  await store.saveToken({ userName: "b", refreshToken: "1000.tamper-b" });
+  return { dir, path, key, store, first, bytes: bytesOf(path)! };
+}
+
+/** Reads `bytes` as a store file with `key` through a fresh instance; the outcome code. */
+let counter = 0;
+async function readAs(dir: string, bytes: Uint8Array, key: string): Promise<ErrorCode | "ok"> {
+  const path = join(dir, `case-${counter++}.enc`);
+  writeFileSync(path, bytes, { mode: 0o600 });
+  try {
+    return await outcome(async () => (await EncryptedFileStore.open({ path, key })).getTokens());
+  } finally {
+    rmSync(path);
+  }
+}
+
+describe("tampering and damage", () => {
+  it("other bit patterns in every byte: DAMAGED_FILE, every time", async () => {
+    const { bytes, key } = await twoGenerations();
+    const dir = tempDir();
+    const codes = new Map<string, number>();
+    let cases = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      // Header bytes: 0x02, 0xff and random patterns (32 under STRESS); body bytes: random patterns.
+      const random = (n: number) => Array.from({ length: n }, () => 1 + (randomBytes(1)[0]! % 255));
+      const masks = i < 96 ? [0x02, 0xff, ...random(sized(1, 30))] : random(sized(1, 8));
+      for (const mask of masks) {
+        const copy = Buffer.from(bytes);
+        copy[i]! ^= mask;
+        const code = await readAs(dir, copy, key);
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+        cases++;
+      }
+    }
+    expect([...codes.keys()]).toEqual(["DAMAGED_FILE"]);
+    console.log(`[fault figures] byte changes ${JSON.stringify({ fileBytes: bytes.length, changedCopies: cases, allDamagedFile: true })}`);
+  }, STRESS ? 900_000 : 60_000);
+
+  it("appended data of any size, foreign files and garbage: DAMAGED_FILE (a whole file sealed with another key: WRONG_KEY)", async () => {
+    const { bytes, key, first } = await twoGenerations();
+    const other = await twoGenerations();
+    const dir = tempDir();
+    const damaged: Array<[string, Uint8Array]> = [
+      ...[1, 2, 15, 16, 17, 100, 4096].map((n): [string, Uint8Array] => [`${n} random bytes appended`, Buffer.concat([bytes, randomBytes(n)])]),
+      ["the previous generation appended", Buffer.concat([bytes, first])],
+      ["the file twice", Buffer.concat([bytes, bytes])],
+      ["the magic alone", Buffer.from("ZEFSTORE")],
+      ["96 header bytes alone", bytes.subarray(0, 96)],
+      ["header and tag, no body", Buffer.concat([bytes.subarray(0, 96), bytes.subarray(bytes.length - 16)])],
+      ["random bytes of the same length", randomBytes(bytes.length)],
+      ["random bytes behind the real header", Buffer.concat([bytes.subarray(0, 96), randomBytes(bytes.length - 96)])],
+      ["zeros, 1 MiB", Buffer.alloc(1 << 20)],
+      ["0xff bytes", Buffer.alloc(bytes.length, 0xff)],
+      ["the SDK's own plaintext CSV token file", Buffer.from("id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain\n1,a,c,s,r,a,,1,,\n")],
+      ["a JSON document in plaintext", Buffer.from(JSON.stringify({ format: 1, nextId: 2, tokens: [{ id: "1", refreshToken: "x" }] }))],
+      ["another store's body under this header", Buffer.concat([bytes.subarray(0, 96), other.bytes.subarray(96)])],
+      ["this body under another store's header", Buffer.concat([other.bytes.subarray(0, 96), bytes.subarray(96)])],
+    ];
+    const results: Record<string, string> = {};
+    for (const [name, data] of damaged) results[name] = await readAs(dir, data, key);
+    const expected: Record<string, string> = Object.fromEntries(damaged.map(([name]) => [name, "DAMAGED_FILE"]));
+    // Another store's header names another key: that is what the reader is told.
+    expected["this body under another store's header"] = "WRONG_KEY";
+    expect(results).toEqual(expected);
+  });
+
+  it("for every kind of damage, no write touches the file or its previous generation until recover()", async () => {
+    const kinds: Array<[string, (bytes: Buffer, first: Buffer) => Buffer]> = [
+      ["a flipped body byte", (b) => Object.assign(Buffer.from(b), { [200]: b[200]! ^ 0x10 })],
+      ["a flipped header byte", (b) => Object.assign(Buffer.from(b), { [40]: b[40]! ^ 0x01 })],
+      ["truncated", (b) => b.subarray(0, b.length - 1)],
+      ["appended", (b) => Buffer.concat([b, Buffer.from([0])])],
+      ["zeros", (b) => Buffer.alloc(b.length)],
+      ["empty", () => Buffer.alloc(0)],
+    ];
+    for (const [name, damage] of kinds) {
+      const { path, key, bytes, first } = await twoGenerations();
+      const damagedBytes = damage(bytes, first);
+      writeFileSync(path, damagedBytes);
+      const prev = bytesOf(`${path}.prev`)!;
+      const store = await EncryptedFileStore.open({ path, key });
+      for (const [what, call] of [
+        ["getTokens", () => store.getTokens()],
+        ["saveToken", () => store.saveToken({ userName: "c", refreshToken: "1000.c" })],
+        ["deleteToken", () => store.deleteToken("1")],
+        ["deleteTokens", () => store.deleteTokens()],
+        ["rekey", () => store.rekey(generateKey())],
+      ] as const) {
+        expect((await failure(call)).code, `${name}: ${what}`).toBe("DAMAGED_FILE");
+        expectBytes(path, damagedBytes, `${name}: ${what}`);
+        expectBytes(`${path}.prev`, prev, `${name}: ${what} (.prev)`);
+      }
+      // Only an explicit recover() replaces it: with the previous generation, sealed anew.
+      const recovered = await store.recover();
+      expect(recovered, name).toMatchObject({ restoredGeneration: 1, tokens: 1 });
+      expect(await userNames(path, key), name).toEqual(["a"]);
+    }
+  });
+
+  it("an older generation put over a newer one is ROLLBACK_DETECTED for a process that saw the newer one, however it was put there", async () => {
+    const ways: Array<[string, (path: string, old: string) => void]> = [
+      ["copied over", (path, old) => copyFileSync(old, path)],
+      ["renamed over", (path, old) => {
+        copyFileSync(old, `${path}.tmp`);
+        renameSync(`${path}.tmp`, path);
+      }],
+      ["copied over, mtime set to the future", (path, old) => {
+        copyFileSync(old, path);
+        const future = new Date(Date.now() + 60_000);
+        utimesSync(path, future, future);
+      }],
+    ];
+    for (const [how, put] of ways) {
+      const { dir, path, key, store } = await twoGenerations();
+      const saved = join(dir, "gen2.bak");
+      copyFileSync(path, saved);
+      await store.saveToken({ userName: "c", refreshToken: "1000.c" });
+      await store.saveToken({ userName: "d", refreshToken: "1000.d" });
+      const reader = await EncryptedFileStore.open({ path, key });
+      expect(await reader.getTokens()).toHaveLength(4);
+      put(path, saved);
+      const rolledBack = bytesOf(path)!;
+      for (const s of [store, reader]) {
+        expect((await failure(s.getTokens())).code, how).toBe("ROLLBACK_DETECTED");
+        expect((await failure(s.saveToken({ userName: "e", refreshToken: "1000.e" }))).code, how).toBe("ROLLBACK_DETECTED");
+        expect((await failure(s.deleteTokens())).code, how).toBe("ROLLBACK_DETECTED");
+      }
+      expectBytes(path, rolledBack, how);
+      // A process that never saw the newer generation cannot know: it reads generation 2.
+      expect(await userNames(path, key), how).toEqual(["a", "b"]);
+    }
+  });
+});
+
+describe("wrong keys", () => {
+  it("wrong key, another store's key, a one-bit change, raw key on a passphrase store and back: WRONG_KEY; malformed keys: INVALID_OPTION; never DAMAGED_FILE", async () => {
+    const { path, key, bytes } = await twoGenerations();
+    const other = await twoGenerations();
+    const flipped = Buffer.from(key, "base64");
+    flipped[31]! ^= 0x01;
+    const truncatedText = key.slice(0, -4);
+    const cases: Array<[string, Record<string, unknown>, ErrorCode]> = [
+      ["a random key", { key: generateKey() }, "WRONG_KEY"],
+      ["another store's key", { key: other.key }, "WRONG_KEY"],
+      ["the key with one bit changed", { key: flipped.toString("base64") }, "WRONG_KEY"],
+      ["the key as bytes with one bit changed", { key: new Uint8Array(flipped) }, "WRONG_KEY"],
+      ["a passphrase instead of the key", { passphrase: key, ...FAST }, "WRONG_KEY"],
+      ["the key, truncated (base64)", { key: truncatedText }, "INVALID_OPTION"],
+      ["the key, 31 bytes", { key: new Uint8Array(Buffer.from(key, "base64").subarray(0, 31)) }, "INVALID_OPTION"],
+      ["the key, with a character changed to a non-base64 one", { key: `${key.slice(0, 10)}*${key.slice(11)}` }, "INVALID_OPTION"],
+      ["the key, hex instead of base64", { key: Buffer.from(key, "base64").toString("hex") }, "INVALID_OPTION"],
+      ["the right key only among previousKeys of a wrong one", { key: generateKey(), previousKeys: [key] }, "ok" as ErrorCode],
+    ];
+    const keyFile = join(tempDir(), "other.key");
+    writeFileSync(keyFile, other.key, { mode: 0o600 });
+    cases.push(["a key file holding another store's key", { keyFile }, "WRONG_KEY"]);
+    const results: Record<string, string> = {};
+    for (const [name, options] of cases) {
+      results[name] = await outcome(async () => (await EncryptedFileStore.open({ path, ...options } as never)).getTokens());
+      expectBytes(path, bytes, name);
+    }
+    expect(results).toEqual(Object.fromEntries(cases.map(([name, , code]) => [name, code])));
+  });
+
+  it("passphrase store: typos, case, trailing space and a raw key are WRONG_KEY; the same passphrase in another Unicode form opens it", async () => {
+    const dir = tempDir();
+    const path = join(dir, "p.enc");
+    const passphrase = "Crème brûlée, s'il vous plaît";
+    registerSecrets(passphrase);
+    const store = await EncryptedFileStore.open({ path, passphrase, ...FAST });
+    await store.saveToken({ userName: "a", refreshToken: "1000.pass-a" });
+    const bytes = bytesOf(path)!;
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ["a typo", { passphrase: passphrase.replace("brûlée", "brulée") }, "WRONG_KEY"],
+      ["case changed", { passphrase: passphrase.toUpperCase() }, "WRONG_KEY"],
+      ["a trailing space", { passphrase: `${passphrase} ` }, "WRONG_KEY"],
+      ["a raw key", { key: generateKey() }, "WRONG_KEY"],
+      ["decomposed Unicode (NFD) of the same passphrase", { passphrase: passphrase.normalize("NFD") }, "ok"],
+    ];
+    const results: Record<string, string> = {};
+    for (const [name, options] of cases) {
+      results[name] = await outcome(async () => (await EncryptedFileStore.open({ path, ...options } as never)).getTokens());
+      expectBytes(path, bytes, name);
+    }
+    expect(results).toEqual(Object.fromEntries(cases.map(([name, , code]) => [name, code])));
+  });
+
+  it("a file sealed with another key moved in after open: reads and writes are WRONG_KEY, the file is not touched", async () => {
+    const { path, key, store } = await twoGenerations();
+    const other = await twoGenerations();
+    await store.getTokens();
+    copyFileSync(other.path, `${path}.in`);
+    renameSync(`${path}.in`, path);
+    const foreign = bytesOf(path)!;
+    expect((await failure(store.getTokens())).code).toBe("WRONG_KEY");
+    expect((await failure(store.saveToken({ userName: "x", refreshToken: "1000.x" }))).code).toBe("WRONG_KEY");
+    expect((await failure(store.deleteTokens())).code).toBe("WRONG_KEY");
+    expectBytes(path, foreign);
+    expect(key).not.toBe(other.key);
+    mkdirSync(join(tempDir(), "unused"));
+  });
+});
