@@ -75,6 +75,15 @@ describe("import --from-csv", () => {
     expect(after.tokens[0]!.accessToken).toBe("1000.access-a-NEW");
     expect(after.tokens[2]!.accessToken).toBe("1000.access-x");
     expect(after.tokens[3]!.accessToken).toBe("1000.access-d-2");
+
+    // The same file again: the first rows are unchanged but line 5 sets token 4's access
+    // token back, so it is written (once); then a file that only repeats what is stored is not.
+    const again = json((await cli(["import", "--from-csv", csv, "--json"], env)).stdout);
+    expect(again).toMatchObject({ added: 0, writes: 1 });
+    const repeat = join(dir, "repeat.csv");
+    writeFileSync(repeat, sdkCsv([after.tokens[0]!, after.tokens[1]!]));
+    const unchanged = json((await cli(["import", "--from-csv", repeat, "--json"], env)).stdout);
+    expect(unchanged).toMatchObject({ added: 0, updated: 0, unchanged: 2, writes: 0 });
   });
 
   it("reads the older 9-column layout, the typescript SDK's user_mail header, CRLF and blank lines", async () => {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { TokenStoreError } from "../errors.js";
 import { EncryptedFileStore } from "../store/store.js";
-import { TOKEN_FIELDS, type TokenRecord } from "../store/types.js";
+import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../store/types.js";
 import { BIN, defineCommand, keyOption, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
@@ -58,8 +58,14 @@ reported by its line number (never its values), and then nothing is written unle
     const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx, { confirm: !existsSync(path) })) });
     const before = new Map((await store.getTokens()).map((record) => [record.id, record]));
     const generationBefore = (await store.verify()).generation;
+    // When every row is already in the store as it is, nothing is written (a second run
+    // of the same import leaves the file and its previous generation alone).
+    const matches = await Promise.all(csv.rows.map((row) => store.findToken(row.token)));
+    const allPresent = matches.every((match, index) => match !== null && holds(match, csv.rows[index]!.token));
     // Issued together, the saves share one lock and one write of the file.
-    const saved = await Promise.all(csv.rows.map((row) => store.saveToken(row.token)));
+    const saved = allPresent
+      ? (matches as TokenRecord[])
+      : await Promise.all(csv.rows.map((row) => store.saveToken(row.token)));
     const generation = (await store.verify()).generation;
 
     const firstLine = new Map<string, number>();
@@ -109,6 +115,11 @@ reported by its line number (never its values), and then nothing is written unle
     ctx.print(`  ${removal}`);
   },
 );
+
+/** True when `record` already has every value the row gives. */
+function holds(record: TokenRecord, token: TokenInput): boolean {
+  return TOKEN_FIELDS.every((field) => token[field] == null || token[field] === record[field]);
+}
 
 function sameValues(a: TokenRecord, b: TokenRecord): boolean {
   return TOKEN_FIELDS.every((field) => a[field] === b[field]);
