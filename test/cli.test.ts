@@ -173,6 +173,11 @@ describe("init", () => {
     const refused = await cli(["init", "--file", join(tempDir(), "x.enc")], {}, { stdin: mismatch.stdin });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("error CANCELLED: the passphrases differ");
+    const interrupted = ttyStdin(["\u0003"]);
+    const cancelled = await cli(["list", "--file", file], {}, { stdin: interrupted.stdin });
+    expect(cancelled.code).toBe(1);
+    expect(cancelled.stderr).toContain("error CANCELLED: cancelled at the passphrase prompt");
+    expect(interrupted.state.rawModes).toEqual([true, false]);
   });
 });
 
