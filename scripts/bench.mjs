@@ -342,7 +342,8 @@ async function caseFind(ctx) {
   const tokens = Array.from({ length: USERS_FIND }, (_, i) => makeToken(i));
   const users = tokens.map((t) => t.userName);
 
-  const store = await openStore(join(dir, "store.enc"), ctx.key);
+  const storePath = join(dir, "store.enc");
+  const store = await openStore(storePath, ctx.key);
   await seedStore(store, USERS_FIND);
   const ids = (await store.getTokens()).map((r) => r.id);
 
@@ -370,6 +371,9 @@ async function caseFind(ctx) {
     [
       { name: "this store: findToken (by user name)", ops: fast, run: (i) => store.findToken({ userName: users[order[i % USERS_FIND]] }) },
       { name: "this store: findTokenById", ops: fast, run: (i) => store.findTokenById(ids[order[i % USERS_FIND]]) },
+      // The revalidation alone, which every warm read pays: the floor of any read that
+      // notices another process's write at once.
+      { name: "floor: fs.statSync of the store file", ops: fast, run: () => fs.statSync(storePath, { bigint: true, throwIfNoEntry: false }) },
       { name: "better-sqlite3: point query by id (primary key)", ops: fast, run: (i) => sqlite.findById(ids[order[i % USERS_FIND]]) },
       { name: "better-sqlite3: query by user_name (seed schema, no index)", ops: fast, run: (i) => sqlite.findByUser(users[order[i % USERS_FIND]]) },
       {
@@ -395,7 +399,12 @@ async function caseFind(ctx) {
   const sdkStats = stats.get("SDK FileStore.findToken (by user name)");
   r.target("findToken median <= better-sqlite3 point query median", ours.medianNs <= pk.medianNs, `${formatNs(ours.medianNs)} vs ${formatNs(pk.medianNs)} (${formatRatio(ours.medianNs / pk.medianNs)})`);
   r.target("findTokenById median <= better-sqlite3 point query median", byId.medianNs <= pk.medianNs, `${formatNs(byId.medianNs)} vs ${formatNs(pk.medianNs)} (${formatRatio(byId.medianNs / pk.medianNs)})`);
-  r.target("SDK FileStore.findToken >= 50x findToken (medians)", sdkStats.medianNs >= 50 * ours.medianNs, `${formatRatio(sdkStats.medianNs / ours.medianNs)} slower`);
+  const statStats = stats.get("floor: fs.statSync of the store file");
+  r.target(
+    "SDK FileStore.findToken >= 50x findToken (medians)",
+    sdkStats.medianNs >= 50 * ours.medianNs,
+    `${formatRatio(sdkStats.medianNs / ours.medianNs)} slower (the stat alone: ${formatRatio(sdkStats.medianNs / statStats.medianNs)}; findToken = stat + ${formatNs(ours.medianNs - statStats.medianNs)})`,
+  );
   r.note("this store takes a plain token object and returns a copy of the record; the SDK's FileStore is given its own OAuthToken (built untimed) and fills it in.");
   return r;
 }
@@ -787,13 +796,13 @@ async function caseMemory(ctx) {
   const result = await new Promise((res, rej) => {
     child.once("message", res);
     child.once("error", rej);
-    child.send({ path, key: ctx.key, user: makeToken(count - 1).userName });
+    child.send({ path, warmPath: join(dir, "warm", "tokens.enc"), key: ctx.key, user: makeToken(count - 1).userName });
   });
   await new Promise((res) => (child.exitCode !== null ? res() : child.once("exit", res)));
   const r = new CaseResult("memory", `memory: one process holding ${count.toLocaleString("en-US")} tokens (${formatBytes(plainBytes)} of decrypted JSON)`);
   const heap = result.after.heapUsed + result.after.external - (result.before.heapUsed + result.before.external);
   const rss = result.after.rss - result.before.rss;
-  r.notes.push(`after open + one findToken, two full GCs: heap (used + external) +${formatBytes(heap)} = ${(heap / plainBytes).toFixed(2)}x the JSON; RSS +${formatBytes(rss)} = ${(rss / plainBytes).toFixed(2)}x the JSON; open took ${formatNs(result.openNs)}`);
+  r.notes.push(`after open + one findToken, full GCs, against the same process after it used a one-token store: heap (used + external) +${formatBytes(heap)} = ${(heap / plainBytes).toFixed(2)}x the JSON; RSS +${formatBytes(rss)} = ${(rss / plainBytes).toFixed(2)}x the JSON; open took ${formatNs(result.openNs)}`);
   r.target("heap growth <= 3x the decrypted JSON", heap <= 3 * plainBytes, `${(heap / plainBytes).toFixed(2)}x`);
   r.target("RSS growth <= 3x the decrypted JSON", rss <= 3 * plainBytes, `${(rss / plainBytes).toFixed(2)}x`);
   r.extra = { plainBytes, heapDelta: heap, rssDelta: rss, ...result };
@@ -806,6 +815,11 @@ async function childMemory() {
   const settle = () => {
     for (let i = 0; i < 4; i++) global.gc();
   };
+  // The baseline is a process that has used the library (code compiled, cipher and
+  // file system paths warmed) on a store of one token, so the growth is the data's.
+  const warm = await EncryptedFileStore.open({ path: job.warmPath, key: job.key });
+  await warm.saveToken(makeToken(0));
+  await warm.findToken({ userName: makeToken(0).userName });
   settle();
   const before = process.memoryUsage();
   const start = process.hrtime.bigint();
