@@ -25,6 +25,7 @@ export interface ZohoServerStats {
   apiCallsOk: number;
   apiCallsFailed: number;
   tokenRequests: number;
+  tokenRequestsReceived: number;
 }
 
 export interface ZohoServer {
@@ -36,6 +37,8 @@ export interface ZohoServer {
   accessTokenLifetimeMs: number;
   stats: ZohoServerStats;
   issueGrantCode(grant?: { user?: string }): string;
+  failNextTokenRequests(count: number): void;
+  setLatency(ms: number): void;
   secrets(): string[];
   refreshTokenCount(): number;
   refreshTokensOf(user: string): string[];

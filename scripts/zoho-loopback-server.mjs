@@ -97,7 +97,11 @@ export async function startZohoServer(options = {}) {
     apiCallsOk: 0,
     apiCallsFailed: 0,
     tokenRequests: 0,
+    /** Token requests received, counted on arrival (before `latencyMs`). */
+    tokenRequestsReceived: 0,
   };
+  /** Token requests still to answer with a server error (see failNextTokenRequests). */
+  let failuresAhead = 0;
 
   function issueAccessToken(refreshToken) {
     const entry = refreshTokens.get(refreshToken);
@@ -186,7 +190,14 @@ export async function startZohoServer(options = {}) {
     const body = await readBody(req);
     if (req.method === "POST" && requestUrl.pathname === TOKEN_PATH) {
       const fields = { ...Object.fromEntries(requestUrl.searchParams), ...parseForm(req.headers["content-type"], body) };
+      stats.tokenRequestsReceived += 1;
       if (config.latencyMs > 0) await new Promise((r) => setTimeout(r, config.latencyMs));
+      if (failuresAhead > 0) {
+        failuresAhead -= 1;
+        stats.tokenRequests += 1;
+        stats.refreshFailures += 1;
+        return sendJson(res, 200, { error: "internal_error", status: "failure" });
+      }
       return sendJson(res, 200, handleToken(fields));
     }
     if (config.controlEndpoint && req.method === "POST" && requestUrl.pathname === "/loopback/grant-code") {
@@ -244,6 +255,14 @@ export async function startZohoServer(options = {}) {
     accessTokenLifetimeMs: config.accessTokenLifetimeMs,
     stats,
     issueGrantCode,
+    /** Answers the next `count` token requests with an error, as an accounts server outage would. */
+    failNextTokenRequests: (count) => {
+      failuresAhead = count;
+    },
+    /** Changes the delay before answering token requests. */
+    setLatency: (ms) => {
+      config.latencyMs = ms;
+    },
     /** Every simulated secret handed out so far: client id and secret, grant codes, refresh and access tokens. */
     secrets: () => [...issued],
     /** Number of refresh tokens issued (one per exchanged grant). */

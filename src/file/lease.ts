@@ -47,7 +47,13 @@ export class LeaseTable {
     const deadline = Date.now() + this.leaseMs;
     for (;;) {
       if (await satisfied()) return "satisfied";
-      if (!this.#held.has(key) && this.#tryCreate(key, path)) return "acquired";
+      if (!this.#held.has(key) && this.#tryCreate(key, path)) {
+        // The previous holder may have saved and released between the check above and
+        // the create: look once more before renewing again.
+        if (!(await satisfied())) return "acquired";
+        this.release(key);
+        return "satisfied";
+      }
       if (!this.#held.has(key)) this.#removeIfAbandoned(path);
       if (Date.now() >= deadline) return "timeout";
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -29,6 +29,13 @@
  *   stored access token and expiry replace the ones in memory. Another process
  *   refreshed meanwhile; using its token instead of refreshing again keeps a group of
  *   processes within Zoho's limit of 10 access tokens per refresh token per 10 minutes.
+ * - Refresh leases (on by default, `refreshLeaseMs: 0` turns them off): when `findToken`
+ *   is about to hand the SDK a token that will make it call the accounts server (no
+ *   access token yet, or one within the SDK's 5 s expiry margin), the first caller, in
+ *   any process on the host, takes a lease on that token and lets the SDK renew it;
+ *   other callers wait until the renewed token is saved and get it instead, so the SDK
+ *   does not call the accounts server again. The lease ends when the token is saved,
+ *   when its holder's process is gone, or after `refreshLeaseMs`.
  * - `saveToken` sets the id the store assigned back on the SDK's token (`setId`) and
  *   fills the token's empty fields from the stored record, as the FileStore does.
  * - Tokens that are not the SDK's `OAuthToken` are handed back untouched by
@@ -38,6 +45,7 @@
  * them in its `SDKException` with the error as cause. No message names a token value.
  */
 import { TokenStoreError } from "../errors.js";
+import { LeaseTable } from "../file/lease.js";
 import { EncryptedFileStore, type EncryptedFileStoreOptions } from "../store/store.js";
 import type { TokenInput, TokenRecord } from "../store/types.js";
 
@@ -82,8 +90,25 @@ export interface ZohoSdkNamespace {
   TokenStore?: unknown;
 }
 
-/** Options of {@link zohoTokenStore}: the core store's options, or a store already open. */
-export type ZohoTokenStoreOptions = EncryptedFileStoreOptions | { store: EncryptedFileStore };
+/** Options of the adapter itself, beside the core store's. */
+export interface ZohoAdapterOptions {
+  /**
+   * Longest time one caller may hold the lease on renewing a token before others stop
+   * waiting for it and renew on their own (a failed renewal must not block them long).
+   * `0` turns leases off: every process renews on its own, as with the SDK's FileStore.
+   * @default 5000
+   */
+  refreshLeaseMs?: number;
+}
+
+/** Options of {@link zohoTokenStore}: the core store's options, or a store already open, plus the adapter's. */
+export type ZohoTokenStoreOptions = (EncryptedFileStoreOptions | { store: EncryptedFileStore }) & ZohoAdapterOptions;
+
+/** The SDK renews an access token that has fewer than this many ms left (OAuthToken.getTokenExpiry). */
+const SDK_EXPIRY_MARGIN_MS = 5000;
+/** A renewed token counts as fresh for waiters only with this much more time left. */
+const FRESH_MARGIN_MS = SDK_EXPIRY_MARGIN_MS + 2000;
+const DEFAULT_REFRESH_LEASE_MS = 5000;
 
 /** What {@link zohoTokenStore} resolves to: the SDK's six TokenStore methods, plus the core store. */
 export interface ZohoTokenStore {
@@ -121,11 +146,18 @@ interface SdkClasses {
  */
 export async function zohoTokenStore(ZOHOCRMSDK: ZohoSdkNamespace, options: ZohoTokenStoreOptions): Promise<ZohoTokenStore> {
   const classes = sdkClasses(ZOHOCRMSDK);
+  if (options === null || typeof options !== "object") {
+    throw new TokenStoreError("INVALID_OPTION", "zohoTokenStore expects an options object ({ path, ... } or { store })");
+  }
+  const { refreshLeaseMs = DEFAULT_REFRESH_LEASE_MS, ...storeOptions } = options;
+  if (typeof refreshLeaseMs !== "number" || !Number.isInteger(refreshLeaseMs) || refreshLeaseMs < 0 || refreshLeaseMs > 600_000) {
+    throw new TokenStoreError("INVALID_OPTION", "refreshLeaseMs must be an integer from 0 (leases off) to 600000");
+  }
   const core =
-    options !== null && typeof options === "object" && "store" in options && options.store instanceof EncryptedFileStore
-      ? options.store
-      : await EncryptedFileStore.open(options as EncryptedFileStoreOptions);
-  return createAdapter(classes, core);
+    "store" in storeOptions && storeOptions.store instanceof EncryptedFileStore
+      ? storeOptions.store
+      : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
+  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : new LeaseTable(core.path, refreshLeaseMs));
 }
 
 function sdkClasses(namespace: unknown): SdkClasses {
@@ -150,7 +182,7 @@ function sdkClasses(namespace: unknown): SdkClasses {
   );
 }
 
-function createAdapter(classes: SdkClasses, core: EncryptedFileStore): ZohoTokenStore {
+function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: LeaseTable | undefined): ZohoTokenStore {
   const { OAuthToken, UserSignature, Base } = classes;
   const isSdkToken = (token: unknown): token is ZohoOAuthToken => token instanceof OAuthToken;
 
@@ -176,7 +208,20 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore): ZohoToken
     /** Fills the SDK's token from the matching record and returns it, or returns null. */
     async findToken(token: unknown): Promise<unknown> {
       if (!isSdkToken(token)) return token;
-      const record = await this.#core.findToken(toInput(token, false));
+      const input = toInput(token, false);
+      let record = await this.#core.findToken(input);
+      const lease = leases && renewalLeaseKey(token, record);
+      if (lease) {
+        // Someone is about to ask the accounts server for this token: one caller does,
+        // the others wait for the token it saves.
+        const outcome = await leases.claim(lease, async () => {
+          const latest = await this.#core.findToken(input);
+          if (latest === null || !freshFor(token, latest)) return false;
+          record = latest;
+          return true;
+        });
+        if (outcome === "satisfied") adoptRenewedToken(token, record!);
+      }
       if (record === null) return null;
       adoptFresherAccessToken(token, record);
       fillEmptyFields(token, record, UserSignature);
@@ -193,9 +238,15 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore): ZohoToken
     /** Stores the SDK's token and sets the id it got back on it. */
     async saveToken(token: unknown): Promise<void> {
       if (!isSdkToken(token)) return;
-      const record = await this.#core.saveToken(toInput(token, true));
-      token.setId(record.id);
-      fillEmptyFields(token, record, UserSignature);
+      const input = toInput(token, true);
+      try {
+        const record = await this.#core.saveToken(input);
+        token.setId(record.id);
+        fillEmptyFields(token, record, UserSignature);
+      } finally {
+        // Saved (or failed to save): either way, the renewal this process leased is over.
+        for (const key of leaseKeysOf(input)) leases?.release(key);
+      }
     }
 
     /** @throws NOT_FOUND when no record has this id. */
@@ -270,6 +321,50 @@ function adoptFresherAccessToken(token: ZohoOAuthToken, record: TokenRecord): vo
   if (!Number.isFinite(storedExpiry) || !(storedExpiry > (Number.isFinite(memoryExpiry) ? memoryExpiry : 0))) return;
   token.setAccessToken(record.accessToken);
   token.setExpiresIn(record.expiryTime);
+}
+
+/**
+ * The lease key when handing `token` to the SDK (merged with `record`, as findToken
+ * does) would make the SDK call the accounts server; undefined when it would not.
+ * Mirrors OAuthToken.getToken(): no access token means a refresh (with a refresh
+ * token) or a grant exchange; an access token with under 5 s left means a refresh.
+ */
+function renewalLeaseKey(token: ZohoOAuthToken, record: TokenRecord | null): string | undefined {
+  const refreshToken = text(token.getRefreshToken()) ?? record?.refreshToken ?? null;
+  const grantToken = text(token.getGrantToken()) ?? record?.grantToken ?? null;
+  let accessToken = text(token.getAccessToken()) ?? record?.accessToken ?? null;
+  let expiry = empty(token.getExpiresIn()) ? record?.expiryTime ?? null : String(token.getExpiresIn());
+  if (record && text(token.getAccessToken()) !== null && record.refreshToken === refreshToken && Number(record.expiryTime) > Number(expiry ?? 0)) {
+    accessToken = record.accessToken;
+    expiry = record.expiryTime;
+  }
+  const renews = accessToken === null || (expiry !== null && Number(expiry) > 0 && Number(expiry) - Date.now() < SDK_EXPIRY_MARGIN_MS);
+  if (!renews) return undefined;
+  if (refreshToken !== null) return `refresh:${refreshToken}`;
+  if (grantToken !== null && accessToken === null) return `grant:${grantToken}`;
+  return undefined;
+}
+
+/** The lease keys a saved token ends: its refresh token's and its grant code's. */
+function leaseKeysOf(input: TokenInput): string[] {
+  const keys: string[] = [];
+  if (input.refreshToken) keys.push(`refresh:${input.refreshToken}`);
+  if (input.grantToken) keys.push(`grant:${input.grantToken}`);
+  return keys;
+}
+
+/** True when `record` holds an access token the SDK will use as it is, for this token. */
+function freshFor(token: ZohoOAuthToken, record: TokenRecord): boolean {
+  if (record.accessToken === null || !(Number(record.expiryTime) - Date.now() >= FRESH_MARGIN_MS)) return false;
+  const refreshToken = text(token.getRefreshToken());
+  return refreshToken === null || refreshToken === record.refreshToken;
+}
+
+/** Another caller renewed the token while this one waited: take its access token and expiry. */
+function adoptRenewedToken(token: ZohoOAuthToken, record: TokenRecord): void {
+  token.setAccessToken(record.accessToken);
+  token.setExpiresIn(record.expiryTime);
+  if (empty(token.getRefreshToken())) token.setRefreshToken(record.refreshToken);
 }
 
 function idString(id: unknown): string {
