@@ -150,10 +150,24 @@ describe("previous generation and recovery", () => {
     await expect(store.getTokens()).rejects.toMatchObject({ code: "DAMAGED_FILE" });
     const result = await store.recover();
     expect(result).toMatchObject({ restoredGeneration: 1, tokens: 1 });
+    expect(result.generation).toBe(3);
     expect(result.generation).toBeGreaterThan(2);
     expect((await store.getTokens()).map((t) => t.userName)).toEqual(["user-a@example.com"]);
     const fresh = await EncryptedFileStore.open({ path, key });
     expect(await fresh.getTokens()).toHaveLength(1);
+  });
+
+  it("numbers a recovered generation above a damaged file's intact header", async () => {
+    const { path, key, store, bytes } = await sealedStore();
+    await store.saveToken(sampleToken("c"));
+    await store.saveToken(sampleToken("d")); // generation 4
+    const damaged = readFileSync(path);
+    damaged[damaged.length - 1]! ^= 1; // the tag: the header stays intact
+    writeFileSync(path, damaged);
+    const fresh = await EncryptedFileStore.open({ path, key }); // has seen nothing
+    const result = await fresh.recover();
+    expect(result).toMatchObject({ restoredGeneration: 3, generation: 5 });
+    expect(bytes.length).toBeGreaterThan(0);
   });
 
   it("reports a deleted store file as FILE_MISSING instead of an empty store", async () => {

@@ -414,7 +414,16 @@ export class EncryptedFileStore {
 
   /** The base for recover() when the current file cannot be read: replace whatever is there. */
   #unreadableBase(): Loaded {
-    return { doc: TokenDocument.empty(), identity: statIdentityOrUndefined(this.path), generation: 0, header: undefined };
+    // A file that fails authentication may still have an intact header: the restored
+    // generation must number above it, so no reader mistakes one for the other.
+    let generation = 0;
+    try {
+      const file = readWithIdentity(this.path);
+      if (file) generation = readHeader(file.bytes, this.path).generation;
+    } catch {
+      // Unreadable header too: nothing to number above.
+    }
+    return { doc: TokenDocument.empty(), identity: statIdentityOrUndefined(this.path), generation, header: undefined };
   }
 
   /** Seals `doc` as the next generation and replaces the file, if nothing changed under us. */
