@@ -118,8 +118,8 @@ export class TokenDocument {
    * The record the SDK's FileStore would pick for `token`:
    * 1. a user name is given: the record with that user name, and nothing else;
    * 2. else an access token without client id and secret: the record with that access token;
-   * 3. else a refresh token, or a grant token with client id and secret: the record with
-   *    that grant token, else the record with that refresh token.
+   * 3. else a refresh token, or a grant token with client id and secret: the oldest record
+   *    with that grant token or that refresh token.
    * When several records match, the oldest wins.
    */
   match(token: NormalizedInput): TokenRecord | undefined {
@@ -129,10 +129,13 @@ export class TokenDocument {
     }
     const grantUsable = token.grantToken !== null && token.clientId !== null && token.clientSecret !== null;
     if (token.refreshToken !== null || grantUsable) {
-      return (
-        (token.grantToken !== null ? this.first("grantToken", token.grantToken) : undefined) ??
-        (token.refreshToken !== null ? this.first("refreshToken", token.refreshToken) : undefined)
-      );
+      // The SDK tests each row for "same grant token, or else same refresh token" in file
+      // order, so the oldest record matching either wins (not a grant match over an older
+      // refresh match).
+      const byGrant = token.grantToken !== null ? this.indexes.grantToken.get(token.grantToken)?.[0] : undefined;
+      const byRefresh = token.refreshToken !== null ? this.indexes.refreshToken.get(token.refreshToken)?.[0] : undefined;
+      if (byGrant && byRefresh) return (byGrant.seq <= byRefresh.seq ? byGrant : byRefresh).record;
+      return (byGrant ?? byRefresh)?.record;
     }
     return undefined;
   }
