@@ -4,9 +4,12 @@
  * the real SDKs: several processes at once, each a real SDK client with its own
  * user and grant code, all using one store file, against the loopback Zoho server.
  * Prints a table (calls failed, tokens lost, secrets readable in the file, and
- * whether a user name with a comma, quotes and a newline survives a restart).
+ * whether a user name with a comma, quotes and a newline survives a restart), and a
+ * second one for processes that share one user (one refresh token) while its access
+ * tokens expire: how often each store makes the SDKs ask for a new access token, and
+ * how often Zoho's limit (10 per refresh token per 10 minutes) refuses them.
  *
- *   npm run build && node scripts/compare-filestore.mjs [--rounds 2] [--processes 8] [--calls 5] [--json]
+ *   npm run build && node scripts/compare-filestore.mjs [--rounds 2] [--processes 8] [--calls 5] [--sdk ts|nodejs] [--json]
  *
  * A measurement, not a test: the FileStore's numbers vary from run to run.
  * Nothing secret is printed: only counts.
@@ -97,6 +100,36 @@ async function oddUserRound({ sdk, store, key }) {
   }
 }
 
+/**
+ * `processes` clients at once for one user: one refresh token shared by all, access
+ * tokens living 9 s (renewed by the SDKs with 5 s left), calls spread over ~10 s.
+ */
+async function sharedUserRound({ sdk, store, processes, key }) {
+  const server = await startZohoServer({ accessTokenLifetimeMs: 9_000 });
+  const dir = mkdtempSync(join(tmpdir(), "zefs-compare-"));
+  try {
+    const path = join(dir, store === "ours" ? "tokens.enc" : "tokens.csv");
+    const env = { ZOHO_TOKEN_STORE_KEY: key };
+    const userName = "shared@example.com";
+    const config = { ...serverConfig(server), sdk, store, path, userName, grantCode: server.issueGrantCode({ user: userName }) };
+    const first = await runSdkClient({ ...config, calls: 1 }, env);
+    const before = { ...server.stats };
+    const calls = 10;
+    const runs = await Promise.all(Array.from({ length: processes }, () => runSdkClient({ ...config, calls, delayMs: 1_000 }, env, 180_000)));
+    const failed = runs.reduce((n, run) => n + (run.result ? (run.result.initialized ? run.result.failed : calls) : calls), 0);
+    return {
+      setupOk: first.result?.ok === 1,
+      calls: processes * calls,
+      callsFailed: failed,
+      refreshesAsked: server.stats.tokenRequests - before.tokenRequests,
+      refreshesRefused: server.stats.refreshRefusals - before.refreshRefusals,
+    };
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function range(values) {
   const min = Math.min(...values);
   const max = Math.max(...values);
@@ -129,6 +162,11 @@ async function main() {
         if (!values.json) process.stderr.write(".");
       }
       const oddUser = await oddUserRound({ sdk, store, key });
+      const shared = [];
+      for (let round = 0; round < rounds; round += 1) {
+        shared.push(await sharedUserRound({ sdk, store, processes, key }));
+        if (!values.json) process.stderr.write(".");
+      }
       rows.push({
         sdk: SDK_LABELS[sdk],
         store: STORE_LABELS[store],
@@ -141,6 +179,12 @@ async function main() {
         clientSecretInPlaintext: results.some((r) => r.clientSecretInPlaintext),
         clientIdInPlaintext: results.some((r) => r.clientIdInPlaintext),
         oddUserNameSurvivesRestart: oddUser,
+        sharedUser: {
+          calls: shared[0].calls,
+          callsFailed: range(shared.map((r) => r.callsFailed)),
+          refreshesAsked: range(shared.map((r) => r.refreshesAsked)),
+          refreshesRefused: range(shared.map((r) => r.refreshesRefused)),
+        },
         errorKinds: [...new Set(results.flatMap((r) => r.errorKinds))],
       });
     }
@@ -168,6 +212,17 @@ async function main() {
   console.log(line(header));
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   for (const row of table) console.log(line(row));
+  console.log("");
+  console.log(`${processes} processes at once sharing one user (one refresh token), 10 calls each over ~10 s,`);
+  console.log("access tokens living 9 s (the SDKs renew with 5 s left), so each process meets ~2 renewals:");
+  console.log("");
+  const header2 = ["SDK", "store", "calls failed", "renewals asked of Zoho", "refused (Access Denied)"];
+  const table2 = rows.map((r) => [r.sdk, r.store, `${r.sharedUser.callsFailed} of ${r.sharedUser.calls}`, r.sharedUser.refreshesAsked, r.sharedUser.refreshesRefused]);
+  const widths2 = header2.map((h, i) => Math.max(h.length, ...table2.map((row) => String(row[i]).length)));
+  const line2 = (cells) => "| " + cells.map((c, i) => String(c).padEnd(widths2[i])).join(" | ") + " |";
+  console.log(line2(header2));
+  console.log("|" + widths2.map((w) => "-".repeat(w + 2)).join("|") + "|");
+  for (const row of table2) console.log(line2(row));
   const kinds = rows.filter((r) => r.errorKinds.length > 0).map((r) => `${r.sdk} / ${r.store}: ${r.errorKinds.join(", ")}`);
   if (kinds.length > 0) {
     console.log("");
