@@ -33,8 +33,12 @@ type Sdk = (typeof SDKS)[number];
  */
 const SHORT_LIFETIME_MS = 9_000;
 const UNTIL_EXPIRING_MS = 4_300;
-/** Child processes load a whole SDK each (1.5 to 2.5 s of CPU); leave room on a busy machine. */
-const TEST_TIMEOUT_MS = 150_000;
+/**
+ * Each child process loads a whole SDK (1.5 to 2.5 s of CPU). On an idle 2-core machine
+ * a test takes 5 to 25 s; the limits leave room for a machine busy with other work.
+ */
+const CHILD_TIMEOUT_MS = 150_000;
+const TEST_TIMEOUT_MS = 240_000;
 
 async function loadSdk(sdk: Sdk): Promise<ZohoSdkNamespace & Record<string, any>> {
   // The nodejs SDK ships no types; a computed specifier keeps the type checker out of it.
@@ -62,7 +66,7 @@ describe.each(SDKS)("through the real %s SDK", (sdk) => {
 
   /** Runs one client process with this package's store and checks it exited cleanly. */
   async function client(s: ZohoServer, config: Partial<SdkClientConfig> & { path: string }): Promise<SdkClientResult> {
-    const run = await runSdkClient({ ...serverConfig(s), sdk, store: "ours", calls: 2, ...config }, env);
+    const run = await runSdkClient({ ...serverConfig(s), sdk, store: "ours", calls: 2, ...config }, env, CHILD_TIMEOUT_MS);
     outputs.push(run.stdout, run.stderr);
     expect(run.code, run.stderr).toBe(0);
     expect(run.result).not.toBeNull();
@@ -202,7 +206,7 @@ describe.each(SDKS)("through the real %s SDK", (sdk) => {
     // Tokens expire during the run, so the processes also refresh and save concurrently.
     const s = await server({ accessTokenLifetimeMs: SHORT_LIFETIME_MS });
     const path = join(tempDir(), "tokens.enc");
-    const summary = await runConcurrentClients({ server: s, sdk, store: "ours", path, processes: 8, calls: 8, delayMs: 600, env });
+    const summary = await runConcurrentClients({ server: s, sdk, store: "ours", path, processes: 8, calls: 8, delayMs: 600, env, timeoutMs: CHILD_TIMEOUT_MS });
     for (const run of summary.runs) outputs.push(run.stdout, run.stderr);
     expect(summary.errors).toEqual([]);
     expect(summary).toMatchObject({ callsOk: 64, callsFailed: 0, initFailures: 0 });
