@@ -19,6 +19,8 @@ export const MAX_ID_LENGTH = 128;
 const INDEXED = ["userName", "accessToken", "refreshToken", "grantToken"] as const;
 type IndexedField = (typeof INDEXED)[number];
 const FIELD_SET: ReadonlySet<string> = new Set<string>(["id", ...TOKEN_FIELDS]);
+/** Fields whose values are usually the same in many records. */
+const SHARED_FIELDS: ReadonlySet<string> = new Set<TokenField>(["clientId", "clientSecret", "redirectUrl", "apiDomain"]);
 
 /** A stored record plus its position, which decides which record wins when several match. */
 interface Entry {
@@ -70,6 +72,10 @@ export class TokenDocument {
       throw malformed(path);
     }
     const doc = new TokenDocument(data.nextId as number);
+    // JSON.parse makes a new string for every occurrence of a value; the values most
+    // records share (one app's client id and secret, redirect URL, API domain) are kept
+    // once instead, which for many users is a good part of the memory the cache takes.
+    const shared = new Map<string, string>();
     for (const raw of data.tokens as unknown[]) {
       if (!isPlainObject(raw) || typeof raw.id !== "string" || doc.byId.has(raw.id)) throw malformed(path);
       const record = emptyRecord(raw.id);
@@ -77,7 +83,13 @@ export class TokenDocument {
         const value = raw[field];
         if (value === undefined) continue;
         if (typeof value !== "string") throw malformed(path);
-        record[field] = value;
+        if (SHARED_FIELDS.has(field)) {
+          const known = shared.get(value);
+          if (known === undefined) shared.set(value, value);
+          record[field] = known ?? value;
+        } else {
+          record[field] = value;
+        }
       }
       doc.add(record);
     }
