@@ -87,6 +87,17 @@ describe.each(["ts", "nodejs"] as const)("refresh leases through the real %s SDK
   }, TIMEOUT_MS);
 });
 
+describe("refresh leases: other ways to name the token", () => {
+  it(`${PROCESSES} processes configured with the token's id make exactly one refresh`, async () => {
+    const s = await server();
+    const shared = await expiredToken(s, "ts");
+    const before = { ...s.stats };
+    const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { path: shared.path, tokenId: "1", calls: 1 })));
+    expect(results.map((r) => [r.initialized, r.failed])).toEqual(Array(PROCESSES).fill([true, 0]));
+    expect(refreshesSince(s, before)).toEqual({ refreshes: 1, refused: 0, grants: 0, grantFailures: 0 });
+  }, TIMEOUT_MS);
+});
+
 describe("refresh leases: failures", () => {
   it("with leases turned off, the same processes each refresh on their own", async () => {
     const s = await server();

@@ -230,8 +230,20 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: Le
 
     /** A new SDK token for the record with this id. @throws NOT_FOUND when there is none. */
     async findTokenById(id: string): Promise<unknown> {
-      const record = await this.#core.findTokenById(idString(id));
+      const key = idString(id);
+      let record = await this.#core.findTokenById(key);
       if (record === null) throw notFound();
+      // The SDK renews the token this returns when it is expiring: lease that, as findToken does.
+      const lease = leases && renewalLeaseKey(newSdkToken(record), null);
+      if (lease) {
+        const outcome = await leases.claim(lease, async () => {
+          const latest = await this.#core.findTokenById(key);
+          if (latest === null || !freshFor(newSdkToken(latest), latest)) return false;
+          record = latest;
+          return true;
+        });
+        if (outcome === "satisfied") return newSdkToken(record);
+      }
       return newSdkToken(record);
     }
 
