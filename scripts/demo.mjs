@@ -69,11 +69,11 @@ async function main() {
       for (const run of runs) outputs.push(run.stdout, run.stderr);
       return runs;
     };
-    const printRuns = (runs) => {
+    const printRuns = (runs, userName) => {
       for (const [i, run] of runs.entries()) {
         const r = run.result;
         const c = clients[i];
-        const label = `  pid ${String(r?.pid ?? "?").padEnd(7)} ${c.sdk === "ts" ? "typescript-sdk" : "nodejs-sdk    "}  ${c.userName.padEnd(19)}`;
+        const label = `  pid ${String(r?.pid ?? "?").padEnd(7)} ${c.sdk === "ts" ? "typescript-sdk" : "nodejs-sdk    "}  ${(userName ?? c.userName).padEnd(19)}`;
         if (!r) out(`${label} exited without a result (code ${run.code ?? run.signal})`);
         else out(`${label} ${r.ok} calls ok, ${r.failed} failed${r.errors.length ? ` (${r.errors.join(", ")})` : ""}  token id ${r.tokenId ?? "-"}  ${(r.ms / 1000).toFixed(1)} s`);
       }
@@ -100,9 +100,33 @@ async function main() {
       `renewals refused: ${delta(s1, s2, "refreshRefusals")}, API calls accepted: ${delta(s1, s2, "apiCallsOk")}, rejected: ${delta(s1, s2, "apiCallsFailed")}`);
     out("");
 
+    out(`3. ${PROCESSES} processes share one user (${clients[0].userName}, one refresh token), each making ${CALLS} calls`);
+    out(`   ${DELAY_MS} ms apart while its access token expires. Each SDK would renew the token on its own;`);
+    out("   the store lets one process renew it and hands the renewed token to the others.");
+    const shared = clients[0];
+    const sharedStart = Date.now();
+    const sharedRuns = await Promise.all(
+      clients.map((c) =>
+        runSdkClient(
+          { ...serverConfig(server), sdk: c.sdk, store: "ours", path, userName: shared.userName, grantCode: shared.grantCode, calls: CALLS, delayMs: DELAY_MS },
+          env,
+          180_000,
+        ),
+      ),
+    );
+    for (const run of sharedRuns) outputs.push(run.stdout, run.stderr);
+    printRuns(sharedRuns.map((run) => run), shared.userName);
+    const s3 = snapshot();
+    const span = (Date.now() - sharedStart) / 1000;
+    const usable = (LIFETIME_MS - 5_000) / 1000;
+    out(`   -> access tokens renewed: ${delta(s2, s3, "refreshes")} for ${PROCESSES} processes in ${span.toFixed(0)} s, a token being usable for ${usable} s ` +
+      `(so about ${Math.ceil(span / usable)} renewals at most were needed), renewals refused: ${delta(s2, s3, "refreshRefusals")},`);
+    out(`      API calls accepted: ${delta(s2, s3, "apiCallsOk")}, rejected: ${delta(s2, s3, "apiCallsFailed")}`);
+    out("");
+
     const store = await pkg.EncryptedFileStore.open({ path, key });
     const tokens = await store.getTokens();
-    const all = [...first, ...second].map((r) => r.result);
+    const all = [...first, ...second, ...sharedRuns].map((r) => r.result);
     const callsOk = all.reduce((n, r) => n + (r?.ok ?? 0), 0);
     const callsFailed = all.reduce((n, r) => n + (r ? (r.initialized ? r.failed : CALLS) : CALLS), 0);
     const secrets = [...server.secrets(), key];
@@ -110,27 +134,28 @@ async function main() {
     const inFile = secretsInFiles(filesWithStore, secrets);
     const inOutput = secretsInText(outputs, secrets);
 
-    out("3. What is in the store now (read with the key; secret fields are never printed):");
+    out("4. What is in the store now (read with the key; secret fields are never printed):");
     for (const t of tokens) {
       const left = t.expiryTime ? Math.round((Number(t.expiryTime) - Date.now()) / 1000) : null;
-      out(`   id ${t.id.padEnd(3)} ${String(t.userName).padEnd(19)} refresh token: stored, access token: stored (expires in ${left} s), client secret: stored`);
+      const state = left === null ? "no expiry" : left > 0 ? `valid for ${left} s more` : `expired ${-left} s ago, renewed on next use`;
+      out(`   id ${t.id.padEnd(3)} ${String(t.userName).padEnd(19)} client secret, refresh token and access token stored (${state})`);
     }
     out("");
 
     const bytes = readFileSync(path);
     const mode = (statSync(path).mode & 0o777).toString(8);
-    out(`4. The file on disk: ${bytes.length} bytes, mode 0${mode}. Its first 128 bytes:`);
+    out(`5. The file on disk: ${bytes.length} bytes, mode 0${mode}. Its first 128 bytes:`);
     out(hexDump(bytes, 128).replace(/^/gm, "   "));
     out(`   Scan of ${filesWithStore.length} store file(s) for the ${secrets.length} token, secret and key values handed out: ${inFile.length} found.`);
     out(`   Scan of every process's output for the same values: ${inOutput.length} found.`);
     out("");
 
     out("Summary");
-    out(`  processes run:          ${all.length} (${PROCESSES} at once, twice)`);
+    out(`  processes run:          ${all.length} (${PROCESSES} at once, three times)`);
     out(`  API calls made:         ${callsOk + callsFailed}, failed: ${callsFailed}`);
     out(`  tokens stored:          ${tokens.length} of ${PROCESSES} users`);
     out(`  grant codes used:       ${server.stats.grantsExchanged} (one per user, none on restart)`);
-    out(`  access tokens renewed:  ${server.stats.refreshes}, refused by the accounts server: ${server.stats.refreshRefusals}`);
+    out(`  access tokens renewed:  ${server.stats.refreshes} (${delta(s2, s3, "refreshes")} of them for the ${PROCESSES} processes sharing one user), refused: ${server.stats.refreshRefusals}`);
     out(`  secrets in the file:    ${inFile.length}; in any output: ${inOutput.length}`);
     const ok = callsFailed === 0 && tokens.length === PROCESSES && inFile.length === 0 && inOutput.length === 0;
     out(ok ? "  result:                 OK" : "  result:                 PROBLEM (see above)");
