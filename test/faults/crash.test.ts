@@ -1,6 +1,6 @@
 /**
  * Crash at any instant: a writer process is SIGKILLed at a random moment of a run of
- * acknowledged operations. Afterwards the store always opens and holds exactly the
+ * acknowledged operations (saves; saves and deletes; saves and rekeys). Afterwards the store always opens and holds exactly the
  * document of the last acknowledged generation or of the one after it; the kept
  * previous generation is a whole, earlier one; and once the next writer has run, no
  * temp file, staging link or lock directory is left.
@@ -18,7 +18,7 @@ import { listing, registerSecrets, sized, sleep, STRESS } from "./support.js";
 
 interface Trial {
   early: boolean;
-  mixed: boolean;
+  ops: "save" | "mixed" | "rekey";
   preloaded: number;
 }
 
@@ -35,14 +35,20 @@ const PREFIX = "w";
 function expectedNames(trial: Trial, ops: number): string[] {
   const names = Array.from({ length: trial.preloaded }, (_, i) => `pre-${i}`);
   for (let i = 1; i <= ops; i++) {
-    if (trial.mixed && i % 4 === 0) names.splice(names.indexOf(`${PREFIX}-${i - 2}`), 1);
+    if (trial.ops === "rekey" && i % 3 === 0) continue;
+    if (trial.ops === "mixed" && i % 4 === 0) names.splice(names.indexOf(`${PREFIX}-${i - 2}`), 1);
     else names.push(`${PREFIX}-${i}`);
   }
   return names;
 }
 
+/** The key the writer re-encrypts to (and back from) in "rekey" trials. */
+const SECOND_KEY = generateKey();
+registerSecrets(SECOND_KEY);
+
 async function namesAt(path: string, key: string): Promise<{ generation: number; names: Array<string | null> }> {
-  const store = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+  // Either key opens a store of a "rekey" trial: a kill can land on either side of a rekey.
+  const store = await EncryptedFileStore.open({ path, key, previousKeys: [SECOND_KEY], lockStaleMs: 2000 });
   const status = await store.verify();
   return { generation: status.generation, names: (await store.getTokens()).map((t) => t.userName) };
 }
@@ -63,7 +69,7 @@ async function crashTrial(trial: Trial): Promise<TrialResult> {
     expect(baseGeneration).toBe(1);
   }
   const child = spawn(process.execPath, [fixture("fault-writer.mjs"), path, PREFIX, "100000"], {
-    env: { ...process.env, ZOHO_TOKEN_STORE_KEY: key, FAULT_ACK: acks, FAULT_STALE_MS: "2000", FAULT_OPS: trial.mixed ? "mixed" : "save" },
+    env: { ...process.env, ZOHO_TOKEN_STORE_KEY: key, FAULT_SECOND_KEY: SECOND_KEY, FAULT_ACK: acks, FAULT_STALE_MS: "2000", FAULT_OPS: trial.ops },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -103,7 +109,7 @@ async function crashTrial(trial: Trial): Promise<TrialResult> {
   }
 
   // The next writer takes over a lock left by the kill and sweeps leftovers.
-  const next = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000, lockWaitMs: 10_000 });
+  const next = await EncryptedFileStore.open({ path, key, previousKeys: [SECOND_KEY], lockStaleMs: 2000, lockWaitMs: 10_000 });
   await next.saveToken({ userName: "next", refreshToken: "1000.next" });
   expect(listing(dir)).toEqual(current.generation > 0 ? ["t.enc", "t.enc.prev"] : ["t.enc"]);
   expect(await namesAt(path, key)).toEqual({ generation: current.generation + 1, names: [...expectedNames(trial, ops), "next"] });
@@ -116,8 +122,8 @@ describe("crash at any instant", () => {
     const parallel = STRESS ? 6 : 4;
     const plans: Trial[] = Array.from({ length: trials }, (_, i) => ({
       early: i % 4 === 0,
-      mixed: i % 2 === 1,
-      preloaded: i % 3 === 2 ? 400 : 0,
+      ops: (["save", "mixed", "rekey"] as const)[i % 3]!,
+      preloaded: i % 5 === 4 ? 400 : 0,
     }));
     const results: TrialResult[] = [];
     for (let start = 0; start < plans.length; start += parallel) {
