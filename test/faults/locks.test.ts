@@ -187,6 +187,31 @@ describe("stale and stolen locks", () => {
     expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
   }, 30_000);
 
+  const rounds = sized(1, 5);
+  const racers = sized(6, 10);
+  it(`a stale lock that ${rounds > 1 ? `${rounds} times ` : ""}${racers} processes race to take over at once: still one holder at a time, no acknowledged save lost`, async () => {
+    for (let round = 0; round < rounds; round++) {
+      const dir = tempDir();
+      const path = join(dir, "t.enc");
+      const trace = join(tempDir(), "trace");
+      const key = generateKey();
+      await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+      mkdirSync(`${path}.lock`);
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(`${path}.lock`, old, old);
+      const writers = Array.from({ length: racers }, (_, p) => spawnWriter(path, `p${p}`, 3, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_STALE_MS: "2000" }));
+      const results = await Promise.all(writers.map((w) => w.output));
+      for (const result of results) {
+        expect(result.stderr).toBe("");
+        expect(result.stdout.trim()).toBe("done ok");
+      }
+      expect(checkExclusion(readFileSync(trace, "utf8")).commits).toBe(racers * 3);
+      const names = await userNames(path, key);
+      expect(names).toHaveLength(racers * 3 + 1);
+      expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+    }
+  }, STRESS ? 300_000 : 60_000);
+
   it("a lock directory dated in the future is never taken over: LOCK_TIMEOUT naming it, file unchanged", async () => {
     const dir = tempDir();
     const path = join(dir, "t.enc");
