@@ -28,30 +28,36 @@ interface Entry {
   readonly seq: number;
 }
 
+/**
+ * What an index holds for one value: the entry, or (only when several records share
+ * the value) the entries oldest first. Never changed in place: a change stores a new
+ * slot, so clones share slots as they share entries.
+ */
+type Slot = Entry | readonly Entry[];
+type Indexes = Record<IndexedField, Map<string, Slot>>;
+
+function isList(slot: Slot): slot is readonly Entry[] {
+  return Array.isArray(slot);
+}
+
 export class TokenDocument {
-  private readonly byId = new Map<string, Entry>();
-  private readonly indexes: Record<IndexedField, Map<string, Entry[]>> = {
-    userName: new Map(),
-    accessToken: new Map(),
-    refreshToken: new Map(),
-    grantToken: new Map(),
-  };
   private nextSeq = 0;
 
-  private constructor(public nextId: number) {}
+  private constructor(
+    public nextId: number,
+    private readonly byId = new Map<string, Entry>(),
+    private readonly indexes: Indexes = { userName: new Map(), accessToken: new Map(), refreshToken: new Map(), grantToken: new Map() },
+  ) {}
 
   /**
-   * A copy that can be changed without touching this one. Records are never changed in
-   * place (an update stores a new object), so they are shared.
+   * A copy that can be changed without touching this one. Records, entries and index
+   * slots are never changed in place (a change stores a new object), so they are
+   * shared and only the maps are copied: a write to a large store copies no record.
    */
   clone(): TokenDocument {
-    const copy = new TokenDocument(this.nextId);
+    const indexes = Object.fromEntries(INDEXED.map((field) => [field, new Map(this.indexes[field])])) as Indexes;
+    const copy = new TokenDocument(this.nextId, new Map(this.byId), indexes);
     copy.nextSeq = this.nextSeq;
-    for (const [id, entry] of this.byId) copy.byId.set(id, entry);
-    for (const field of INDEXED) {
-      const target = copy.indexes[field];
-      for (const [value, list] of this.indexes[field]) target.set(value, list.slice());
-    }
     return copy;
   }
 
@@ -144,8 +150,8 @@ export class TokenDocument {
       // The SDK tests each row for "same grant token, or else same refresh token" in file
       // order, so the oldest record matching either wins (not a grant match over an older
       // refresh match).
-      const byGrant = token.grantToken !== null ? this.indexes.grantToken.get(token.grantToken)?.[0] : undefined;
-      const byRefresh = token.refreshToken !== null ? this.indexes.refreshToken.get(token.refreshToken)?.[0] : undefined;
+      const byGrant = token.grantToken !== null ? this.firstEntry("grantToken", token.grantToken) : undefined;
+      const byRefresh = token.refreshToken !== null ? this.firstEntry("refreshToken", token.refreshToken) : undefined;
       if (byGrant && byRefresh) return (byGrant.seq <= byRefresh.seq ? byGrant : byRefresh).record;
       return (byGrant ?? byRefresh)?.record;
     }
@@ -200,7 +206,13 @@ export class TokenDocument {
   }
 
   private first(field: IndexedField, value: string): TokenRecord | undefined {
-    return this.indexes[field].get(value)?.[0]?.record;
+    return this.firstEntry(field, value)?.record;
+  }
+
+  /** The oldest entry with this value. */
+  private firstEntry(field: IndexedField, value: string): Entry | undefined {
+    const slot = this.indexes[field].get(value);
+    return slot !== undefined && isList(slot) ? slot[0] : slot;
   }
 
   private add(record: TokenRecord): void {
@@ -219,8 +231,9 @@ export class TokenDocument {
         this.unindex(field, entry);
         this.index(field, next);
       } else if (updated[field] !== null) {
-        const list = this.indexes[field].get(updated[field]!)!;
-        list[list.indexOf(entry)] = next;
+        const index = this.indexes[field];
+        const slot = index.get(updated[field]!)!;
+        index.set(updated[field]!, isList(slot) ? slot.map((e) => (e === entry ? next : e)) : next);
       }
     }
   }
@@ -228,25 +241,32 @@ export class TokenDocument {
   private index(field: IndexedField, entry: Entry): void {
     const value = entry.record[field];
     if (value === null) return;
-    const list = this.indexes[field].get(value);
-    if (!list) {
-      this.indexes[field].set(value, [entry]);
+    const index = this.indexes[field];
+    const slot = index.get(value);
+    if (slot === undefined) {
+      index.set(value, entry);
       return;
     }
     // Keep the oldest record first, as the SDK's FileStore scans its rows in order.
+    const list = isList(slot) ? slot : [slot];
     let at = list.length;
     while (at > 0 && list[at - 1]!.seq > entry.seq) at--;
-    list.splice(at, 0, entry);
+    index.set(value, [...list.slice(0, at), entry, ...list.slice(at)]);
   }
 
   private unindex(field: IndexedField, entry: Entry): void {
     const value = entry.record[field];
     if (value === null) return;
-    const list = this.indexes[field].get(value);
-    if (!list) return;
-    const at = list.indexOf(entry);
-    if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.indexes[field].delete(value);
+    const index = this.indexes[field];
+    const slot = index.get(value);
+    if (slot === undefined) return;
+    if (!isList(slot)) {
+      if (slot === entry) index.delete(value);
+      return;
+    }
+    const rest = slot.filter((e) => e !== entry);
+    if (rest.length === 0) index.delete(value);
+    else index.set(value, rest.length === 1 ? rest[0]! : rest);
   }
 }
 
