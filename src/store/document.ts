@@ -287,20 +287,32 @@ export function normalizeInput(input: unknown, what = "token"): NormalizedInput 
       throw new TokenStoreError("INVALID_TOKEN", `${what} has an unknown field ${JSON.stringify(String(key)).slice(0, 40)}; known fields: id, ${TOKEN_FIELDS.join(", ")}`);
     }
   }
-  const out = { id: normalizeId((input as TokenInput).id ?? null, what, true) } as NormalizedInput;
-  for (const field of TOKEN_FIELDS) {
-    const value: unknown = (input as Record<string, unknown>)[field];
-    if (value === undefined || value === null || value === "") {
-      out[field] = null;
-    } else if (typeof value !== "string") {
-      throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} must be a string or null, got ${describeType(value)}`);
-    } else if (value.length > MAX_FIELD_LENGTH) {
-      throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} is longer than ${MAX_FIELD_LENGTH} characters`);
-    } else {
-      out[field] = value;
-    }
+  // One object literal with every field in a fixed order (one shape for every query),
+  // each read by name: this runs on every findToken, the SDK's hot path.
+  const given = input as Record<string, unknown>;
+  return {
+    id: normalizeId((input as TokenInput).id ?? null, what, true),
+    userName: fieldValue(given.userName, "userName", what),
+    clientId: fieldValue(given.clientId, "clientId", what),
+    clientSecret: fieldValue(given.clientSecret, "clientSecret", what),
+    refreshToken: fieldValue(given.refreshToken, "refreshToken", what),
+    accessToken: fieldValue(given.accessToken, "accessToken", what),
+    grantToken: fieldValue(given.grantToken, "grantToken", what),
+    expiryTime: fieldValue(given.expiryTime, "expiryTime", what),
+    redirectUrl: fieldValue(given.redirectUrl, "redirectUrl", what),
+    apiDomain: fieldValue(given.apiDomain, "apiDomain", what),
+  };
+}
+
+function fieldValue(value: unknown, field: TokenField, what: string): string | null {
+  if (value === undefined || value === null || value === "") return null;
+  if (typeof value !== "string") {
+    throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} must be a string or null, got ${describeType(value)}`);
   }
-  return out;
+  if (value.length > MAX_FIELD_LENGTH) {
+    throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} is longer than ${MAX_FIELD_LENGTH} characters`);
+  }
+  return value;
 }
 
 /** Validates a record id given by a caller. */
