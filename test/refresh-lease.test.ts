@@ -81,7 +81,7 @@ describe.each(["ts", "nodejs"] as const)("refresh leases through the real %s SDK
     const userName = "fresh@example.com";
     const grantCode = s.issueGrantCode({ user: userName });
     const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { path, userName, grantCode, sdk })));
-    expect(results.map((r) => [r.initialized, r.failed])).toEqual(Array(PROCESSES).fill([true, 0]));
+    expect(results.map((r) => [r.initialized, r.failed]), JSON.stringify(results.map((r) => r.errors))).toEqual(Array(PROCESSES).fill([true, 0]));
     expect(s.stats).toMatchObject({ grantsExchanged: 1, grantFailures: 0, refreshes: 0 });
     expect(await (await EncryptedFileStore.open({ path, key })).getTokens()).toHaveLength(1);
   }, TIMEOUT_MS);

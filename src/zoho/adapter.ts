@@ -96,7 +96,7 @@ export interface ZohoAdapterOptions {
    * Longest time one caller may hold the lease on renewing a token before others stop
    * waiting for it and renew on their own (a failed renewal must not block them long).
    * `0` turns leases off: every process renews on its own, as with the SDK's FileStore.
-   * @default 5000
+   * @default 10000
    */
   refreshLeaseMs?: number;
 }
@@ -108,7 +108,7 @@ export type ZohoTokenStoreOptions = (EncryptedFileStoreOptions | { store: Encryp
 const SDK_EXPIRY_MARGIN_MS = 5000;
 /** A renewed token counts as fresh for waiters only with this much more time left. */
 const FRESH_MARGIN_MS = SDK_EXPIRY_MARGIN_MS + 2000;
-const DEFAULT_REFRESH_LEASE_MS = 5000;
+const DEFAULT_REFRESH_LEASE_MS = 10_000;
 
 /** What {@link zohoTokenStore} resolves to: the SDK's six TokenStore methods, plus the core store. */
 export interface ZohoTokenStore {
