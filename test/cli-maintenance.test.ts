@@ -161,7 +161,7 @@ describe("doctor", () => {
     mkdirSync(`${file}.lock`);
     const old = new Date(Date.now() - 60_000);
     utimesSync(`${file}.lock`, old, old);
-    writeFileSync(`${file}.123456789`, "half a write");
+    writeFileSync(`${file}.4242-0123456789ab.tmp`, "half a write");
     writeFileSync(`${file}.prev.new`, "half a link");
     writeFileSync(`${file}.notes`, "not ours");
 
@@ -187,7 +187,7 @@ describe("doctor", () => {
     expect(modeOf(keyFile)).toBe(0o600);
     expect(modeOf(dir)).toBe(0o750);
     expect(existsSync(`${file}.lock`)).toBe(false);
-    expect(existsSync(`${file}.123456789`)).toBe(false);
+    expect(existsSync(`${file}.4242-0123456789ab.tmp`)).toBe(false);
     expect(existsSync(`${file}.prev.new`)).toBe(false);
     expect(existsSync(`${file}.notes`)).toBe(true);
     expect((await cli(["verify"], env)).code).toBe(0);

@@ -63,11 +63,14 @@ describe("files and permissions", () => {
     const path = join(dir, "t.enc");
     const store = await EncryptedFileStore.open({ path, key: generateKey() });
     await store.saveToken(sampleToken("a"));
-    writeFileSync(`${path}.123456789`, "left by a killed writer", { mode: 0o600 });
+    writeFileSync(`${path}.4242-0123456789ab.tmp`, "left by a killed writer", { mode: 0o600 });
     writeFileSync(`${path}.prev.new`, "", { mode: 0o600 });
     writeFileSync(join(dir, "unrelated.123"), "not ours", { mode: 0o600 });
+    // Files that only start with the store's name are not leftovers: another store, a backup.
+    writeFileSync(`${path}.1`, "a backup", { mode: 0o600 });
+    writeFileSync(`${path}.123456789`, "another store", { mode: 0o600 });
     await store.saveToken(sampleToken("b"));
-    expect(readdirSync(dir).sort()).toEqual(["t.enc", "t.enc.prev", "unrelated.123"]);
+    expect(readdirSync(dir).sort()).toEqual(["t.enc", "t.enc.1", "t.enc.123456789", "t.enc.prev", "unrelated.123"]);
   });
 });
 

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { readHeader } from "../crypto/format.js";
 import { TokenStoreError } from "../errors.js";
-import { previousPath, sweepLeftovers } from "../file/durable.js";
+import { isLeftover, previousPath, sweepLeftovers } from "../file/durable.js";
 import { inProcessQueue, withFileLock } from "../file/lock.js";
 import { EncryptedFileStore } from "../store/store.js";
 import { BIN, defineCommand, storePath, type Context } from "./command.js";
@@ -30,7 +30,7 @@ export const doctor = defineCommand(
     usage: "--file F [--key-file K] [--fix] [--stale-ms N] [--json]",
     description: `Checks the store without needing its key: permissions of the file, its directory, the
 previous generation and the key file; a lock (F.lock) left by a writer that died;
-temp files left by an interrupted write (F.<digits>, F.prev.new); whether the
+temp files left by an interrupted write (F.<pid>-<hex>.tmp, F.prev.new); whether the
 previous generation (F.prev) is kept. When a key is given (--key-file or the
 environment; doctor never prompts) it also decrypts and authenticates the file.
 
@@ -219,7 +219,7 @@ function checkLock(path: string, staleMs: number, now: number, fix: boolean): Ch
   return { check, status: "fixed", message: `removed the stale lock ${lockPath} (last refreshed ${duration(age)} ago)` };
 }
 
-/** Temp files a killed writer leaves: `<name>.<digits>` (write-file-atomic) and `<name>.prev.new`. */
+/** Temp files a killed writer leaves: `<name>.<pid>-<hex>.tmp` and `<name>.prev.new` (the store's own rule). */
 export function leftovers(path: string): string[] {
   const name = basename(path);
   let entries: string[];
@@ -228,7 +228,7 @@ export function leftovers(path: string): string[] {
   } catch {
     return [];
   }
-  return entries.filter((entry) => entry.startsWith(name) && /^\.\d+$|^\.prev\.new$/.test(entry.slice(name.length))).sort();
+  return entries.filter((entry) => isLeftover(name, entry)).sort();
 }
 
 async function checkLeftovers(path: string, staleMs: number, fix: boolean): Promise<Check> {

@@ -3,7 +3,7 @@
  * replacement of it, the kept previous generation, and permission checks.
  */
 import * as fs from "node:fs";
-import { randomInt } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { basename, dirname } from "node:path";
 import { TokenStoreError } from "../errors.js";
 
@@ -141,15 +141,16 @@ export function replaceFile(
 }
 
 /**
- * Writes `bytes` to a new temp file `<path>.<digits>` (the name sweepLeftovers removes
- * after a crash), fsynced and closed. Removes it again on any failure.
+ * Writes `bytes` to a new temp file `<path>.<pid>-<12 hex digits>.tmp` (the name
+ * sweepLeftovers removes after a crash), fsynced and closed. Removes it again on any
+ * failure.
  */
 function writeTempFile(path: string, bytes: Uint8Array): string {
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0);
   let temp = "";
   let fd: number | undefined;
   for (let attempt = 0; fd === undefined; attempt++) {
-    temp = `${path}.${process.pid}${randomInt(1_000_000_000).toString().padStart(9, "0")}`;
+    temp = `${path}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
     try {
       fd = fs.openSync(temp, flags, 0o600);
     } catch (error) {
@@ -213,9 +214,22 @@ function linkPrevious(path: string): void {
 }
 
 /**
- * Removes temp files that writers killed mid-write left behind
- * (`<name>.<digits>`), and a half-made `.prev.new`. Called with the lock held, when no
- * writer of this store can be between its temp file and its rename.
+ * Whether `entry`, a name in the store's directory, is something a writer of the store
+ * file named `name` leaves behind when killed: its temp file
+ * (`<name>.<pid>-<12 hex digits>.tmp`) or a half-made `<name>.prev.new`. The pattern is
+ * narrow on purpose: other files that merely start with the store's name (another store
+ * `tokens.enc.2`, a backup `tokens.enc.1`) are never touched.
+ */
+export function isLeftover(name: string, entry: string): boolean {
+  if (!entry.startsWith(name)) return false;
+  const rest = entry.slice(name.length);
+  return /^\.\d+-[0-9a-f]{12}\.tmp$/.test(rest) || rest === ".prev.new";
+}
+
+/**
+ * Removes what writers killed mid-write left behind (see {@link isLeftover}). Called
+ * with the lock held, when no writer of this store can be between its temp file and its
+ * rename.
  */
 export function sweepLeftovers(path: string): string[] {
   const dir = dirname(path);
@@ -228,15 +242,12 @@ export function sweepLeftovers(path: string): string[] {
     return removed;
   }
   for (const entry of entries) {
-    if (!entry.startsWith(name)) continue;
-    const rest = entry.slice(name.length);
-    if (/^\.\d+$/.test(rest) || rest === ".prev.new") {
-      try {
-        fs.unlinkSync(`${dir}/${entry}`);
-        removed.push(entry);
-      } catch {
-        // Already gone, or not ours to remove: leave it.
-      }
+    if (!isLeftover(name, entry)) continue;
+    try {
+      fs.unlinkSync(`${dir}/${entry}`);
+      removed.push(entry);
+    } catch {
+      // Already gone, or not ours to remove: leave it.
     }
   }
   return removed;
