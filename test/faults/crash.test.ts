@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../../src/index.js";
 import { fixture, tempDir } from "../helpers.js";
@@ -91,7 +91,7 @@ async function crashTrial(trial: Trial): Promise<TrialResult> {
   expect(stderr).toBe("");
   const acked = existsSync(acks) ? readFileSync(acks, "utf8").split("\n").filter(Boolean).length : 0;
   const lockLeft = existsSync(`${path}.lock`);
-  const tempLeft = listing(dir).some((name) => name !== "t.enc" && name !== "t.enc.prev" && name !== "t.enc.lock");
+  const tempLeft = listing(dir).some((name) => name.endsWith(".tmp") || name.endsWith(".prev.new"));
 
   // The store opens and holds the last acknowledged generation or the one after it.
   let current = { generation: 0, names: [] as Array<string | null> };
@@ -108,10 +108,13 @@ async function crashTrial(trial: Trial): Promise<TrialResult> {
     expect(previous.names).toEqual(expectedNames(trial, previous.generation - baseGeneration));
   }
 
-  // The next writer takes over a lock left by the kill and sweeps leftovers.
+  // The next writer takes over a lock left by the kill and sweeps leftovers, and only
+  // them: a backup and another store whose names start with the store's stay.
+  writeFileSync(`${path}.1`, "a backup", { mode: 0o600 });
+  writeFileSync(`${path}.2`, "another store", { mode: 0o600 });
   const next = await EncryptedFileStore.open({ path, key, previousKeys: [SECOND_KEY], lockStaleMs: 2000, lockWaitMs: 10_000 });
   await next.saveToken({ userName: "next", refreshToken: "1000.next" });
-  expect(listing(dir)).toEqual(current.generation > 0 ? ["t.enc", "t.enc.prev"] : ["t.enc"]);
+  expect(listing(dir)).toEqual(current.generation > 0 ? ["t.enc", "t.enc.1", "t.enc.2", "t.enc.prev"] : ["t.enc", "t.enc.1", "t.enc.2"]);
   expect(await namesAt(path, key)).toEqual({ generation: current.generation + 1, names: [...expectedNames(trial, ops), "next"] });
   return { acked, extra: ops === acked ? 0 : 1, lockLeft, tempLeft };
 }

@@ -169,7 +169,7 @@ async function withFault<T>(name: FsName, code: string, match: (args: unknown[])
 
 describe("I/O errors injected at each system call of a write", () => {
   const faults: Array<{ name: FsName; code: string; what: string; match: (path: string) => (args: unknown[]) => boolean }> = [
-    { name: "openSync", code: "EIO", what: "creating the temp file", match: (path) => (args) => typeof args[0] === "string" && /\.\d+$/.test(args[0]) && args[0].startsWith(path) },
+    { name: "openSync", code: "EIO", what: "creating the temp file", match: (path) => (args) => typeof args[0] === "string" && args[0].endsWith(".tmp") && args[0].startsWith(path) },
     { name: "writeSync", code: "ENOSPC", what: "writing the new generation", match: () => () => true },
     { name: "writeSync", code: "EIO", what: "writing the new generation", match: () => () => true },
     { name: "fsyncSync", code: "EIO", what: "flushing the new file", match: () => () => true },

@@ -152,7 +152,8 @@ describe("no leaks", () => {
     await victim.getTokens();
     const originalStat = fs.statSync;
     let calls = 0;
-    fs.statSync = ((...args: Parameters<typeof fs.statSync>) => {
+    const writable = fs as unknown as Record<string, unknown>;
+    writable.statSync = ((...args: Parameters<typeof fs.statSync>) => {
       const result = originalStat(...args);
       // The second stat of the file in a write is the check before the temp file: replace it right after.
       if (args[0] === path && ++calls === 2) {
@@ -165,7 +166,7 @@ describe("no leaks", () => {
     try {
       await collect(() => victim.saveToken({ ...token, accessToken: "1000.leak-access-token-third" }));
     } finally {
-      fs.statSync = originalStat;
+      writable.statSync = originalStat;
       syncBuiltinESMExports();
     }
     registerSecrets("1000.leak-access-token-third");

@@ -173,7 +173,7 @@ describe("stale and stolen locks", () => {
     await new Promise<void>((resolve) => holder.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("locked") && resolve()));
     holder.kill("SIGKILL");
     await new Promise((resolve) => holder.on("close", resolve));
-    writeFileSync(`${path}.4242424242`, "half a temp file", { mode: 0o600 });
+    writeFileSync(`${path}.4242-0123456789ab.tmp`, "half a temp file", { mode: 0o600 });
     writeFileSync(`${path}.prev.new`, "", { mode: 0o600 });
     expect(existsSync(`${path}.lock`)).toBe(true);
     const started = Date.now();
