@@ -188,7 +188,7 @@ describe("hostile values fed to every method", () => {
  * directory (opening creates nothing); lockWaitMs 0 means "do not wait"; keepPrevious
  * true is its default.
  */
-function documentedSuccess(option: string, name: string, value: unknown): boolean {
+function documentedSuccess(option: string, value: unknown): boolean {
   if (value === undefined) return option !== "path";
   if (value === null && option === "previousKeys") return true;
   if (option === "path") return typeof value === "string" && value.trim() !== "" && !value.includes("\0") && value.length < 4096;
@@ -218,7 +218,7 @@ describe("hostile values fed to every option", () => {
         if (option === "path") allowed.push("INVALID_PATH", "INSECURE_PERMISSIONS");
         if (option === "key" || option === "passphrase") allowed.push("WRONG_KEY");
         if (option === "keyFile") allowed.push("IO_ERROR");
-        const fine = result.ok ? documentedSuccess(option, name, value) : allowed.includes(result.code) || result.code === CALLER_ERROR;
+        const fine = result.ok ? documentedSuccess(option, value) : allowed.includes(result.code) || result.code === CALLER_ERROR;
         if (!fine) unexpected.push(`${label(name, option)}: ${result.ok ? "ok" : result.code}`);
       }
       // The key as an element of previousKeys.

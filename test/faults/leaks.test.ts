@@ -88,7 +88,7 @@ describe("no leaks", () => {
       seen.set(error.code, error);
       return error;
     };
-    const { dir, path, store } = await storeWithToken();
+    const { path, store } = await storeWithToken();
     await store.saveToken({ ...token, accessToken: "1000.leak-access-token-second" });
     registerSecrets("1000.leak-access-token-second");
     // INVALID_TOKEN: secrets in a malformed token, in wrong types and unknown fields.

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../../src/index.js";
 import { fixture, runNode, tempDir } from "../helpers.js";
-import { bytesOf, expectBytes, failure, listing, registerSecrets, sized, sleep, STRESS, userNames } from "./support.js";
+import { bytesOf, expectBytes, failure, listing, registerSecrets, sized, STRESS, userNames } from "./support.js";
 
 /**
  * Checks a trace of "<pid" (entered), "=pid" (committed a write), ">pid" (left) lines:

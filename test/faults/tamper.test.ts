@@ -8,7 +8,7 @@
  * until recover() is called.
  */
 import { describe, expect, it } from "vitest";
-import { copyFileSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, type ErrorCode } from "../../src/index.js";
@@ -229,6 +229,5 @@ describe("wrong keys", () => {
     expect((await failure(store.deleteTokens())).code).toBe("WRONG_KEY");
     expectBytes(path, foreign);
     expect(key).not.toBe(other.key);
-    mkdirSync(join(tempDir(), "unused"));
   });
 });
