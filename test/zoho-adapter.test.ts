@@ -52,7 +52,7 @@ describe.each(SDKS)("zohoTokenStore with the %s SDK's classes", (sdkName) => {
 
   it("is accepted by the SDK's InitializeBuilder.store(); for the nodejs SDK it is an instance of the SDK's TokenStore", async () => {
     const { ZOHOCRMSDK, store } = await setup();
-    if (sdkName === "nodejs") expect(store).toBeInstanceOf(ZOHOCRMSDK.TokenStore.TokenStore);
+    if (sdkName === "nodejs") expect(store).toBeInstanceOf((ZOHOCRMSDK.TokenStore as { TokenStore: new () => unknown }).TokenStore);
     const builder = await new ZOHOCRMSDK.InitializeBuilder();
     expect(() => builder.store(store)).not.toThrow();
     expect(typeof store.findToken).toBe("function");

@@ -10,21 +10,11 @@
  * files have 9 columns, without `api_domain`; the SDKs add it on open.
  */
 import { MAX_FIELD_LENGTH } from "../store/document.js";
-import type { TokenField, TokenInput, TokenRecord } from "../store/types.js";
+import { TOKEN_FIELDS, type TokenField, type TokenInput, type TokenRecord } from "../store/types.js";
 import { CliError } from "./exit.js";
 
-/** Column order of the SDK file after `id`. */
-export const CSV_FIELDS: readonly TokenField[] = [
-  "userName",
-  "clientId",
-  "clientSecret",
-  "refreshToken",
-  "accessToken",
-  "grantToken",
-  "expiryTime",
-  "redirectUrl",
-  "apiDomain",
-];
+/** Column order of the SDK file after `id`: the record fields, in the same order. */
+export const CSV_FIELDS: readonly TokenField[] = TOKEN_FIELDS;
 
 export const CSV_HEADER = "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain";
 const HEADER_NAMES = CSV_HEADER.split(",");
