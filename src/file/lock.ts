@@ -56,25 +56,36 @@ export async function withFileLock<T>(
   const held: HeldLock = { compromised: undefined };
   const started = Date.now();
   let release: () => Promise<void>;
+  const options = {
+    lockfilePath: lockPath,
+    realpath: false,
+    stale: settings.staleMs,
+    update: Math.max(1000, Math.floor(settings.staleMs / 5)),
+    // proper-lockfile's default throws from a timer, which kills the process.
+    onCompromised: (error: Error) => {
+      held.compromised = error;
+    },
+  };
   try {
-    release = await lockfile.lock(file, {
-      lockfilePath: lockPath,
-      realpath: false,
-      stale: settings.staleMs,
-      update: Math.max(1000, Math.floor(settings.staleMs / 5)),
-      retries: {
-        retries: Math.ceil(settings.waitMs / 5) + 10,
-        factor: 1.35,
-        minTimeout: 5,
-        maxTimeout: 25,
-        randomize: true,
-        maxRetryTime: settings.waitMs,
-      },
-      // proper-lockfile's default throws from a timer, which kills the process.
-      onCompromised: (error: Error) => {
-        held.compromised = error;
-      },
-    });
+    try {
+      // One attempt first: with retries, proper-lockfile (through `retry`) computes and
+      // sorts every timeout up front, thousands of them for a 15 s wait, which cost
+      // more CPU than the rest of an uncontended write. Most locks are free.
+      release = await lockfile.lock(file, { ...options, retries: 0 });
+    } catch {
+      // Held (or any other failure, which the retries below retry as before).
+      release = await lockfile.lock(file, {
+        ...options,
+        retries: {
+          retries: Math.ceil(settings.waitMs / 5) + 10,
+          factor: 1.35,
+          minTimeout: 5,
+          maxTimeout: 25,
+          randomize: true,
+          maxRetryTime: Math.max(1, settings.waitMs - (Date.now() - started)),
+        },
+      });
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ELOCKED") {
