@@ -54,7 +54,7 @@ const KDF_SCRYPT = 1;
  * call, which dominates for small documents; its pure-JS `gcm` is faster there. Both
  * produce the same bytes (and the same as node:crypto: see test/cipher.test.ts).
  */
-const NATIVE_CIPHER_MIN_BYTES = 8 * 1024;
+const NATIVE_CIPHER_MIN_BYTES = 2 * 1024;
 
 /** What the plaintext header says, after it has been checked. */
 export interface Header {
