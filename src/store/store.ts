@@ -294,7 +294,19 @@ export class EncryptedFileStore {
   /** Reads, authenticates and parses a sealed file; undefined when it does not exist. */
   async #loadFile(path: string, { checkRollback }: { checkRollback: boolean }): Promise<Loaded | undefined> {
     const file = readWithIdentity(path);
-    if (!file) return undefined;
+    return file && this.#open(path, file, { checkRollback, mayDerive: true });
+  }
+
+  /**
+   * Authenticates and parses bytes read from `path`. Under the lock (`mayDerive` false) a
+   * key that must first be derived is not derived here: NeedsDerivation sends the caller
+   * out of the lock to do it.
+   */
+  async #open(
+    path: string,
+    file: { bytes: Uint8Array; identity: FileIdentity },
+    { checkRollback, mayDerive }: { checkRollback: boolean; mayDerive: boolean },
+  ): Promise<Loaded> {
     const header = readHeader(file.bytes, path);
     if (checkRollback && header.generation < this.#highestGeneration) {
       throw new TokenStoreError(
@@ -303,7 +315,12 @@ export class EncryptedFileStore {
         { path },
       );
     }
-    const master = this.#keys.find(header) ?? (await this.#keys.prepare(header), this.#keys.find(header));
+    let master = this.#keys.find(header);
+    if (!master) {
+      if (!mayDerive && this.#keys.needsDerivation(header)) throw new NeedsDerivation(header);
+      await this.#keys.prepare(header);
+      master = this.#keys.find(header);
+    }
     if (!master) throw wrongKey(path);
     const doc = TokenDocument.parse(await unseal(file.bytes, master, path), path);
     const loaded: Loaded = { doc, identity: file.identity, generation: header.generation, header };
@@ -311,16 +328,14 @@ export class EncryptedFileStore {
     return loaded;
   }
 
-  /** Like #loadFile for the store file, under the lock: no key derivation allowed here. */
+  /** The latest document of the store file, under the lock: one read, and no key derivation. */
   async #loadLocked(): Promise<Loaded> {
     const identity = statIdentity(this.path);
     const cache = this.#cache;
     if (cache && identity && sameIdentity(cache.identity, identity)) return cache;
     const file = readWithIdentity(this.path);
     if (!file) return this.#whenMissing();
-    const header = readHeader(file.bytes, this.path);
-    if (!this.#keys.find(header) && this.#keys.needsDerivation(header)) throw new NeedsDerivation(header);
-    return (await this.#loadFile(this.path, { checkRollback: true }))!;
+    return this.#open(this.path, file, { checkRollback: true, mayDerive: false });
   }
 
   #remember(loaded: Loaded): void {
