@@ -210,9 +210,13 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: Le
       if (!isSdkToken(token)) return token;
       const input = toInput(token, false);
       let record = await this.#core.findToken(input);
-      const lease = leases && renewalLeaseKey(token, record);
+      if (record !== null) {
+        adoptFresherAccessToken(token, record);
+        fillEmptyFields(token, record, UserSignature);
+      }
+      const lease = leases && renewalLeaseKey(token);
       if (lease) {
-        // Someone is about to ask the accounts server for this token: one caller does,
+        // The SDK is about to ask the accounts server for this token: one caller does,
         // the others wait for the token it saves.
         const outcome = await leases.claim(lease, async () => {
           const latest = await this.#core.findToken(input);
@@ -220,12 +224,12 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: Le
           record = latest;
           return true;
         });
-        if (outcome === "satisfied") adoptRenewedToken(token, record!);
+        if (outcome === "satisfied") {
+          adoptRenewedToken(token, record!);
+          fillEmptyFields(token, record!, UserSignature);
+        }
       }
-      if (record === null) return null;
-      adoptFresherAccessToken(token, record);
-      fillEmptyFields(token, record, UserSignature);
-      return token;
+      return record === null ? null : token;
     }
 
     /** A new SDK token for the record with this id. @throws NOT_FOUND when there is none. */
@@ -234,7 +238,7 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: Le
       let record = await this.#core.findTokenById(key);
       if (record === null) throw notFound();
       // The SDK renews the token this returns when it is expiring: lease that, as findToken does.
-      const lease = leases && renewalLeaseKey(newSdkToken(record), null);
+      const lease = leases && renewalLeaseKey(newSdkToken(record));
       if (lease) {
         const outcome = await leases.claim(lease, async () => {
           const latest = await this.#core.findTokenById(key);
@@ -336,23 +340,20 @@ function adoptFresherAccessToken(token: ZohoOAuthToken, record: TokenRecord): vo
 }
 
 /**
- * The lease key when handing `token` to the SDK (merged with `record`, as findToken
- * does) would make the SDK call the accounts server; undefined when it would not.
- * Mirrors OAuthToken.getToken(): no access token means a refresh (with a refresh
- * token) or a grant exchange; an access token with under 5 s left means a refresh.
+ * The lease key when the SDK, given `token` as findToken fills it, will call the accounts
+ * server; undefined when it will not. Mirrors OAuthToken.getToken(): no access token
+ * means a refresh (with a refresh token) or a grant exchange; an access token with
+ * under 5 s left means a refresh.
  */
-function renewalLeaseKey(token: ZohoOAuthToken, record: TokenRecord | null): string | undefined {
-  const refreshToken = text(token.getRefreshToken()) ?? record?.refreshToken ?? null;
-  const grantToken = text(token.getGrantToken()) ?? record?.grantToken ?? null;
-  let accessToken = text(token.getAccessToken()) ?? record?.accessToken ?? null;
-  let expiry = empty(token.getExpiresIn()) ? record?.expiryTime ?? null : String(token.getExpiresIn());
-  if (record && text(token.getAccessToken()) !== null && record.refreshToken === refreshToken && Number(record.expiryTime) > Number(expiry ?? 0)) {
-    accessToken = record.accessToken;
-    expiry = record.expiryTime;
-  }
-  const renews = accessToken === null || (expiry !== null && Number(expiry) > 0 && Number(expiry) - Date.now() < SDK_EXPIRY_MARGIN_MS);
+function renewalLeaseKey(token: ZohoOAuthToken): string | undefined {
+  const accessToken = text(token.getAccessToken());
+  const expiresIn = token.getExpiresIn();
+  const expiry = empty(expiresIn) ? null : Number(expiresIn);
+  const renews = accessToken === null || (expiry !== null && expiry > 0 && expiry - Date.now() < SDK_EXPIRY_MARGIN_MS);
   if (!renews) return undefined;
+  const refreshToken = text(token.getRefreshToken());
   if (refreshToken !== null) return `refresh:${refreshToken}`;
+  const grantToken = text(token.getGrantToken());
   if (grantToken !== null && accessToken === null) return `grant:${grantToken}`;
   return undefined;
 }
