@@ -119,16 +119,14 @@ export function replaceFile(
   // From here the new generation is in place: a failure can no longer be reported as
   // "not changed".
   try {
-    if (previous) {
-      const previousMs = Number(previous.mtimeNs / 1_000_000n);
-      const stats = fs.statSync(path, { bigint: true });
-      if (stats.mtimeNs <= previous.mtimeNs) {
-        const next = new Date(previousMs + 1);
-        fs.utimesSync(path, next, next);
-      }
+    let stats = fs.statSync(path, { bigint: true });
+    if (previous && stats.mtimeNs <= previous.mtimeNs) {
+      const next = new Date(Number(previous.mtimeNs / 1_000_000n) + 1);
+      fs.utimesSync(path, next, next);
+      stats = fs.statSync(path, { bigint: true });
     }
     syncDirectory(dirname(path));
-    return identityOf(fs.statSync(path, { bigint: true }));
+    return identityOf(stats);
   } catch (error) {
     const cause = error instanceof TokenStoreError && error.cause !== undefined ? error.cause : error;
     const code = (cause as NodeJS.ErrnoException)?.code ?? "error";
@@ -205,12 +203,21 @@ export function previousPath(path: string): string {
 function linkPrevious(path: string): void {
   const prev = previousPath(path);
   const staging = `${prev}.new`;
-  ioCall(path, "unlink", () => fs.rmSync(staging, { force: true }));
-  ioCall(path, "link", () => fs.linkSync(path, staging));
+  ioCall(path, "link", () => {
+    try {
+      fs.linkSync(path, staging);
+    } catch (error) {
+      // Left by a writer killed mid-way (the sweep before a write normally removes it).
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      fs.unlinkSync(staging);
+      fs.linkSync(path, staging);
+    }
+  });
   ioCall(path, "rename", () => fs.renameSync(staging, prev));
   // rename() does nothing when both names are links to one file (a writer killed after
   // linking but before replacing the store file leaves .prev already pointing at it).
-  ioCall(path, "unlink", () => fs.rmSync(staging, { force: true }));
+  // existsSync, not a failing unlink: a thrown error costs more than the system call.
+  if (fs.existsSync(staging)) ioCall(path, "unlink", () => fs.unlinkSync(staging));
 }
 
 /**
