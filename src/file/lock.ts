@@ -7,6 +7,7 @@
  * (ESM and CommonJS, two installed versions) shares it; proper-lockfile alone would
  * make a second writer in the same process poll like a stranger.
  */
+import * as fs from "node:fs";
 import lockfile from "proper-lockfile";
 import { TokenStoreError } from "../errors.js";
 
@@ -44,6 +45,39 @@ export function inProcessQueue<T>(file: string, task: () => Promise<T>): Promise
 }
 
 /**
+ * The `fs` handed to proper-lockfile: its callback API, carried out by the synchronous
+ * calls. Taking a free lock is then a few system calls in a row (mkdir, stat; rmdir to
+ * release), where the callback form waits for a thread-pool round trip per call, each
+ * one longer than the call itself on a busy machine. Waits between attempts still go
+ * through timers, so a held lock never blocks the process. (proper-lockfile's own
+ * `lockSync` does the same but builds a new wrapper per call, which both costs time and
+ * loses its cached probe of the file system's mtime precision.)
+ */
+const synchronousFs = {
+  mkdir: callbackForm((path: string) => fs.mkdirSync(path)),
+  rmdir: callbackForm((path: string) => fs.rmdirSync(path)),
+  stat: callbackForm((path: string) => fs.statSync(path)),
+  utimes: callbackForm((path: string, atime: Date, mtime: Date) => fs.utimesSync(path, atime, mtime)),
+  realpath: callbackForm((path: string) => fs.realpathSync(path)),
+  // Called by proper-lockfile's exit handler, to drop locks still held when the process exits.
+  rmdirSync: (path: string) => fs.rmdirSync(path),
+};
+
+function callbackForm<A extends unknown[]>(call: (...args: A) => unknown) {
+  return (...args: [...A, (error: unknown, result?: unknown) => void]): void => {
+    const callback = args.pop() as (error: unknown, result?: unknown) => void;
+    let result: unknown;
+    try {
+      result = call(...(args as unknown as A));
+    } catch (error) {
+      callback(error);
+      return;
+    }
+    callback(null, result);
+  };
+}
+
+/**
  * Takes the cross-process lock on `file` (lock directory `lockPath`), runs `task`, and
  * releases the lock. The caller must already hold the in-process queue for `file`.
  */
@@ -59,6 +93,7 @@ export async function withFileLock<T>(
   const options = {
     lockfilePath: lockPath,
     realpath: false,
+    fs: synchronousFs,
     stale: settings.staleMs,
     update: Math.max(1000, Math.floor(settings.staleMs / 5)),
     // proper-lockfile's default throws from a timer, which kills the process.

@@ -187,6 +187,22 @@ describe("stale and stolen locks", () => {
     expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
   }, 30_000);
 
+  it("a process that exits (process.exit) while holding the lock leaves no lock behind: the next writer does not wait for the stale time", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+    for (const point of ["read", "fsync"]) {
+      const result = await runNode(fixture("fault-writer.mjs"), [path, "x", "1"], { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALL: point, FAULT_STALL_HOW: "exit" });
+      expect(result.stdout.trim()).toBe("stalled");
+      expect(existsSync(`${path}.lock`), `lock directory after an exit at ${point}`).toBe(false);
+    }
+    const started = Date.now();
+    await (await EncryptedFileStore.open({ path, key, lockWaitMs: 1000 })).saveToken({ userName: "next", refreshToken: "1000.next" });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await userNames(path, key)).toEqual(["base", "next"]);
+  }, 30_000);
+
   const rounds = sized(1, 5);
   const racers = sized(6, 10);
   it(`a stale lock that ${rounds > 1 ? `${rounds} times ` : ""}${racers} processes race to take over at once: still one holder at a time, no acknowledged save lost`, async () => {
