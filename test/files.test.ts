@@ -58,19 +58,38 @@ describe("files and permissions", () => {
     expect(await code(EncryptedFileStore.open({ path: join(dir, "dir.enc"), key }))).toBe("INVALID_PATH");
   });
 
-  it("cleans up temp files left by killed writers on the next write", async () => {
-    const dir = tempDir();
-    const path = join(dir, "t.enc");
-    const store = await EncryptedFileStore.open({ path, key: generateKey() });
-    await store.saveToken(sampleToken("a"));
+  function leaveLeftovers(dir: string, path: string): void {
     writeFileSync(`${path}.4242-0123456789ab.tmp`, "left by a killed writer", { mode: 0o600 });
     writeFileSync(`${path}.prev.new`, "", { mode: 0o600 });
     writeFileSync(join(dir, "unrelated.123"), "not ours", { mode: 0o600 });
     // Files that only start with the store's name are not leftovers: another store, a backup.
     writeFileSync(`${path}.1`, "a backup", { mode: 0o600 });
     writeFileSync(`${path}.123456789`, "another store", { mode: 0o600 });
+  }
+  const afterSweep = ["t.enc", "t.enc.1", "t.enc.123456789", "t.enc.prev", "unrelated.123"];
+
+  it("cleans up what a writer killed inside the lock left, on the next write that finds its lock", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const store = await EncryptedFileStore.open({ path, key: generateKey(), lockStaleMs: 2000 });
+    await store.saveToken(sampleToken("a"));
+    leaveLeftovers(dir, path);
+    // The killed writer's lock directory, stale by now.
+    mkdirSync(`${path}.lock`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, old, old);
     await store.saveToken(sampleToken("b"));
-    expect(readdirSync(dir).sort()).toEqual(["t.enc", "t.enc.1", "t.enc.123456789", "t.enc.prev", "unrelated.123"]);
+    expect(readdirSync(dir).sort()).toEqual(afterSweep);
+  });
+
+  it("cleans up leftovers on the first write of a store opened afterwards, lock or not", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    await (await EncryptedFileStore.open({ path, key })).saveToken(sampleToken("a"));
+    leaveLeftovers(dir, path);
+    await (await EncryptedFileStore.open({ path, key })).saveToken(sampleToken("b"));
+    expect(readdirSync(dir).sort()).toEqual(afterSweep);
   });
 });
 

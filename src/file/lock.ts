@@ -22,6 +22,11 @@ export interface LockSettings {
 export interface HeldLock {
   /** Set when proper-lockfile found the lock lost or taken over while held. */
   compromised: Error | undefined;
+  /**
+   * Whether the lock directory was there at the first attempt: another writer held the
+   * lock, or a dead one left it (and with it, maybe, a half-written temp file).
+   */
+  contended: boolean;
 }
 
 const QUEUES_KEY = Symbol.for("zoho-encrypted-filestore.file-queues.v1");
@@ -44,6 +49,9 @@ export function inProcessQueue<T>(file: string, task: () => Promise<T>): Promise
   return run;
 }
 
+/** Set by a failed mkdir of a lock directory; read right after a synchronous attempt. */
+let lockDirectoryExisted = false;
+
 /**
  * The `fs` handed to proper-lockfile: its callback API, carried out by the synchronous
  * calls. Taking a free lock is then a few system calls in a row (mkdir, stat; rmdir to
@@ -54,7 +62,14 @@ export function inProcessQueue<T>(file: string, task: () => Promise<T>): Promise
  * loses its cached probe of the file system's mtime precision.)
  */
 const synchronousFs = {
-  mkdir: callbackForm((path: string) => fs.mkdirSync(path)),
+  mkdir: callbackForm((path: string) => {
+    try {
+      fs.mkdirSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") lockDirectoryExisted = true;
+      throw error;
+    }
+  }),
   rmdir: callbackForm((path: string) => fs.rmdirSync(path)),
   stat: callbackForm((path: string) => fs.statSync(path)),
   utimes: callbackForm((path: string, atime: Date, mtime: Date) => fs.utimesSync(path, atime, mtime)),
@@ -87,7 +102,7 @@ export async function withFileLock<T>(
   settings: LockSettings,
   task: (held: HeldLock) => Promise<T>,
 ): Promise<T> {
-  const held: HeldLock = { compromised: undefined };
+  const held: HeldLock = { compromised: undefined, contended: false };
   const started = Date.now();
   let release: () => Promise<void>;
   const options = {
@@ -106,8 +121,13 @@ export async function withFileLock<T>(
       // One attempt first: with retries, proper-lockfile (through `retry`) computes and
       // sorts every timeout up front, thousands of them for a 15 s wait, which cost
       // more CPU than the rest of an uncontended write. Most locks are free.
-      release = await lockfile.lock(file, { ...options, retries: 0 });
+      lockDirectoryExisted = false;
+      const attempt = lockfile.lock(file, { ...options, retries: 0 });
+      // Every fs call of this attempt has run by now (they are synchronous).
+      held.contended = lockDirectoryExisted;
+      release = await attempt;
     } catch {
+      held.contended = true;
       // Held (or any other failure, which the retries below retry as before).
       release = await lockfile.lock(file, {
         ...options,

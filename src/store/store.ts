@@ -17,7 +17,7 @@ import { TokenStoreError } from "../errors.js";
 import { readHeader, seal, unseal, type Header } from "../crypto/format.js";
 import { KeyRing, type KeyInput } from "../crypto/keyring.js";
 import { DEFAULT_SCRYPT, describeType } from "../crypto/keys.js";
-import { inProcessQueue, withFileLock, type LockSettings } from "../file/lock.js";
+import { inProcessQueue, withFileLock, type HeldLock, type LockSettings } from "../file/lock.js";
 import {
   fileExists,
   prepareLocation,
@@ -114,6 +114,7 @@ export class EncryptedFileStore {
   #highestGeneration = 0;
   #pending: PendingChange[] = [];
   #draining = false;
+  #swept = false;
 
   private constructor(path: string, keys: KeyRing, lock: LockSettings, keepPrevious: boolean) {
     this.path = path;
@@ -425,7 +426,7 @@ export class EncryptedFileStore {
     }
   }
 
-  #held: { compromised: Error | undefined } | undefined;
+  #held: HeldLock | undefined;
 
   /** The base for recover() when the current file cannot be read: replace whatever is there. */
   #unreadableBase(): Loaded {
@@ -453,7 +454,13 @@ export class EncryptedFileStore {
         { path: this.path },
       );
     }
-    sweepLeftovers(this.path);
+    // What a writer killed mid-write leaves behind is removed by each store's first write,
+    // and whenever the lock was found taken (a killed writer leaves it so); not on every
+    // write, since reading the directory costs more the more files share it.
+    if (!this.#swept || this.#held?.contended) {
+      sweepLeftovers(this.path);
+      this.#swept = true;
+    }
     // Checked before the temp file is written and again just before the rename: a
     // holder that stalled past the stale time anywhere in between (the fsync can take
     // seconds on a busy disk) must not rename its file over a newer generation.
