@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, TokenStoreError } from "../src/index.js";
@@ -131,6 +132,30 @@ describe("the six token operations", () => {
     const again = (await store.findTokenById(saved.id))!;
     expect(again.accessToken).toBe("1000.access-a-at");
     expect(again.clientSecret).toBe("secret-a-s3cr3t");
+  });
+
+  it("readers in the same process never see a change before its file is in place", async () => {
+    const { store, path } = await openStore();
+    // Enough records that sealing goes through WebCrypto, which yields to the event loop.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.saveToken(sampleToken(`u${i}`))));
+    let seenEarly = 0;
+    let reads = 0;
+    for (let round = 0; round < 30; round++) {
+      const before = readFileSync(path);
+      const value = `1000.round-${round}-at`;
+      let done = false;
+      const saving = store.saveToken({ userName: "user-u3@example.com", accessToken: value }).finally(() => (done = true));
+      while (!done) {
+        const found = await store.findToken({ userName: "user-u3@example.com" });
+        reads++;
+        if (found!.accessToken === value && readFileSync(path).equals(before)) seenEarly++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await saving;
+    }
+    expect(reads).toBeGreaterThan(30);
+    expect(seenEarly).toBe(0);
+    expect((await store.findToken({ userName: "user-u3@example.com" }))!.accessToken).toBe("1000.round-29-at");
   });
 
   it("keeps secrets out of util.inspect and JSON of records and the store", async () => {

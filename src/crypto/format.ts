@@ -70,7 +70,11 @@ export interface Header {
  * for anything that is not an intact store file and UNSUPPORTED_VERSION for an
  * intact file of another format version.
  */
-export function readHeader(file: Uint8Array, path: string): Header {
+/**
+ * Checks and reads the header at the start of `file`. `fileLength` is the length of the
+ * whole file when `file` holds only its start.
+ */
+export function readHeader(file: Uint8Array, path: string, fileLength = file.length): Header {
   const damaged = (why: string) =>
     new TokenStoreError("DAMAGED_FILE", `${path} is damaged or is not a token store file (${why}); nothing was changed. If a previous generation was kept, recover() restores it`, { path });
   if (file.length < PREFIX_BYTES || !MAGIC.equals(file.subarray(0, MAGIC.length))) {
@@ -79,7 +83,7 @@ export function readHeader(file: Uint8Array, path: string): Header {
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const version = view.getUint16(8);
   const headerBytes = view.getUint16(10);
-  if (headerBytes < PREFIX_BYTES + CHECK_BYTES || headerBytes + TAG_BYTES > file.length) {
+  if (headerBytes < PREFIX_BYTES + CHECK_BYTES || headerBytes + TAG_BYTES > fileLength || headerBytes > file.length) {
     throw damaged("truncated");
   }
   const check = sha256(file.subarray(0, headerBytes - CHECK_BYTES)).subarray(0, CHECK_BYTES);
@@ -118,8 +122,22 @@ export function readHeader(file: Uint8Array, path: string): Header {
   };
 }
 
-/** Seals `plaintext` as generation `generation` under `master`. Fresh salt and nonce every call. */
+/** Seals `plaintext` as generation `generation` under `master`: the bytes of the file. */
 export async function seal(plaintext: Uint8Array, master: MasterKey, generation: number): Promise<Uint8Array> {
+  const [header, body] = await sealParts(plaintext, master, generation);
+  const file = new Uint8Array(header.length + body.length);
+  file.set(header, 0);
+  file.set(body, header.length);
+  return file;
+}
+
+/**
+ * Seals `plaintext` as generation `generation` under `master`, with a fresh salt and
+ * nonce: the file as its two parts, the header and the ciphertext with its tag, which
+ * are written one after the other. Joining them would copy the whole document once
+ * more, into freshly allocated memory: at a few MB that costs more than the cipher.
+ */
+export async function sealParts(plaintext: Uint8Array, master: MasterKey, generation: number): Promise<[Uint8Array, Uint8Array]> {
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header, 0);
   header.writeUInt16BE(FORMAT_VERSION, 8);
@@ -149,10 +167,7 @@ export async function seal(plaintext: Uint8Array, master: MasterKey, generation:
       plaintext.length < NATIVE_CIPHER_MIN_BYTES
         ? gcmSync(subkey, nonce, header).encrypt(plaintext)
         : await gcmNative(subkey, nonce, header).encrypt(plaintext);
-    const file = new Uint8Array(HEADER_BYTES + sealed.length);
-    file.set(header, 0);
-    file.set(sealed, HEADER_BYTES);
-    return file;
+    return [header, sealed];
   } finally {
     subkey.fill(0);
   }

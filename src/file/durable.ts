@@ -95,7 +95,7 @@ export function readWithIdentity(path: string): { bytes: Buffer; identity: FileI
  */
 export function replaceFile(
   path: string,
-  bytes: Uint8Array,
+  bytes: Uint8Array | readonly Uint8Array[],
   previous: FileIdentity | undefined,
   keepPrevious: boolean,
   beforeRename: () => void = () => undefined,
@@ -139,11 +139,11 @@ export function replaceFile(
 }
 
 /**
- * Writes `bytes` to a new temp file `<path>.<pid>-<12 hex digits>.tmp` (the name
- * sweepLeftovers removes after a crash), fsynced and closed. Removes it again on any
- * failure.
+ * Writes `bytes` (one buffer, or several one after the other) to a new temp file
+ * `<path>.<pid>-<12 hex digits>.tmp` (the name sweepLeftovers removes after a crash),
+ * fsynced and closed. Removes it again on any failure.
  */
-function writeTempFile(path: string, bytes: Uint8Array): string {
+function writeTempFile(path: string, bytes: Uint8Array | readonly Uint8Array[]): string {
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0);
   let temp = "";
   let fd: number | undefined;
@@ -158,11 +158,13 @@ function writeTempFile(path: string, bytes: Uint8Array): string {
   }
   let operation = "write";
   try {
-    let offset = 0;
-    while (offset < bytes.length) {
-      const written = fs.writeSync(fd, bytes, offset, bytes.length - offset);
-      if (written <= 0) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
-      offset += written;
+    for (const part of bytes instanceof Uint8Array ? [bytes] : bytes) {
+      let offset = 0;
+      while (offset < part.length) {
+        const written = fs.writeSync(fd, part, offset, part.length - offset);
+        if (written <= 0) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
+        offset += written;
+      }
     }
     operation = "fsync";
     fs.fsyncSync(fd);

@@ -14,9 +14,9 @@
 import { inspect } from "node:util";
 import { resolve } from "node:path";
 import { TokenStoreError } from "../errors.js";
-import { readHeader, seal, unseal, type Header } from "../crypto/format.js";
+import { readHeader, sealParts, unseal, type Header } from "../crypto/format.js";
 import { KeyRing, type KeyInput } from "../crypto/keyring.js";
-import { DEFAULT_SCRYPT, describeType } from "../crypto/keys.js";
+import { DEFAULT_SCRYPT, describeType, type MasterKey } from "../crypto/keys.js";
 import { inProcessQueue, withFileLock, type HeldLock, type LockSettings } from "../file/lock.js";
 import {
   fileExists,
@@ -29,7 +29,7 @@ import {
   sweepLeftovers,
   type FileIdentity,
 } from "../file/durable.js";
-import { TokenDocument, normalizeId, normalizeInput } from "./document.js";
+import { SerializeBuffer, TokenDocument, normalizeId, normalizeInput } from "./document.js";
 import { exposeRecord } from "./record.js";
 import type { TokenInput, TokenRecord } from "./types.js";
 
@@ -115,6 +115,7 @@ export class EncryptedFileStore {
   #pending: PendingChange[] = [];
   #draining = false;
   #swept = false;
+  readonly #serializeBuffer = new SerializeBuffer();
 
   private constructor(path: string, keys: KeyRing, lock: LockSettings, keepPrevious: boolean) {
     this.path = path;
@@ -215,7 +216,7 @@ export class EncryptedFileStore {
   async rekey(newKey: KeyInput): Promise<void> {
     const { master, source } = await KeyRing.masterFor(newKey, this.#keys.scryptParams);
     await this.#exclusive(async (base) => {
-      await this.#commit(base, base.doc, master, this.#keepPrevious);
+      await this.#commit(base, base.doc.serialize(), master, this.#keepPrevious, () => base.doc);
       this.#keys.replaceCurrent(master, source);
     });
   }
@@ -237,7 +238,7 @@ export class EncryptedFileStore {
       async (base) => {
         const floor = Math.max(base.generation, this.#highestGeneration, previous.generation);
         // The file being replaced is not kept: it is the one being recovered from.
-        await this.#commit({ ...base, generation: floor }, previous.doc, this.#keys.writeKey, false);
+        await this.#commit({ ...base, generation: floor }, previous.doc.serialize(), this.#keys.writeKey, false, () => previous.doc);
         result = { restoredGeneration: previous.generation, generation: floor + 1, tokens: previous.doc.size };
       },
       { tolerateCurrent: true },
@@ -366,18 +367,28 @@ export class EncryptedFileStore {
         let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
         try {
           outcomes = await this.#exclusive(async (base) => {
-            const doc = base.doc.clone();
-            let changed = false;
-            const results = batch.map((change) => {
-              try {
-                const result = change.apply(doc);
-                changed ||= result.changed;
-                return { ok: true as const, value: result.value };
-              } catch (error) {
-                return { ok: false as const, error };
-              }
+            const doc = base.doc;
+            let plaintext: Uint8Array | undefined;
+            const { value: results, changes } = doc.tentatively(() => {
+              let changed = false;
+              const results = batch.map((change) => {
+                try {
+                  const result = change.apply(doc);
+                  changed ||= result.changed;
+                  return { ok: true as const, value: result.value };
+                } catch (error) {
+                  return { ok: false as const, error };
+                }
+              });
+              if (changed) plaintext = doc.serialize(this.#serializeBuffer);
+              return results;
             });
-            if (changed) await this.#commit(base, doc, this.#keys.writeKey, this.#keepPrevious);
+            if (plaintext) {
+              await this.#commit(base, plaintext, this.#keys.writeKey, this.#keepPrevious, () => {
+                doc.redo(changes);
+                return doc;
+              });
+            }
             return results;
           });
         } catch (error) {
@@ -428,6 +439,7 @@ export class EncryptedFileStore {
 
   #held: HeldLock | undefined;
 
+
   /** The base for recover() when the current file cannot be read: replace whatever is there. */
   #unreadableBase(): Loaded {
     // A file that fails authentication may still have an intact header: the restored
@@ -442,10 +454,14 @@ export class EncryptedFileStore {
     return { doc: TokenDocument.empty(), identity: statIdentityOrUndefined(this.path), generation, header: undefined };
   }
 
-  /** Seals `doc` as the next generation and replaces the file, if nothing changed under us. */
-  async #commit(base: Loaded, doc: TokenDocument, master: ReturnType<KeyRing["find"]> & object, keepPrevious: boolean): Promise<void> {
+  /**
+   * Seals `plaintext` (a serialized document) as the next generation and replaces the
+   * file, if nothing changed under us. `committed` gives the document that is now the
+   * store's, once the file is replaced.
+   */
+  async #commit(base: Loaded, plaintext: Uint8Array, master: MasterKey, keepPrevious: boolean, committed: () => TokenDocument): Promise<void> {
     const generation = base.generation + 1;
-    const bytes = await seal(doc.serialize(), master, generation);
+    const bytes = await sealParts(plaintext, master, generation);
     if (this.#held?.compromised) {
       this.#cache = undefined;
       throw new TokenStoreError(
@@ -477,8 +493,8 @@ export class EncryptedFileStore {
     assertUnchanged();
     try {
       const identity = replaceFile(this.path, bytes, base.identity, keepPrevious, assertUnchanged);
-      const header = readHeader(bytes, this.path);
-      this.#remember({ doc, identity, generation, header });
+      const header = readHeader(bytes[0], this.path, bytes[0].length + bytes[1].length);
+      this.#remember({ doc: committed(), identity, generation, header });
     } catch (error) {
       this.#cache = undefined;
       throw error;
