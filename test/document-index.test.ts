@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { TokenDocument, normalizeInput } from "../src/store/document.js";
+import { SerializeBuffer, TokenDocument, normalizeInput } from "../src/store/document.js";
 import type { TokenRecord } from "../src/store/types.js";
 
 // The document's indexes against a scan of its records, with values drawn from tiny
@@ -26,6 +26,7 @@ function apply(doc: TokenDocument, o: any): void {
     // The same changes made directly, on a copy read back from the serialized document.
     const direct = TokenDocument.parse(doc.serialize(), "direct");
     for (const c of o.changes) apply(direct, c);
+    expect(Buffer.from(doc.serialize()).toString("utf8")).toBe(before);
     const { changes } = doc.tentatively(() => o.changes.forEach((c: unknown) => apply(doc, c)));
     expect(snapshot(doc)).toBe(before);
     if (o.redo) {
@@ -79,5 +80,22 @@ describe("document indexes", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("serialize writes exactly JSON.stringify's UTF-8, into memory reused and grown across documents", () => {
+    const into = new SerializeBuffer();
+    const doc = TokenDocument.empty();
+    const names = ["plain@example.com", "ünïcødé@example.com", "名前@example.jp", "emoji-😀-𝄞@example.com", 'quote"back\\slash\n'];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 400 * (round + 1); i++) {
+        doc.save(normalizeInput({ userName: `${names[i % names.length]}-${round}-${i}`, refreshToken: `1000.${"r".repeat(i % 90)}`, accessToken: names[(i + 2) % names.length] }));
+      }
+      expect(Buffer.from(doc.serialize(into)).toString("utf8")).toBe(JSON.stringify(doc));
+      expect(Buffer.from(doc.serialize(into)).equals(Buffer.from(JSON.stringify(doc), "utf8"))).toBe(true);
+      expect(TokenDocument.parse(doc.serialize(into), "x").size).toBe(doc.size);
+    }
+    const small = TokenDocument.empty();
+    small.save(normalizeInput({ userName: "é", refreshToken: "1000.x" }));
+    expect(Buffer.from(small.serialize(into)).toString("utf8")).toBe(JSON.stringify(small));
   });
 });

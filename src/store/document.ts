@@ -140,25 +140,25 @@ export class TokenDocument {
   }
 
   toJSON(): unknown {
-    const tokens: Record<string, string>[] = [];
-    for (const { record } of this.byId.values()) {
-      const out: Record<string, string> = { id: record.id };
-      for (const field of TOKEN_FIELDS) {
-        const value = record[field];
-        if (value !== null) out[field] = value;
-      }
-      tokens.push(out);
-    }
-    return { format: DOCUMENT_FORMAT, nextId: this.nextId, tokens };
+    return { format: DOCUMENT_FORMAT, nextId: this.nextId, tokens: Array.from(this.byId.values(), ({ record }) => recordJson(record)) };
   }
 
-  /** The document as UTF-8 JSON; in memory taken from `into`, if given. */
-  serialize(into?: SerializeBuffer): Uint8Array {
-    const json = JSON.stringify(this);
-    const length = Buffer.byteLength(json, "utf8");
-    const bytes = into ? into.take(length) : Buffer.allocUnsafe(length);
-    bytes.write(json, "utf8");
-    return bytes.subarray(0, length);
+  /**
+   * The document as UTF-8 JSON (the same text as JSON.stringify(doc)), written into
+   * `into`'s memory: the result is valid until its next use. Written record by record:
+   * the one long string JSON.stringify would build must be flattened into one more copy
+   * before it can be encoded, which for a large document costs more than the encoding.
+   */
+  serialize(into = new SerializeBuffer()): Uint8Array {
+    into.start();
+    into.append(`{"format":${DOCUMENT_FORMAT},"nextId":${this.nextId},"tokens":[`);
+    let first = true;
+    for (const { record } of this.byId.values()) {
+      into.append(first ? JSON.stringify(recordJson(record)) : `,${JSON.stringify(recordJson(record))}`);
+      first = false;
+    }
+    into.append("]}");
+    return into.bytes();
   }
 
   get size(): number {
@@ -318,20 +318,44 @@ export class TokenDocument {
 }
 
 /**
- * Memory for serialized documents, kept from one write to the next once they are large:
- * memory allocated afresh costs a page fault per 4 KiB at first touch, which for a
- * document of a few MB is more than the encoding itself. What `take` returns is valid
- * until the next `take`: one write at a time.
+ * Memory a serialized document is written into, kept from one write to the next: memory
+ * allocated afresh costs a page fault per 4 KiB at first touch, which for a document of
+ * a few MB is more than the encoding itself. It stays about the size of the largest
+ * document written. One document at a time: `bytes` is valid until the next `start`.
  */
 export class SerializeBuffer {
-  static readonly REUSE_FROM_BYTES = 64 * 1024;
-  #buffer: Buffer | undefined;
+  #buffer = Buffer.alloc(0);
+  #length = 0;
 
-  take(length: number): Buffer {
-    if (length < SerializeBuffer.REUSE_FROM_BYTES) return Buffer.allocUnsafe(length);
-    if (!this.#buffer || this.#buffer.length < length) this.#buffer = Buffer.allocUnsafe(Math.ceil(length * 1.25));
-    return this.#buffer;
+  start(): void {
+    this.#length = 0;
   }
+
+  append(text: string): void {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    if (this.#buffer.length - this.#length < text.length * 3) this.#grow(this.#length + text.length * 3);
+    this.#length += this.#buffer.write(text, this.#length, "utf8");
+  }
+
+  bytes(): Uint8Array {
+    return this.#buffer.subarray(0, this.#length);
+  }
+
+  #grow(needed: number): void {
+    const next = Buffer.allocUnsafe(Math.max(needed, Math.ceil(this.#buffer.length * 1.5), 4096));
+    this.#buffer.copy(next, 0, 0, this.#length);
+    this.#buffer = next;
+  }
+}
+
+/** A record as stored in the document: its fields, null ones left out. */
+function recordJson(record: TokenRecord): Record<string, string> {
+  const out: Record<string, string> = { id: record.id };
+  for (const field of TOKEN_FIELDS) {
+    const value = record[field];
+    if (value !== null) out[field] = value;
+  }
+  return out;
 }
 
 /** One change `tentatively` noted: a map entry set (or, for undefined, deleted). */
