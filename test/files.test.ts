@@ -68,17 +68,21 @@ describe("files and permissions", () => {
   }
   const afterSweep = ["t.enc", "t.enc.1", "t.enc.123456789", "t.enc.prev", "unrelated.123"];
 
-  it("cleans up what a writer killed inside the lock left, on the next write that finds its lock", async () => {
+  it.each([
+    ["a save", (store: EncryptedFileStore) => store.saveToken(sampleToken("b"))],
+    ["a delete that finds nothing to delete", (store: EncryptedFileStore) => store.deleteToken("999")],
+  ])("cleans up what a writer killed inside the lock left, on the next change that finds its lock: %s", async (_, change) => {
     const dir = tempDir();
     const path = join(dir, "t.enc");
     const store = await EncryptedFileStore.open({ path, key: generateKey(), lockStaleMs: 2000 });
     await store.saveToken(sampleToken("a"));
+    await store.saveToken(sampleToken("c"));
     leaveLeftovers(dir, path);
     // The killed writer's lock directory, stale by now.
     mkdirSync(`${path}.lock`);
     const old = new Date(Date.now() - 60_000);
     utimesSync(`${path}.lock`, old, old);
-    await store.saveToken(sampleToken("b"));
+    await change(store);
     expect(readdirSync(dir).sort()).toEqual(afterSweep);
   });
 

@@ -411,6 +411,15 @@ export class EncryptedFileStore {
       try {
         return await inProcessQueue(this.path, () =>
           withFileLock(this.path, this.#lockPath, this.#lock, async (held) => {
+            // What a writer killed mid-write leaves behind (its temp file) is removed by each
+            // store's first locked operation, and whenever the lock was found taken (a killed
+            // writer leaves it so); not every time, since reading the directory costs more
+            // the more files share it. Here, before anything can fail or turn out to change
+            // nothing: the taken-over lock is gone afterwards, and with it the sign.
+            if (!this.#swept || held.contended) {
+              sweepLeftovers(this.path);
+              this.#swept = true;
+            }
             let base: Loaded;
             try {
               base = await this.#loadLocked();
@@ -438,7 +447,6 @@ export class EncryptedFileStore {
   }
 
   #held: HeldLock | undefined;
-
 
   /** The base for recover() when the current file cannot be read: replace whatever is there. */
   #unreadableBase(): Loaded {
@@ -469,13 +477,6 @@ export class EncryptedFileStore {
         `the lock on ${this.path} was lost while writing (this process stalled longer than ${this.#lock.staleMs} ms?); the change was not written`,
         { path: this.path },
       );
-    }
-    // What a writer killed mid-write leaves behind is removed by each store's first write,
-    // and whenever the lock was found taken (a killed writer leaves it so); not on every
-    // write, since reading the directory costs more the more files share it.
-    if (!this.#swept || this.#held?.contended) {
-      sweepLeftovers(this.path);
-      this.#swept = true;
     }
     // Checked before the temp file is written and again just before the rename: a
     // holder that stalled past the stale time anywhere in between (the fsync can take
