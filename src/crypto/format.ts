@@ -68,11 +68,8 @@ export interface Header {
 /**
  * Reads and checks the header of a sealed file, without any key. Throws DAMAGED_FILE
  * for anything that is not an intact store file and UNSUPPORTED_VERSION for an
- * intact file of another format version.
- */
-/**
- * Checks and reads the header at the start of `file`. `fileLength` is the length of the
- * whole file when `file` holds only its start.
+ * intact file of another format version. `fileLength` is the length of the whole file
+ * when `file` holds only its start.
  */
 export function readHeader(file: Uint8Array, path: string, fileLength = file.length): Header {
   const damaged = (why: string) =>

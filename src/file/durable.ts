@@ -194,7 +194,7 @@ function removeQuietly(path: string): void {
   try {
     fs.unlinkSync(path);
   } catch {
-    // Gone already, or the next writer's sweep removes it.
+    // Gone already; or left, to be swept by a later store's first write.
   }
 }
 
@@ -209,7 +209,8 @@ function linkPrevious(path: string): void {
     try {
       fs.linkSync(path, staging);
     } catch (error) {
-      // Left by a writer killed mid-way (the sweep before a write normally removes it).
+      // Left by a writer killed mid-way, and not swept (the sweep runs only when a dead
+      // writer can be told from its lock).
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       fs.unlinkSync(staging);
       fs.linkSync(path, staging);

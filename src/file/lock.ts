@@ -23,8 +23,9 @@ export interface HeldLock {
   /** Set when proper-lockfile found the lock lost or taken over while held. */
   compromised: Error | undefined;
   /**
-   * Whether the lock directory was there at the first attempt: another writer held the
-   * lock, or a dead one left it (and with it, maybe, a half-written temp file).
+   * Whether the first attempt did not simply take a free lock: the lock directory was
+   * there (another writer held the lock, or a dead one left it, and with it maybe a
+   * half-written temp file), or the attempt failed in another way and was retried.
    */
   contended: boolean;
 }

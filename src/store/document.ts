@@ -31,7 +31,7 @@ interface Entry {
 /**
  * What an index holds for one value: the entry, or (only when several records share
  * the value) the entries oldest first. Never changed in place: a change stores a new
- * slot, so clones share slots as they share entries.
+ * slot, so undoing a change can put the old slot back as it was.
  */
 type Slot = Entry | readonly Entry[];
 type Indexes = Record<IndexedField, Map<string, Slot>>;
