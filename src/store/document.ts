@@ -144,21 +144,17 @@ export class TokenDocument {
   }
 
   /**
-   * The document as UTF-8 JSON (the same text as JSON.stringify(doc)), written into
-   * `into`'s memory: the result is valid until its next use. Written record by record:
-   * the one long string JSON.stringify would build must be flattened into one more copy
-   * before it can be encoded, which for a large document costs more than the encoding.
+   * The document as UTF-8 JSON. Encoded with byteLength and write: Buffer.from(json) took
+   * ~15x longer for a string of a few MB. (Writing it record by record, which avoids
+   * flattening the one long string, was faster still, but its many small strings grew
+   * V8's young generation, and a process that had saved a 10,000-token store once kept
+   * twice the resident memory; a buffer kept between writes did the same.)
    */
-  serialize(into = new SerializeBuffer()): Uint8Array {
-    into.start();
-    into.append(`{"format":${DOCUMENT_FORMAT},"nextId":${this.nextId},"tokens":[`);
-    let first = true;
-    for (const { record } of this.byId.values()) {
-      into.append(first ? JSON.stringify(recordJson(record)) : `,${JSON.stringify(recordJson(record))}`);
-      first = false;
-    }
-    into.append("]}");
-    return into.bytes();
+  serialize(): Uint8Array {
+    const json = JSON.stringify(this);
+    const bytes = Buffer.allocUnsafe(Buffer.byteLength(json, "utf8"));
+    bytes.write(json, "utf8");
+    return bytes;
   }
 
   get size(): number {
@@ -314,37 +310,6 @@ export class TokenDocument {
     }
     const rest = slot.filter((e) => e !== entry);
     this.put(index, value, rest.length === 0 ? undefined : rest.length === 1 ? rest[0]! : rest);
-  }
-}
-
-/**
- * Memory a serialized document is written into, kept from one write to the next: memory
- * allocated afresh costs a page fault per 4 KiB at first touch, which for a document of
- * a few MB is more than the encoding itself. It stays about the size of the largest
- * document written. One document at a time: `bytes` is valid until the next `start`.
- */
-export class SerializeBuffer {
-  #buffer = Buffer.alloc(0);
-  #length = 0;
-
-  start(): void {
-    this.#length = 0;
-  }
-
-  append(text: string): void {
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-    if (this.#buffer.length - this.#length < text.length * 3) this.#grow(this.#length + text.length * 3);
-    this.#length += this.#buffer.write(text, this.#length, "utf8");
-  }
-
-  bytes(): Uint8Array {
-    return this.#buffer.subarray(0, this.#length);
-  }
-
-  #grow(needed: number): void {
-    const next = Buffer.allocUnsafe(Math.max(needed, Math.ceil(this.#buffer.length * 1.5), 4096));
-    this.#buffer.copy(next, 0, 0, this.#length);
-    this.#buffer = next;
   }
 }
 

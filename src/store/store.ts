@@ -29,7 +29,7 @@ import {
   sweepLeftovers,
   type FileIdentity,
 } from "../file/durable.js";
-import { SerializeBuffer, TokenDocument, normalizeId, normalizeInput } from "./document.js";
+import { TokenDocument, normalizeId, normalizeInput } from "./document.js";
 import { exposeRecord } from "./record.js";
 import type { TokenInput, TokenRecord } from "./types.js";
 
@@ -115,7 +115,6 @@ export class EncryptedFileStore {
   #pending: PendingChange[] = [];
   #draining = false;
   #swept = false;
-  readonly #serializeBuffer = new SerializeBuffer();
 
   private constructor(path: string, keys: KeyRing, lock: LockSettings, keepPrevious: boolean) {
     this.path = path;
@@ -380,7 +379,7 @@ export class EncryptedFileStore {
                   return { ok: false as const, error };
                 }
               });
-              if (changed) plaintext = doc.serialize(this.#serializeBuffer);
+              if (changed) plaintext = doc.serialize();
               return results;
             });
             if (plaintext) {
