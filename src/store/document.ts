@@ -145,10 +145,9 @@ export class TokenDocument {
 
   /**
    * The document as UTF-8 JSON. Encoded with byteLength and write: Buffer.from(json) took
-   * ~15x longer for a string of a few MB. (Writing it record by record, which avoids
-   * flattening the one long string, was faster still, but its many small strings grew
-   * V8's young generation, and a process that had saved a 10,000-token store once kept
-   * twice the resident memory; a buffer kept between writes did the same.)
+   * 2-3x as long on the freshly built string of a large document (0.4-4 MB). Writing it
+   * record by record was faster still, but doubled the resident memory a writing process
+   * keeps (docs/performance.md).
    */
   serialize(): Uint8Array {
     const json = JSON.stringify(this);
@@ -266,7 +265,7 @@ export class TokenDocument {
 
   private replace(old: TokenRecord, updated: TokenRecord): void {
     // A new entry, not a changed one: entries and slots are never changed in place, so
-    // an undone change leaves none behind.
+    // undoing a change can put the old ones back as they were.
     const entry = this.byId.get(old.id)!;
     const next: Entry = { record: updated, seq: entry.seq };
     this.put(this.byId, old.id, next);
