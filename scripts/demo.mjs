@@ -56,11 +56,12 @@ async function main() {
       const userName = `user${i + 1}@example.com`;
       return { sdk, userName, grantCode: server.issueGrantCode({ user: userName }) };
     });
-    const runPhase = async () => {
+    // Every client process at once; `userOf` picks the user (and grant code) each one signs in as.
+    const runPhase = async (userOf = (c) => c) => {
       const runs = await Promise.all(
         clients.map((c) =>
           runSdkClient(
-            { ...serverConfig(server), sdk: c.sdk, store: "ours", path, userName: c.userName, grantCode: c.grantCode, calls: CALLS, delayMs: DELAY_MS },
+            { ...serverConfig(server), sdk: c.sdk, store: "ours", path, userName: userOf(c).userName, grantCode: userOf(c).grantCode, calls: CALLS, delayMs: DELAY_MS },
             env,
             180_000,
           ),
@@ -80,6 +81,9 @@ async function main() {
     };
     const snapshot = () => ({ ...server.stats });
     const delta = (before, after, field) => after[field] - before[field];
+    const summary = (before, after) =>
+      `   -> grant codes exchanged: ${delta(before, after, "grantsExchanged")}, access tokens renewed: ${delta(before, after, "refreshes")}, ` +
+      `renewals refused: ${delta(before, after, "refreshRefusals")}, API calls accepted: ${delta(before, after, "apiCallsOk")}, rejected: ${delta(before, after, "apiCallsFailed")}`;
 
     out(`1. ${PROCESSES} processes start at once (typescript and nodejs SDK alternating), each a user with a`);
     out(`   fresh grant code, each making ${CALLS} API calls ${DELAY_MS} ms apart, all through ${path}`);
@@ -87,8 +91,7 @@ async function main() {
     const first = await runPhase();
     printRuns(first);
     const s1 = snapshot();
-    out(`   -> grant codes exchanged: ${delta(s0, s1, "grantsExchanged")}, access tokens renewed: ${delta(s0, s1, "refreshes")}, ` +
-      `renewals refused: ${delta(s0, s1, "refreshRefusals")}, API calls accepted: ${delta(s0, s1, "apiCallsOk")}, rejected: ${delta(s0, s1, "apiCallsFailed")}`);
+    out(summary(s0, s1));
     out("");
 
     out("2. The same programs start again, with the same (now spent) grant codes: they find their");
@@ -96,8 +99,7 @@ async function main() {
     const second = await runPhase();
     printRuns(second);
     const s2 = snapshot();
-    out(`   -> grant codes exchanged: ${delta(s1, s2, "grantsExchanged")}, access tokens renewed: ${delta(s1, s2, "refreshes")}, ` +
-      `renewals refused: ${delta(s1, s2, "refreshRefusals")}, API calls accepted: ${delta(s1, s2, "apiCallsOk")}, rejected: ${delta(s1, s2, "apiCallsFailed")}`);
+    out(summary(s1, s2));
     out("");
 
     out(`3. ${PROCESSES} processes share one user (${clients[0].userName}, one refresh token), each making ${CALLS} calls`);
@@ -105,17 +107,8 @@ async function main() {
     out("   the store lets one process renew it and hands the renewed token to the others.");
     const shared = clients[0];
     const sharedStart = Date.now();
-    const sharedRuns = await Promise.all(
-      clients.map((c) =>
-        runSdkClient(
-          { ...serverConfig(server), sdk: c.sdk, store: "ours", path, userName: shared.userName, grantCode: shared.grantCode, calls: CALLS, delayMs: DELAY_MS },
-          env,
-          180_000,
-        ),
-      ),
-    );
-    for (const run of sharedRuns) outputs.push(run.stdout, run.stderr);
-    printRuns(sharedRuns.map((run) => run), shared.userName);
+    const sharedRuns = await runPhase(() => shared);
+    printRuns(sharedRuns, shared.userName);
     const s3 = snapshot();
     const span = (Date.now() - sharedStart) / 1000;
     const usable = (LIFETIME_MS - 5_000) / 1000;
