@@ -2,9 +2,15 @@
  * The one error class of the package. Every failure has a stable `code`; the
  * underlying OS error, when there is one, is kept as `cause`.
  *
- * Messages are written by this module only and never include a token, a client
- * secret, a key or a passphrase. Errors from parsers or ciphers that could echo
- * the data they saw are never attached as `cause`.
+ * An error says what happened in `reason`, and what to do about it as a structured
+ * `action` that each face of the package words itself: the library's `message` is the
+ * reason plus advice for a program (`recover()`), the command-line tool prints the
+ * reason plus advice for a person (`zoho-encrypted-filestore recover`). No message
+ * names the command-line tool, and nothing rewrites another layer's message.
+ *
+ * Messages are written by this package only and never include a token, a client
+ * secret, a key or a passphrase. Errors from parsers or ciphers that could echo the
+ * data they saw are never attached as `cause`.
  */
 
 export const ErrorCodes = {
@@ -20,16 +26,18 @@ export const ErrorCodes = {
   FILE_MISSING: "FILE_MISSING",
   /** The cross-process lock could not be taken in time. */
   LOCK_TIMEOUT: "LOCK_TIMEOUT",
-  /** The lock was lost or the file changed under us while writing; the write was not applied. */
+  /** The lock was lost or the file changed under us while writing, again and again; the write was not applied. */
   LOCK_COMPROMISED: "LOCK_COMPROMISED",
   /** The store file, its directory or a key file can be read or changed by other users. */
   INSECURE_PERMISSIONS: "INSECURE_PERMISSIONS",
-  /** The store path is unusable: a directory, a symlink, or not a path at all. */
+  /** The store path is unusable: a directory, a symlink, a name too long, or not a path at all. */
   INVALID_PATH: "INVALID_PATH",
   /** An option is missing, of the wrong type, or conflicts with another. */
   INVALID_OPTION: "INVALID_OPTION",
   /** A token record given to the store is malformed. */
   INVALID_TOKEN: "INVALID_TOKEN",
+  /** A change would take the store past what it can write and read back (id counter, file size). */
+  LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
   /** No record has the given id (only from operations that require one to exist). */
   NOT_FOUND: "NOT_FOUND",
   /** The operating system refused a read or write (disk full, I/O error, ...); see `cause`. */
@@ -38,11 +46,33 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/**
+ * What to do about an error, as data: the library and the command-line tool each say
+ * it in their own words.
+ * - `recover`: restore the previous generation (`recover()`).
+ * - `use-store-key`: give the key or passphrase the store is sealed with.
+ * - `restrict-permissions`: take access away from other users (the advice names the `chmod`).
+ * - `clear-stale-lock`: a lock is held by a writer that is gone or stuck.
+ * - `retry`: the operation can simply be tried again.
+ * - `upgrade`: a newer version of the package reads this file.
+ */
+export type ErrorAction =
+  | "recover"
+  | "use-store-key"
+  | "restrict-permissions"
+  | "clear-stale-lock"
+  | "retry"
+  | "upgrade";
+
 export interface TokenStoreErrorOptions {
   /** The OS-level error that caused this one. Must never carry secret data. */
   cause?: unknown;
-  /** The store file the error is about. */
+  /** The file the error is about (the store, its directory, a key file). */
   path?: string;
+  /** What to do about it. */
+  action?: ErrorAction;
+  /** The action in the library's words, appended to `reason` to make `message`. */
+  advice?: string;
 }
 
 /** The error thrown by every operation of this package. */
@@ -50,12 +80,18 @@ export class TokenStoreError extends Error {
   override name = "TokenStoreError";
   /** Stable, machine-readable failure code. */
   readonly code: ErrorCode;
-  /** The store or key file concerned, when there is one. */
+  /** What happened, without advice. */
+  readonly reason: string;
+  /** What to do about it, when there is something to do. */
+  readonly action: ErrorAction | undefined;
+  /** The file concerned, when there is one. */
   readonly path: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: TokenStoreErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: ErrorCode, reason: string, options: TokenStoreErrorOptions = {}) {
+    super(options.advice ? `${reason}; ${options.advice}` : reason, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.reason = reason;
+    this.action = options.action;
     this.path = options.path;
   }
 }
@@ -63,4 +99,26 @@ export class TokenStoreError extends Error {
 /** True when `error` is a {@link TokenStoreError}, optionally with the given code. */
 export function isTokenStoreError(error: unknown, code?: ErrorCode): error is TokenStoreError {
   return error instanceof TokenStoreError && (code === undefined || error.code === code);
+}
+
+/** A short, secret-free description of a value's type for error messages. */
+export function describeType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  return typeof value;
+}
+
+/** The OS error code of a failure (`ENOENT`, ...), or "error". */
+export function errnoOf(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" ? code : "error";
+}
+
+/** An IO_ERROR for a failed system call on `path`, saying nothing was changed. */
+export function ioError(path: string, operation: string, error: unknown, what = "the store file was not changed"): TokenStoreError {
+  const code = errnoOf(error);
+  const hint =
+    code === "ENOSPC" ? " (disk full)" : code === "EACCES" || code === "EPERM" ? " (permission denied)" : code === "EROFS" ? " (read-only file system)" : "";
+  return new TokenStoreError("IO_ERROR", `${operation} failed for ${path}: ${code}${hint}; ${what}`, { path, cause: error });
 }

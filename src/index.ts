@@ -1,11 +1,30 @@
-export { EncryptedFileStore, KEY_ENV } from "./store/store.js";
-export type { EncryptedFileStoreOptions, StoreStatus } from "./store/store.js";
-export type { KeyInput } from "./crypto/keyring.js";
-export type { TokenRecord, TokenInput, TokenField } from "./store/types.js";
-export { TOKEN_FIELDS } from "./store/types.js";
-export { redact } from "./store/record.js";
-export { generateKey } from "./crypto/keys.js";
-export { TokenStoreError, ErrorCodes, isTokenStoreError } from "./errors.js";
-export type { ErrorCode } from "./errors.js";
+/**
+ * zoho-encrypted-filestore: an encrypted, crash-safe, multi-process token store for the
+ * Zoho CRM Node SDKs. The exports, by layer: the SDK adapter; the stores (the file store,
+ * and the store over any backend); the backends and the refresh coordinator interface;
+ * key sources; records; errors.
+ */
 export { zohoTokenStore } from "./zoho/adapter.js";
-export type { ZohoTokenStore, ZohoTokenStoreOptions, ZohoAdapterOptions, ZohoSdkNamespace, ZohoOAuthToken, ZohoUserSignature } from "./zoho/adapter.js";
+export type {
+  AdaptableTokenStore,
+  ZohoTokenStore,
+  ZohoTokenStoreOptions,
+  ZohoAdapterOptions,
+  ZohoSdkNamespace,
+  ZohoOAuthToken,
+  ZohoUserSignature,
+} from "./zoho/adapter.js";
+export { EncryptedFileStore } from "./store/file-store.js";
+export { EncryptedTokenStore } from "./store/store.js";
+export type { StoreStatus } from "./store/store.js";
+export type { EncryptedFileStoreOptions, EncryptedTokenStoreOptions } from "./store/options.js";
+export { MemoryBackend } from "./backend/memory/backend.js";
+export type { StorageBackend, ExclusiveSession, Stored, Version, HeadCheck, RefreshCoordinator, LeaseOutcome } from "./backend/types.js";
+export { KEY_ENV, rawKey, keyFile, passphrase, environmentKey } from "./crypto/key-sources.js";
+export type { KeyInput, KeySource, KeyMaterial, KeyOptions } from "./crypto/key-sources.js";
+export { generateKey } from "./crypto/keys.js";
+export type { TokenRecord, TokenInput, TokenField } from "./tokens/types.js";
+export { TOKEN_FIELDS } from "./tokens/types.js";
+export { redact } from "./tokens/record.js";
+export { TokenStoreError, ErrorCodes, isTokenStoreError } from "./errors.js";
+export type { ErrorCode, ErrorAction } from "./errors.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { HEADER_BYTES, TAG_BYTES, readHeader, seal, unseal } from "../src/crypto/format.js";
+import { HEADER_BYTES, TAG_BYTES, readHeader, seal, unseal } from "../src/crypto/envelope.js";
 import { rawMasterKey, subkeyFor } from "../src/crypto/keys.js";
 
 // The sealed file's cipher is @noble/ciphers' AES-256-GCM (pure JS below 2 KiB, WebCrypto

@@ -176,6 +176,7 @@ describe("doctor", () => {
       "key file": "problem",
       lock: "problem",
       "temp files": "problem",
+      leases: "ok",
       decrypts: "info",
     });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { TokenDocument, normalizeInput } from "../src/store/document.js";
-import type { TokenRecord } from "../src/store/types.js";
+import { TokenDocument } from "../src/tokens/document.js";
+import { normalizeInput } from "../src/tokens/input.js";
+import type { TokenRecord } from "../src/tokens/types.js";
 
 // The document's indexes against a scan of its records, with values drawn from tiny
 // alphabets so that many records share a user name or a token; and changes made

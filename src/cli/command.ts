@@ -6,9 +6,8 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { EncryptedFileStore } from "../store/store.js";
-import { previousPath } from "../file/durable.js";
-import { TokenStoreError } from "../errors.js";
+import { EncryptedFileStore, TokenStoreError } from "../index.js";
+import { StoreLayout } from "../maintenance.js";
 import { EXIT_OK, reportError, usage } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
 import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type KeyOption } from "./key.js";
@@ -198,7 +197,7 @@ export function keyOption(ctx: Context, { confirm = false } = {}): Promise<KeyOp
  */
 export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
   const path = storePath(ctx);
-  if (!existsSync(path) && !existsSync(previousPath(path))) throw missing(path);
+  if (!existsSync(path) && !existsSync(new StoreLayout(path).previous)) throw missing(path);
   const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx)) });
   await store.verify();
   return store;

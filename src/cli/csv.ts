@@ -9,8 +9,8 @@
  * joined with "\n". The typescript SDK names the second column `user_mail`. Older
  * files have 9 columns, without `api_domain`; the SDKs add it on open.
  */
-import { MAX_FIELD_LENGTH } from "../store/document.js";
-import { TOKEN_FIELDS, type TokenField, type TokenInput, type TokenRecord } from "../store/types.js";
+import { TOKEN_FIELDS, type TokenField, type TokenInput, type TokenRecord } from "../index.js";
+import { MAX_FIELD_LENGTH } from "../maintenance.js";
 import { CliError } from "./exit.js";
 
 /** Column order of the SDK file after `id`: the record fields, in the same order. */

@@ -8,7 +8,7 @@
  * secret, key or passphrase, and neither do CliError messages). An error of any other
  * kind is reported by its name only, since its message could quote data.
  */
-import { TokenStoreError } from "../errors.js";
+import { TokenStoreError, type ErrorAction } from "../index.js";
 import { styleFor, type CliIo } from "./io.js";
 
 export const EXIT_OK = 0;
@@ -51,13 +51,20 @@ export function usage(message: string): CliError {
   return new CliError("USAGE", message);
 }
 
-/** What to do next, for store errors whose message speaks to library users. */
-const HINTS: Partial<Record<string, string>> = {
-  WRONG_KEY: "check ZOHO_TOKEN_STORE_KEY, --key-file or the passphrase",
-  LOCK_TIMEOUT: "'zoho-encrypted-filestore doctor' shows the lock's age; --fix removes it once stale",
-  INSECURE_PERMISSIONS: "'zoho-encrypted-filestore doctor --fix' repairs the permissions",
-  INVALID_OPTION: "see --help",
+/** What to do about an error, in this tool's words (the library says it in its own). */
+const ADVICE: Record<ErrorAction, string> = {
+  recover: "'zoho-encrypted-filestore recover' restores the previous generation",
+  "use-store-key": "check --key-file, ZOHO_TOKEN_STORE_KEY or the passphrase",
+  "restrict-permissions": "'zoho-encrypted-filestore doctor --fix' repairs the permissions",
+  "clear-stale-lock": "'zoho-encrypted-filestore doctor' shows the lock; --fix removes it once no live writer keeps it",
+  retry: "try again",
+  upgrade: "upgrade zoho-encrypted-filestore",
 };
+
+/** The advice for an action, in this tool's words. */
+export function adviceFor(action: ErrorAction): string {
+  return ADVICE[action];
+}
 
 export interface ErrorReport {
   code: string;
@@ -69,9 +76,8 @@ export interface ErrorReport {
 export function describeError(error: unknown): ErrorReport {
   if (error instanceof CliError) return { code: error.code, message: oneLine(error.message), exitCode: error.exitCode };
   if (error instanceof TokenStoreError) {
-    const hint = HINTS[error.code];
-    const message = forTheCommandLine(error.message);
-    return { code: error.code, message: oneLine(hint ? `${message} (${hint})` : message), exitCode: EXIT_FAILED };
+    const message = error.action ? `${error.reason}; ${adviceFor(error.action)}` : error.code === "INVALID_OPTION" ? `${error.message} (see --help)` : error.message;
+    return { code: error.code, message: oneLine(message), exitCode: EXIT_FAILED };
   }
   const name = error instanceof Error ? error.name : typeof error;
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -99,14 +105,6 @@ export function reportError(error: unknown, io: CliIo, json: boolean): number {
 export function writeErrorLine(io: CliIo, report: Pick<ErrorReport, "code" | "message">): void {
   const style = styleFor(io.stderr, io.env);
   io.stderr.write(`zoho-encrypted-filestore: ${style.red(`error ${report.code}`)}: ${report.message}\n`);
-}
-
-/** The store's messages name library calls; here they name commands. */
-function forTheCommandLine(message: string): string {
-  return message
-    .replace(/\s*\(CLI: zoho-encrypted-filestore recover\)/g, "")
-    .replace(/\brecover\(\)/g, "'zoho-encrypted-filestore recover'")
-    .replace(/, or add the old key to previousKeys while rotating/g, "");
 }
 
 function oneLine(text: string): string {

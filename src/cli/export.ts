@@ -1,7 +1,5 @@
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { TokenStoreError } from "../errors.js";
-import { previousPath, syncDirectory } from "../file/durable.js";
-import { dirname } from "node:path";
+import { existsSync } from "node:fs";
+import { storeFileAt, writePrivateFile } from "../maintenance.js";
 import { defineCommand, openExisting, storePath } from "./command.js";
 import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
@@ -37,9 +35,10 @@ existing file unless --force is given. Delete the file once the tokens are moved
     const out = toStdout ? "-" : ctx.path(outGiven);
     const path = storePath(ctx);
     const keyFile = ctx.string("key-file");
-    if ([path, previousPath(path), `${path}.lock`, keyFile === undefined ? "" : ctx.path(keyFile)].includes(out)) {
-      throw new CliError("REFUSED", `--out ${out} is the store, its previous generation, its lock or the key file; choose another file`);
-    }
+    // By identity, not by spelling: a symbolic link to the directory, another letter case,
+    // "dir/../file" all name the same file.
+    const clash = toStdout ? undefined : storeFileAt(path, out, keyFile === undefined ? undefined : ctx.path(keyFile));
+    if (clash) throw new CliError("REFUSED", `--out ${out} is ${clash}; nothing was written. Choose another file`);
     if (!toStdout && !force && existsSync(out)) {
       throw new CliError("EXISTS", `${out} already exists; nothing was written. Choose a new file, or add --force to replace it`);
     }
@@ -54,30 +53,11 @@ existing file unless --force is given. Delete the file once the tokens are moved
       ctx.io.stdout.write(content);
       return;
     }
-    writePrivateFile(out, content);
+    if (!writePrivateFile(out, content, { replace: force })) {
+      throw new CliError("EXISTS", `${out} already exists; nothing was written. Choose a new file, or add --force to replace it`);
+    }
     ctx.warn(`${out} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);
     if (ctx.json) ctx.emit({ ok: true, out, format, tokens: records.length });
     else ctx.print(`exported ${count} from ${store.path} to ${out} (${format}, mode 600)`);
   },
 );
-
-/** Writes `content` to `path` through a new mode-600 file renamed into place. */
-function writePrivateFile(path: string, content: string): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  let fd: number | undefined;
-  try {
-    fd = openSync(temp, "wx", 0o600);
-    writeSync(fd, content);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temp, path);
-    syncDirectory(dirname(path));
-  } catch (error) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(temp, { force: true });
-    if (error instanceof TokenStoreError) throw error;
-    throw new TokenStoreError("IO_ERROR", `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}; nothing was exported`, { cause: error });
-  }
-}
-

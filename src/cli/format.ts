@@ -1,5 +1,5 @@
 /** Formatting shared by the commands: expiry times, token presence, tables. */
-import { TOKEN_FIELDS, type TokenRecord } from "../store/types.js";
+import { TOKEN_FIELDS, type TokenRecord } from "../index.js";
 import type { Style } from "./io.js";
 
 export interface Expiry {

@@ -1,7 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { TokenStoreError } from "../errors.js";
-import { EncryptedFileStore } from "../store/store.js";
-import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../store/types.js";
+import { EncryptedFileStore, TOKEN_FIELDS, TokenStoreError, type TokenInput, type TokenRecord } from "../index.js";
 import { BIN, defineCommand, keyOption, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";

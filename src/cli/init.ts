@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { EncryptedFileStore } from "../store/store.js";
+import { EncryptedFileStore } from "../index.js";
 import { BIN, defineCommand, keyOption, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { quote } from "./format.js";

@@ -1,6 +1,5 @@
-import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
-import { generateKey } from "../crypto/keys.js";
-import { TokenStoreError } from "../errors.js";
+import { generateKey } from "../index.js";
+import { writePrivateFile } from "../maintenance.js";
 import { BIN, defineCommand } from "./command.js";
 import { CliError } from "./exit.js";
 
@@ -33,22 +32,9 @@ never overwritten. Use the key through --key-file K or ZOHO_TOKEN_STORE_KEY.`,
   },
 );
 
-/** Creates `path` (never replacing a file), mode 600, and makes its content durable. */
+/** Creates `path` whole (never replacing a file), mode 600, durably. */
 export function writeNewSecretFile(path: string, content: string | Uint8Array): void {
-  let fd: number;
-  try {
-    fd = openSync(path, "wx", 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new CliError("EXISTS", `${path} already exists; nothing was written. Choose a new file name (${BIN} never overwrites a key)`);
-    }
-    throw new TokenStoreError("IO_ERROR", `cannot create ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, { path, cause: error });
-  }
-  try {
-    if (typeof content === "string") writeSync(fd, content);
-    else writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+  if (!writePrivateFile(path, content, { replace: false })) {
+    throw new CliError("EXISTS", `${path} already exists; nothing was written. Choose a new file name (${BIN} never overwrites a key)`);
   }
 }

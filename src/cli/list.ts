@@ -1,6 +1,6 @@
 import { defineCommand, openExisting } from "./command.js";
 import { describeExpiry, describePresent, expiryOf, presentSecrets, table } from "./format.js";
-import { shortenClientId } from "../store/record.js";
+import { shortenClientId } from "../maintenance.js";
 
 export const list = defineCommand(
   {

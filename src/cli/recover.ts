@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
-import { TokenStoreError } from "../errors.js";
-import { previousPath } from "../file/durable.js";
-import { EncryptedFileStore } from "../store/store.js";
+import { EncryptedFileStore, TokenStoreError } from "../index.js";
+import { StoreLayout } from "../maintenance.js";
 import { defineCommand, keyOption, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { PREVIOUS_KEY_ENV } from "./key.js";
@@ -24,7 +23,7 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
   },
   async (ctx) => {
     const path = storePath(ctx);
-    const prev = previousPath(path);
+    const prev = new StoreLayout(path).previous;
     if (!existsSync(prev)) {
       throw new TokenStoreError("FILE_MISSING", `there is no previous generation to recover (${prev} does not exist); nothing was changed`, { path });
     }
@@ -46,7 +45,8 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
       );
     }
     const result = await store.recover().catch((error: unknown) => {
-      if (error instanceof TokenStoreError && error.code === "WRONG_KEY" && error.path === prev) {
+      // The current file is not opened by recover(): a wrong key is the previous generation's.
+      if (error instanceof TokenStoreError && error.code === "WRONG_KEY") {
         throw new TokenStoreError(
           "WRONG_KEY",
           `${prev} is sealed with another key than the store's (the key before a rekey?); nothing was changed. Give that key with --previous-key-file`,

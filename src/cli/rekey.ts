@@ -1,4 +1,4 @@
-import { previousPath } from "../file/durable.js";
+import { StoreLayout } from "../maintenance.js";
 import { existsSync } from "node:fs";
 import { defineCommand, openExisting } from "./command.js";
 import { newStoreKey } from "./key.js";
@@ -23,7 +23,7 @@ leaked.`,
     const newKey = await newStoreKey(ctx.io, newKeyFile === undefined ? undefined : ctx.path(newKeyFile));
     await store.rekey(newKey);
     const status = await store.verify();
-    const prev = previousPath(store.path);
+    const prev = new StoreLayout(store.path).previous;
     const prevKept = existsSync(prev);
     if (ctx.json) {
       ctx.emit({ ok: true, path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });

@@ -1,6 +1,4 @@
-import { TokenStoreError } from "../errors.js";
-import { redact } from "../store/record.js";
-import { TOKEN_FIELDS } from "../store/types.js";
+import { redact, TOKEN_FIELDS, TokenStoreError } from "../index.js";
 import { BIN, defineCommand, openExisting } from "./command.js";
 import { describeExpiry, expiryOf, plainRecord, table } from "./format.js";
 

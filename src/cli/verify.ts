@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
-import { previousPath } from "../file/durable.js";
-import { TokenStoreError } from "../errors.js";
-import { EncryptedFileStore } from "../store/store.js";
+import { EncryptedFileStore, TokenStoreError } from "../index.js";
+import { StoreLayout } from "../maintenance.js";
 import { defineCommand, keyOption, missing, storePath } from "./command.js";
 import { describeError, EXIT_FAILED, writeErrorLine } from "./exit.js";
 
@@ -35,7 +34,7 @@ is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
   },
   async (ctx) => {
     const path = storePath(ctx);
-    const prev = previousPath(path);
+    const prev = new StoreLayout(path).previous;
     try {
       if (!existsSync(path) && !existsSync(prev)) throw missing(path);
       const key = await keyOption(ctx);

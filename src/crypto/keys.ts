@@ -14,8 +14,7 @@
  * bytes from the header), so the 96-bit random nonce is never reused under one key.
  */
 import { hkdfSync, randomBytes, scrypt as scryptCallback, timingSafeEqual } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
-import { TokenStoreError } from "../errors.js";
+import { describeType, TokenStoreError } from "../errors.js";
 
 export const KEY_BYTES = 32;
 export const KEY_ID_BYTES = 16;
@@ -31,11 +30,6 @@ export interface ScryptParams {
 /** Default scrypt cost: N = 2^16 (64 MiB of memory), r = 8, p = 1; ~0.3 s on a laptop core. */
 export const DEFAULT_SCRYPT: ScryptParams = { log2N: 16, r: 8, p: 1 };
 
-/** A raw master key, or a passphrase whose key depends on the header's salt and parameters. */
-export type KeySpec =
-  | { kind: "raw"; key: Uint8Array }
-  | { kind: "passphrase"; passphrase: string };
-
 /** One key ready to use: the master key and its identifier. */
 export interface MasterKey {
   key: Uint8Array;
@@ -46,6 +40,7 @@ export interface MasterKey {
 
 const KEY_ID_INFO = "zoho-encrypted-filestore v1 key id";
 const SUBKEY_INFO = "zoho-encrypted-filestore v1 aes-256-gcm";
+const LEASE_NAME_INFO = "zoho-encrypted-filestore v1 lease names";
 
 /** Returns a new random key, base64 encoded (32 bytes of entropy). */
 export function generateKey(): string {
@@ -78,42 +73,6 @@ export function parseKey(value: unknown, what: string): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-/**
- * Reads a key file holding a base64 key. Refused when group or other users have any
- * access to it, since whoever reads it can read every token.
- */
-export function readKeyFile(path: unknown): Uint8Array {
-  if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
-    throw new TokenStoreError("INVALID_OPTION", `keyFile must be a non-empty path string, got ${describeType(path)}`);
-  }
-  if (path.length > 4096) {
-    // Longer than any OS accepts (PATH_MAX); refused here so that no message repeats it.
-    throw new TokenStoreError("INVALID_OPTION", "keyFile is longer than 4096 characters");
-  }
-  let text: string;
-  try {
-    const stats = statSync(path);
-    if (!stats.isFile()) {
-      throw new TokenStoreError("INVALID_OPTION", `keyFile ${path} is not a regular file`, { path });
-    }
-    if (process.platform !== "win32" && (stats.mode & 0o077) !== 0) {
-      throw new TokenStoreError(
-        "INSECURE_PERMISSIONS",
-        `key file ${path} can be accessed by other users (mode ${(stats.mode & 0o777).toString(8)}); run: chmod 600 '${path}'`,
-        { path },
-      );
-    }
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    if (error instanceof TokenStoreError) throw error;
-    throw new TokenStoreError("IO_ERROR", `cannot read key file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, {
-      cause: error,
-      path,
-    });
-  }
-  return parseKey(text, `key file ${path}`);
-}
-
 /** The header's key identifier for a master key. */
 export function keyIdOf(key: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", key, new Uint8Array(0), KEY_ID_INFO, KEY_ID_BYTES));
@@ -122,6 +81,15 @@ export function keyIdOf(key: Uint8Array): Uint8Array {
 /** The AES-256 key for one write, bound to that write's random salt. */
 export function subkeyFor(key: Uint8Array, writeSalt: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", key, writeSalt, SUBKEY_INFO, KEY_BYTES));
+}
+
+/**
+ * A secret for naming refresh leases: processes that share the store's key agree on it,
+ * and someone who can only list the directory cannot test a guessed token against a
+ * lease file's name.
+ */
+export function leaseNameKey(key: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", key, new Uint8Array(0), LEASE_NAME_INFO, KEY_BYTES));
 }
 
 /** Constant-time comparison of two key identifiers. */
@@ -151,12 +119,4 @@ export async function derivePassphraseKey(passphrase: string, salt: Uint8Array, 
 
 export function newKdfSalt(): Uint8Array {
   return new Uint8Array(randomBytes(KDF_SALT_BYTES));
-}
-
-/** A short, secret-free description of a value's type for error messages. */
-export function describeType(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (value instanceof Uint8Array) return `${value.length} bytes`;
-  return typeof value;
 }

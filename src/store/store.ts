@@ -1,95 +1,56 @@
 /**
- * `EncryptedFileStore`: the six TokenStore operations over one sealed file.
+ * The token store: the six TokenStore operations, over any storage backend.
  *
- * Reads take no lock: they revalidate the decrypted document held in memory against
- * the file's identity (device, inode, size, mtime, ctime) with one `stat`, and read
- * and decrypt again only when another writer replaced the file.
+ * This file is over 350 lines on purpose: it is the one place where the decrypted cache,
+ * the batching of changes and the commit protocol meet, and splitting them would hand
+ * state between files.
  *
- * Changes are queued in process, then applied in one batch under the cross-process
- * lock to the latest document, re-read inside the lock, and land through one atomic,
- * durable replacement of the file. Just before the replacement the file's identity is
- * checked again, so a write whose lock was lost or stolen fails instead of
- * overwriting a newer generation.
+ * Reads take no lock: they revalidate the decrypted document held in memory against the
+ * backend's version (for a file, one `stat`), and read and decrypt again only when
+ * another writer replaced it.
+ *
+ * Changes are queued in process, then applied in one batch, inside the backend's
+ * exclusive section, to the latest document, and land through one compare-and-set
+ * replacement of the sealed bytes. When the backend reports that exclusivity was lost
+ * before anything was written (LOCK_COMPROMISED), the whole batch is tried again from a
+ * fresh read, a few times, so a lost race costs time, never a change.
  */
 import { inspect } from "node:util";
-import { resolve } from "node:path";
-import { TokenStoreError } from "../errors.js";
-import { readHeader, sealParts, unseal, type Header } from "../crypto/format.js";
-import { KeyRing, type KeyInput } from "../crypto/keyring.js";
-import { DEFAULT_SCRYPT, describeType, type MasterKey } from "../crypto/keys.js";
-import { inProcessQueue, withFileLock, type HeldLock, type LockSettings } from "../file/lock.js";
-import {
-  fileExists,
-  prepareLocation,
-  previousPath,
-  readWithIdentity,
-  replaceFile,
-  sameIdentity,
-  statIdentity,
-  sweepLeftovers,
-  type FileIdentity,
-} from "../file/durable.js";
-import { TokenDocument, normalizeId, normalizeInput } from "./document.js";
-import { exposeRecord } from "./record.js";
-import type { TokenInput, TokenRecord } from "./types.js";
-
-/** The environment variable read for the key when no key option is given. */
-export const KEY_ENV = "ZOHO_TOKEN_STORE_KEY";
-
-export interface EncryptedFileStoreOptions {
-  /** Path of the store file. Created 0600 (and its directory 0700) on first write. */
-  path: string;
-  /** 32-byte key as bytes or base64. Exactly one of key, keyFile, passphrase (or the environment). */
-  key?: Uint8Array | string;
-  /** A file holding the base64 key; refused when other users can access it. */
-  keyFile?: string;
-  /** A passphrase, stretched with scrypt once per process. */
-  passphrase?: string;
-  /** Older keys accepted for reading during a rotation; the next write uses the current key. */
-  previousKeys?: readonly KeyInput[];
-  /** scrypt cost (log2 N) for new passphrase keys. Default 16 (64 MiB, ~0.3 s). Range 14..20. */
-  scryptCost?: number;
-  /** A lock not refreshed for this long is taken over (its holder died). Default 10000 ms; at least 2000. */
-  lockStaleMs?: number;
-  /** Longest wait for the lock before LOCK_TIMEOUT. Default lockStaleMs + 5000 ms. */
-  lockWaitMs?: number;
-  /** Keep the previous generation as `<path>.prev` for recover(). Default true. */
-  keepPrevious?: boolean;
-}
-
-/** Longest accepted store path (Linux's PATH_MAX). */
-const MAX_PATH_LENGTH = 4096;
-
-const OPTION_NAMES: ReadonlySet<string> = new Set([
-  "path",
-  "key",
-  "keyFile",
-  "passphrase",
-  "previousKeys",
-  "scryptCost",
-  "lockStaleMs",
-  "lockWaitMs",
-  "keepPrevious",
-]);
+import { TokenStoreError, isTokenStoreError } from "../errors.js";
+import { HEADER_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
+import { KeyRing, leaseSecret, readRetired, retiredEntry, withoutRetired, withRetired, type LoadedKey } from "../crypto/keyring.js";
+import { sameKeyId, type MasterKey } from "../crypto/keys.js";
+import type { KeyInput } from "../crypto/key-sources.js";
+import type { ExclusiveSession, HeadCheck, RefreshCoordinator, StorageBackend, Stored, Version } from "../backend/types.js";
+import { TokenDocument } from "../tokens/document.js";
+import { normalizeId, normalizeInput } from "../tokens/input.js";
+import { exposeRecord } from "../tokens/record.js";
+import type { TokenInput, TokenRecord } from "../tokens/types.js";
+import { parseStoreOptions, type EncryptedTokenStoreOptions, type StoreSettings } from "./options.js";
 
 /** What `verify()` found. */
 export interface StoreStatus {
+  /** Where the store lives (the file path). */
   path: string;
-  /** False when no store file exists yet. */
+  /** False when nothing is stored yet. */
   exists: boolean;
-  /** Generation of the file (0 when it does not exist). */
+  /** Generation of the stored document (0 when there is none). */
   generation: number;
   tokens: number;
   keySource: "raw" | "passphrase" | null;
-  /** False when the file is sealed with one of previousKeys: the next write re-encrypts it. */
+  /** False when the file is sealed with another key than the current one (see previousKeys). */
   currentKey: boolean;
 }
 
 interface Loaded {
   doc: TokenDocument;
-  identity: FileIdentity | undefined;
+  version: Version | undefined;
   generation: number;
+  /** For bytes that could not be opened: the generation their header claims (not authenticated). */
+  claimedGeneration?: number;
   header: Header | undefined;
+  /** The key that opened it (undefined: nothing stored, or unreadable). */
+  key: MasterKey | undefined;
 }
 
 interface PendingChange {
@@ -98,59 +59,69 @@ interface PendingChange {
   reject(error: unknown): void;
 }
 
-/** Thrown inside the lock when a key must be derived first; the batch is retried outside. */
+/** Thrown inside the exclusive section when a key must be derived first; the change is retried after `prepare`, outside. */
 class NeedsDerivation {
-  constructor(readonly header: Header) {}
+  constructor(readonly prepare: () => Promise<void>) {}
 }
 
-export class EncryptedFileStore {
-  /** Absolute path of the store file. */
-  readonly path: string;
-  readonly #lockPath: string;
-  readonly #lock: LockSettings;
+/** How many times a change that lost its exclusivity before writing is tried again. */
+const MAX_RETRIES = 5;
+
+export class EncryptedTokenStore {
+  readonly #backend: StorageBackend;
   readonly #keepPrevious: boolean;
   #keys: KeyRing;
   #cache: Loaded | undefined;
   #highestGeneration = 0;
   #pending: PendingChange[] = [];
   #draining = false;
-  #swept = false;
 
-  private constructor(path: string, keys: KeyRing, lock: LockSettings, keepPrevious: boolean) {
-    this.path = path;
-    this.#lockPath = `${path}.lock`;
+  protected constructor(backend: StorageBackend, keys: KeyRing, keepPrevious: boolean) {
+    this.#backend = backend;
     this.#keys = keys;
-    this.#lock = lock;
     this.#keepPrevious = keepPrevious;
   }
 
   /**
-   * Opens (without creating) the store at `options.path` and checks that the key opens
-   * it. Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS, INVALID_PATH or
-   * INVALID_OPTION at once. A damaged or missing file does not stop `open`, so that
-   * `recover()` can be called; every other operation reports it.
+   * Opens the store kept by `backend` and checks that the key opens it. Throws
+   * WRONG_KEY, UNSUPPORTED_VERSION or INVALID_OPTION at once. A damaged or missing store
+   * does not stop `open`, so that `recover()` can be called; every other operation
+   * reports it.
    *
    * @example
-   * const store = await EncryptedFileStore.open({ path: "./zoho-tokens.enc", keyFile: "./zoho.key" });
+   * const store = await EncryptedTokenStore.openBackend(new MemoryBackend(), { key: generateKey() });
    */
-  static async open(options: EncryptedFileStoreOptions): Promise<EncryptedFileStore> {
-    const settings = parseOptions(options);
-    prepareLocation(settings.path);
+  static async openBackend(backend: StorageBackend, options: EncryptedTokenStoreOptions): Promise<EncryptedTokenStore> {
+    const settings = parseStoreOptions(options);
+    const keys = await KeyRing.load(settings.key, settings.previousKeys);
+    return EncryptedTokenStore.assemble((ring) => new EncryptedTokenStore(backend, ring, settings.keepPrevious), backend, keys, settings);
+  }
+
+  /**
+   * Builds a store (made by `create` once its keys are ready) on a backend whose keys are
+   * already loaded: what every composition root (openBackend, EncryptedFileStore.open) runs.
+   */
+  protected static async assemble<S extends EncryptedTokenStore>(
+    create: (keys: KeyRing) => S,
+    backend: StorageBackend,
+    keys: { current: LoadedKey; older: LoadedKey[] },
+    settings: StoreSettings,
+  ): Promise<S> {
+    // Read once: the header tells the passphrase's salt, then the same bytes are opened.
+    let stored: Stored | undefined;
     let header: Header | undefined;
-    const file = readWithIdentity(settings.path);
-    if (file) {
-      try {
-        header = readHeader(file.bytes, settings.path);
-      } catch (error) {
-        if (!(error instanceof TokenStoreError) || error.code !== "DAMAGED_FILE") throw error;
-      }
-    }
-    const keys = await KeyRing.create(settings.key, settings.previousKeys, header, { ...DEFAULT_SCRYPT, log2N: settings.scryptCost });
-    const store = new EncryptedFileStore(settings.path, keys, settings.lock, settings.keepPrevious);
     try {
-      await store.#read();
+      stored = await backend.read(headCheck(backend.location));
+      header = stored && readHeader(stored.bytes, backend.location);
     } catch (error) {
-      if (!(error instanceof TokenStoreError) || (error.code !== "DAMAGED_FILE" && error.code !== "FILE_MISSING")) throw error;
+      if (!isTokenStoreError(error, "DAMAGED_FILE")) throw error;
+    }
+    const store = create(await KeyRing.create(keys, header, { log2N: settings.scryptCost, r: 8, p: 1 }));
+    try {
+      if (stored) await store.#open(backend.location, stored, { checkRollback: true, mayDerive: true });
+      else await store.#read();
+    } catch (error) {
+      if (!isTokenStoreError(error, "DAMAGED_FILE") && !isTokenStoreError(error, "FILE_MISSING")) throw error;
     }
     return store;
   }
@@ -208,36 +179,56 @@ export class EncryptedFileStore {
   }
 
   /**
-   * Re-encrypts the store under `newKey`, atomically, under the lock. This store keeps
-   * the old key for reading; other processes need the new key (or it in their
-   * previousKeys) from now on.
+   * Re-seals the store under `newKey` (default: this store's current key), atomically,
+   * in the exclusive section. The key it leaves is retired: no process seals with it
+   * again unless a rekey returns to it. This store keeps the old key for reading; other
+   * processes need the new key (or it in their previousKeys) from now on.
    */
-  async rekey(newKey: KeyInput): Promise<void> {
-    const { master, source } = await KeyRing.masterFor(newKey, this.#keys.scryptParams);
-    await this.#exclusive(async (base) => {
-      await this.#commit(base, base.doc.serialize(), master, this.#keepPrevious, () => base.doc);
-      this.#keys.replaceCurrent(master, source);
+  async rekey(newKey?: KeyInput): Promise<void> {
+    const next = newKey === undefined ? undefined : await this.#keys.masterFor(newKey);
+    const master = next?.master ?? this.#keys.currentKey;
+    await this.#exclusive(async (base, session) => {
+      const left = base.key && !sameKeyId(base.key.keyId, master.keyId) ? withRetired(base.doc.meta, retiredEntry(base.key)) : base.doc.meta;
+      const meta = withoutRetired(left, master.keyId);
+      await this.#commit(session, base, base.doc.serialize(meta), master, this.#keepPrevious, () => {
+        base.doc.meta = meta;
+        return base.doc;
+      });
     });
+    if (next) this.#keys.replaceCurrent(next.master, next.source);
   }
 
   /**
-   * Restores the previous generation (`<path>.prev`) after checking that it opens and
-   * authenticates; it becomes a new generation, sealed with the current key. Never
-   * called automatically.
+   * Restores the previous generation after checking that it opens and authenticates; it
+   * becomes a new generation, numbered above every generation this process has
+   * authenticated. Never called automatically.
    * @returns the generation that was restored and how many tokens it holds.
    */
   async recover(): Promise<{ restoredGeneration: number; generation: number; tokens: number }> {
-    const prevPath = previousPath(this.path);
-    const previous = await this.#loadFile(prevPath, { checkRollback: false });
+    const location = this.#backend.location;
+    const stored = await this.#backend.readPrevious(headCheck(location));
+    const previous = stored && (await this.#open(`${location} (previous generation)`, stored, { checkRollback: false, mayDerive: true }));
     if (!previous) {
-      throw new TokenStoreError("FILE_MISSING", `there is no previous generation to recover (${prevPath} does not exist)`, { path: this.path });
+      throw new TokenStoreError("FILE_MISSING", `there is no previous generation of ${location} to recover`, { path: location });
     }
     let result!: { restoredGeneration: number; generation: number; tokens: number };
     await this.#exclusive(
-      async (base) => {
-        const floor = Math.max(base.generation, this.#highestGeneration, previous.generation);
-        // The file being replaced is not kept: it is the one being recovered from.
-        await this.#commit({ ...base, generation: floor }, previous.doc.serialize(), this.#keys.writeKey, false, () => previous.doc);
+      async (base, session) => {
+        // Numbered above every authenticated generation, and above the damaged file's
+        // claimed one only as far as it can be the successor of the previous generation:
+        // its header is not authenticated and could claim any number.
+        const claimed = Math.min(base.claimedGeneration ?? 0, previous.generation + 1);
+        const floor = Math.max(base.generation, this.#highestGeneration, previous.generation, claimed);
+        const retired = [...readRetired(base.doc.meta), ...readRetired(previous.doc.meta)];
+        const master = this.#keys.sealingKey(base.key ?? previous.key, retired);
+        let meta = previous.doc.meta;
+        for (const entry of retired) meta = withRetired(meta, entry);
+        for (const left of [base.key, previous.key]) if (left && !sameKeyId(left.keyId, master.keyId)) meta = withRetired(meta, retiredEntry(left));
+        // The current bytes are not kept as the previous generation: they are what is being recovered from.
+        await this.#commit(session, { ...base, generation: floor }, previous.doc.serialize(meta), master, false, () => {
+          previous.doc.meta = meta;
+          return previous.doc;
+        });
         result = { restoredGeneration: previous.generation, generation: floor + 1, tokens: previous.doc.size };
       },
       { tolerateCurrent: true },
@@ -245,98 +236,108 @@ export class EncryptedFileStore {
     return result;
   }
 
-  /** Opens and authenticates the file and reports what is in it. */
+  /** Opens and authenticates what is stored and reports what is in it. */
   async verify(): Promise<StoreStatus> {
     const doc = await this.#read();
     const cache = this.#cache;
     const header = cache?.header;
     return {
-      path: this.path,
+      path: this.#backend.location,
       exists: header !== undefined,
       generation: cache?.generation ?? 0,
       tokens: doc.size,
       keySource: header ? (header.kdf ? "passphrase" : "raw") : null,
-      currentKey: header ? this.#keys.find(header) === this.#keys.writeKey : true,
+      currentKey: header ? this.#keys.find(header) === this.#keys.currentKey : true,
     };
   }
 
+  /**
+   * A refresh coordinator for the processes sharing this store (the SDK adapter uses it):
+   * the backend's own when it has one, else one that coordinates nothing beyond checking
+   * for a fresh token. Leases are named with a key derived from the key the store is
+   * sealed with, which every process sharing the store holds.
+   */
+  refreshCoordinator(options: { leaseMs: number }): RefreshCoordinator {
+    const nameKey = () => leaseSecret(this.#cache?.key ?? this.#keys.currentKey);
+    return (
+      this.#backend.refreshCoordinator?.({ leaseMs: options.leaseMs, nameKey }) ?? {
+        leaseMs: options.leaseMs,
+        claim: async (_key, satisfied) => ((await satisfied()) ? "satisfied" : "acquired"),
+        release: () => undefined,
+      }
+    );
+  }
+
   toJSON(): { path: string } {
-    return { path: this.path };
+    return { path: this.#backend.location };
   }
 
   [inspect.custom](): string {
-    return `EncryptedFileStore { path: ${inspect(this.path)} }`;
+    return `${this.constructor.name} { path: ${inspect(this.#backend.location)} }`;
   }
 
   // ---- reading -------------------------------------------------------------
 
-  /** The current document: the cached one if the file is unchanged, else read again. */
+  /** The current document: the cached one if the stored bytes are unchanged, else read again. */
   async #read(): Promise<TokenDocument> {
-    const identity = statIdentity(this.path);
     const cache = this.#cache;
-    if (cache && identity && sameIdentity(cache.identity, identity)) return cache.doc;
-    const loaded = await this.#loadFile(this.path, { checkRollback: true });
-    return (loaded ?? this.#whenMissing()).doc;
+    if (cache && cache.version !== undefined) {
+      const current = this.#backend.isCurrent(cache.version);
+      if (typeof current === "boolean" ? current : await current) return cache.doc;
+    }
+    const stored = await this.#backend.read(headCheck(this.#backend.location));
+    if (!stored) return (await this.#whenMissing()).doc;
+    return (await this.#open(this.#backend.location, stored, { checkRollback: true, mayDerive: true })).doc;
   }
 
-  /** The document of a store whose file does not exist: empty, unless it existed before. */
-  #whenMissing(): Loaded {
-    if (this.#highestGeneration > 0 || fileExists(previousPath(this.path))) {
+  /** The document of a store with nothing stored: empty, unless it existed before. */
+  async #whenMissing(): Promise<Loaded> {
+    const location = this.#backend.location;
+    const hasPrevious = await this.#backend.hasPrevious();
+    if (this.#highestGeneration > 0 || hasPrevious) {
       throw new TokenStoreError(
         "FILE_MISSING",
-        `${this.path} is missing, but the store existed (${fileExists(previousPath(this.path)) ? `its previous generation is at ${previousPath(this.path)}` : `generation ${this.#highestGeneration} was seen`}); ` +
-          `run recover() (CLI: zoho-encrypted-filestore recover) to restore it, or remove ${previousPath(this.path)} to start an empty store`,
-        { path: this.path },
+        `${location} is missing, but the store existed (${hasPrevious ? "its previous generation is kept" : `generation ${this.#highestGeneration} was seen`})`,
+        { path: location, action: "recover", advice: "recover() restores the previous generation; or remove the previous generation to start an empty store" },
       );
     }
-    return { doc: TokenDocument.empty(), identity: undefined, generation: 0, header: undefined };
-  }
-
-  /** Reads, authenticates and parses a sealed file; undefined when it does not exist. */
-  async #loadFile(path: string, { checkRollback }: { checkRollback: boolean }): Promise<Loaded | undefined> {
-    const file = readWithIdentity(path);
-    return file && this.#open(path, file, { checkRollback, mayDerive: true });
+    return { doc: TokenDocument.empty(), version: undefined, generation: 0, header: undefined, key: undefined };
   }
 
   /**
-   * Authenticates and parses bytes read from `path`. Under the lock (`mayDerive` false) a
-   * key that must first be derived is not derived here: NeedsDerivation sends the caller
-   * out of the lock to do it.
+   * Authenticates and parses stored bytes (`where` names them in messages). In the
+   * exclusive section (`mayDerive` false) a key that must first be derived is not derived
+   * here: NeedsDerivation sends the caller out of it to do so.
    */
-  async #open(
-    path: string,
-    file: { bytes: Uint8Array; identity: FileIdentity },
-    { checkRollback, mayDerive }: { checkRollback: boolean; mayDerive: boolean },
-  ): Promise<Loaded> {
-    const header = readHeader(file.bytes, path);
+  async #open(where: string, stored: Stored, { checkRollback, mayDerive }: { checkRollback: boolean; mayDerive: boolean }): Promise<Loaded> {
+    const header = readHeader(stored.bytes, where);
     if (checkRollback && header.generation < this.#highestGeneration) {
       throw new TokenStoreError(
         "ROLLBACK_DETECTED",
-        `${path} holds generation ${header.generation}, older than generation ${this.#highestGeneration} which this process has already read: an older copy was put in its place. Nothing was changed; recover() or restore the newer file`,
-        { path },
+        `${where} holds generation ${header.generation}, older than generation ${this.#highestGeneration} which this process has already read: an older copy was put in its place. Nothing was changed`,
+        { path: where, action: "recover", advice: "recover() or restore the newer file" },
       );
     }
     let master = this.#keys.find(header);
     if (!master) {
-      if (!mayDerive && this.#keys.needsDerivation(header)) throw new NeedsDerivation(header);
+      if (!mayDerive && this.#keys.needsDerivation(header)) throw new NeedsDerivation(() => this.#keys.prepare(header));
       await this.#keys.prepare(header);
       master = this.#keys.find(header);
     }
-    if (!master) throw wrongKey(path);
-    const doc = TokenDocument.parse(await unseal(file.bytes, master, path), path);
-    const loaded: Loaded = { doc, identity: file.identity, generation: header.generation, header };
-    if (path === this.path) this.#remember(loaded);
+    if (!master) throw wrongKey(where);
+    const doc = TokenDocument.parse(await unseal(stored.bytes, master, where), where);
+    const loaded: Loaded = { doc, version: stored.version, generation: header.generation, header, key: master };
+    if (checkRollback) this.#remember(loaded);
     return loaded;
   }
 
-  /** The latest document of the store file, under the lock: one read, and no key derivation. */
-  async #loadLocked(): Promise<Loaded> {
-    const identity = statIdentity(this.path);
+  /** The latest document, in the exclusive section: one read at most, and no key derivation. */
+  async #loadLocked(session: ExclusiveSession): Promise<Loaded> {
     const cache = this.#cache;
-    if (cache && identity && sameIdentity(cache.identity, identity)) return cache;
-    const file = readWithIdentity(this.path);
-    if (!file) return this.#whenMissing();
-    return this.#open(this.path, file, { checkRollback: true, mayDerive: false });
+    if (cache && cache.version !== undefined && (await session.isCurrent(cache.version))) return cache;
+    const stored = await session.read(headCheck(this.#backend.location));
+    if (!stored) return this.#whenMissing();
+    return this.#open(this.#backend.location, stored, { checkRollback: true, mayDerive: false });
   }
 
   #remember(loaded: Loaded): void {
@@ -346,7 +347,7 @@ export class EncryptedFileStore {
 
   // ---- writing -------------------------------------------------------------
 
-  /** Queues a change; queued changes share one lock and one write. */
+  /** Queues a change; queued changes share one exclusive section and one write. */
   #change<T>(apply: (doc: TokenDocument) => { value: T; changed: boolean }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ apply, resolve: resolve as (value: unknown) => void, reject });
@@ -365,35 +366,11 @@ export class EncryptedFileStore {
         const batch = this.#pending.splice(0);
         let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
         try {
-          outcomes = await this.#exclusive(async (base) => {
-            const doc = base.doc;
-            let plaintext: Uint8Array | undefined;
-            const { value: results, changes } = doc.tentatively(() => {
-              let changed = false;
-              const results = batch.map((change) => {
-                try {
-                  const result = change.apply(doc);
-                  changed ||= result.changed;
-                  return { ok: true as const, value: result.value };
-                } catch (error) {
-                  return { ok: false as const, error };
-                }
-              });
-              if (changed) plaintext = doc.serialize();
-              return results;
-            });
-            if (plaintext) {
-              await this.#commit(base, plaintext, this.#keys.writeKey, this.#keepPrevious, () => {
-                doc.redo(changes);
-                return doc;
-              });
-            }
-            return results;
-          });
+          outcomes = await this.#exclusive((base, session) => this.#applyBatch(batch, base, session));
         } catch (error) {
           outcomes = batch.map(() => ({ ok: false as const, error }));
         }
-        // Settled only now, after the lock is released.
+        // Settled only now, after the exclusive section ended.
         outcomes.forEach((outcome, index) => (outcome.ok ? batch[index]!.resolve(outcome.value) : batch[index]!.reject(outcome.error)));
       }
     } finally {
@@ -402,99 +379,105 @@ export class EncryptedFileStore {
   }
 
   /**
-   * Runs `task` with the in-process queue and the cross-process lock held, on the latest
-   * document. Keys that need deriving are derived outside the lock, then it retries.
+   * Applies a batch of changes to the latest document and writes it once, when any
+   * change changed it. The changes are made in place, serialized and undone before
+   * anything awaits (no reader in the process sees a change that is not stored), then
+   * made again once the bytes are replaced.
    */
-  async #exclusive<T>(task: (base: Loaded) => Promise<T>, { tolerateCurrent = false } = {}): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+  async #applyBatch(batch: readonly PendingChange[], base: Loaded, session: ExclusiveSession) {
+    const doc = base.doc;
+    // A file sealed with another key moves to the current key, unless a rotation retired it.
+    const retired = readRetired(doc.meta);
+    if (this.#keys.needsRetiredCheck(base.key, retired)) throw new NeedsDerivation(() => this.#keys.prepareRetiredCheck(retired));
+    const master = this.#keys.sealingKey(base.key, retired);
+    const meta = base.key && master !== base.key ? withRetired(doc.meta, retiredEntry(base.key)) : doc.meta;
+    let plaintext: Uint8Array | undefined;
+    const { value: results, changes } = doc.tentatively(() => {
+      let changed = false;
+      const results = batch.map((change) => {
+        try {
+          const result = change.apply(doc);
+          changed ||= result.changed;
+          return { ok: true as const, value: result.value };
+        } catch (error) {
+          return { ok: false as const, error };
+        }
+      });
+      if (changed) plaintext = doc.serialize(meta);
+      return results;
+    });
+    if (plaintext) {
+      await this.#commit(session, base, plaintext, master, this.#keepPrevious, () => {
+        doc.redo(changes);
+        doc.meta = meta;
+        return doc;
+      });
+    }
+    return results;
+  }
+
+  /**
+   * Runs `task` in the backend's exclusive section on the latest document. Keys that
+   * need deriving are derived outside it, then it runs again; so does a task whose
+   * exclusivity was lost before it wrote anything (LOCK_COMPROMISED), a few times.
+   */
+  async #exclusive<T>(task: (base: Loaded, session: ExclusiveSession) => Promise<T>, { tolerateCurrent = false } = {}): Promise<T> {
+    let derivations = 0;
+    for (let retries = 0; ; ) {
       try {
-        return await inProcessQueue(this.path, () =>
-          withFileLock(this.path, this.#lockPath, this.#lock, async (held) => {
-            // What a writer killed mid-write leaves behind (its temp file) is removed by each
-            // store's first locked operation, and whenever the lock was found taken (a killed
-            // writer leaves it so); not every time, since reading the directory costs more
-            // the more files share it. Here, before anything can fail or turn out to change
-            // nothing: the taken-over lock is gone afterwards, and with it the sign.
-            if (!this.#swept || held.contended) {
-              sweepLeftovers(this.path);
-              this.#swept = true;
-            }
-            let base: Loaded;
-            try {
-              base = await this.#loadLocked();
-            } catch (error) {
-              if (!tolerateCurrent || error instanceof NeedsDerivation) throw error;
-              base = this.#unreadableBase();
-            }
-            this.#held = held;
-            try {
-              return await task(base);
-            } finally {
-              this.#held = undefined;
-            }
-          }),
-        );
+        return await this.#backend.exclusive(async (session) => {
+          let base: Loaded;
+          try {
+            base = await this.#loadLocked(session);
+          } catch (error) {
+            if (!tolerateCurrent || error instanceof NeedsDerivation) throw error;
+            base = await this.#unreadableBase(session);
+          }
+          return task(base, session);
+        });
       } catch (error) {
-        if (error instanceof NeedsDerivation && attempt < 3) {
-          await this.#keys.prepare(error.header);
+        if (error instanceof NeedsDerivation) {
+          if (derivations++ >= 3) throw wrongKey(this.#backend.location);
+          await error.prepare();
           continue;
         }
-        if (error instanceof NeedsDerivation) throw wrongKey(this.path);
+        if (isTokenStoreError(error, "LOCK_COMPROMISED") && retries++ < MAX_RETRIES) continue;
         throw error;
       }
     }
   }
 
-  #held: HeldLock | undefined;
-
-  /** The base for recover() when the current file cannot be read: replace whatever is there. */
-  #unreadableBase(): Loaded {
-    // A file that fails authentication may still have an intact header: the restored
-    // generation must number above it, so no reader mistakes one for the other.
-    let generation = 0;
+  /** The base for recover() when the stored bytes cannot be opened: replace whatever is there. */
+  async #unreadableBase(session: ExclusiveSession): Promise<Loaded> {
+    // The damaged file's header is not authenticated: its generation is not trusted, and
+    // its key id only suggests which key of ours the store was last sealed with.
+    let key: MasterKey | undefined;
+    let claimedGeneration: number | undefined;
     try {
-      const file = readWithIdentity(this.path);
-      if (file) generation = readHeader(file.bytes, this.path).generation;
+      const stored = await session.read(headCheck(this.#backend.location));
+      if (stored) {
+        const header = readHeader(stored.bytes, this.#backend.location);
+        key = this.#keys.find(header);
+        claimedGeneration = header.generation;
+      }
     } catch {
-      // Unreadable header too: nothing to number above.
+      // Unreadable header too.
     }
-    return { doc: TokenDocument.empty(), identity: statIdentityOrUndefined(this.path), generation, header: undefined };
+    return { doc: TokenDocument.empty(), version: await session.currentVersion(), generation: 0, claimedGeneration, header: undefined, key };
   }
 
   /**
    * Seals `plaintext` (a serialized document) as the next generation and replaces the
-   * file, if nothing changed under us. `committed` gives the document that is now the
-   * store's, once the file is replaced.
+   * stored bytes, if they are still the version read. `committed` gives the document
+   * that is now the store's, once the bytes are replaced.
    */
-  async #commit(base: Loaded, plaintext: Uint8Array, master: MasterKey, keepPrevious: boolean, committed: () => TokenDocument): Promise<void> {
+  async #commit(session: ExclusiveSession, base: Loaded, plaintext: Uint8Array, master: MasterKey, keepPrevious: boolean, committed: () => TokenDocument): Promise<void> {
     const generation = base.generation + 1;
-    const bytes = await sealParts(plaintext, master, generation);
-    if (this.#held?.compromised) {
-      this.#cache = undefined;
-      throw new TokenStoreError(
-        "LOCK_COMPROMISED",
-        `the lock on ${this.path} was lost while writing (this process stalled longer than ${this.#lock.staleMs} ms?); the change was not written`,
-        { path: this.path },
-      );
-    }
-    // Checked before the temp file is written and again just before the rename: a
-    // holder that stalled past the stale time anywhere in between (the fsync can take
-    // seconds on a busy disk) must not rename its file over a newer generation.
-    const assertUnchanged = () => {
-      if (!sameVersionOrBothMissing(statIdentityOrUndefined(this.path), base.identity) || this.#held?.compromised) {
-        this.#cache = undefined;
-        throw new TokenStoreError(
-          "LOCK_COMPROMISED",
-          `${this.path} was replaced by another writer while this one held the lock (a lock taken over after ${this.#lock.staleMs} ms?); the change was not written, to avoid overwriting a newer generation`,
-          { path: this.path },
-        );
-      }
-    };
-    assertUnchanged();
+    const parts = await sealParts(plaintext, master, generation);
     try {
-      const identity = replaceFile(this.path, bytes, base.identity, keepPrevious, assertUnchanged);
-      const header = readHeader(bytes[0], this.path, bytes[0].length + bytes[1].length);
-      this.#remember({ doc: committed(), identity, generation, header });
+      const version = await session.replace(parts, base.version, { keepPrevious });
+      const header = readHeader(parts[0], this.#backend.location, parts[0].length + parts[1].length);
+      this.#remember({ doc: committed(), version, generation, header, key: master });
     } catch (error) {
       this.#cache = undefined;
       throw error;
@@ -502,98 +485,15 @@ export class EncryptedFileStore {
   }
 }
 
-function statIdentityOrUndefined(path: string): FileIdentity | undefined {
-  try {
-    return statIdentity(path);
-  } catch (error) {
-    if (error instanceof TokenStoreError && error.code !== "IO_ERROR") return undefined;
-    throw error;
-  }
+/** The check of stored bytes before they are read whole: an intact header and a plausible length. */
+function headCheck(location: string): HeadCheck {
+  return { headBytes: HEADER_BYTES, check: (head, length) => void readHeader(head, location, length) };
 }
 
-/**
- * Whether the file is still the version a writer read: identity without the ctime,
- * which the writer's own hard link of `.prev` changes. Another writer's replacement is
- * a new inode with a later mtime (replaceFile guarantees that), so it is still seen.
- */
-function sameVersionOrBothMissing(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
-}
-
-function wrongKey(path: string): TokenStoreError {
-  return new TokenStoreError(
-    "WRONG_KEY",
-    `${path} was sealed with a different key or passphrase than the ones given; nothing was changed. Use the store's key, or add the old key to previousKeys while rotating`,
-    { path },
-  );
-}
-
-interface ParsedOptions {
-  path: string;
-  key: KeyInput;
-  previousKeys: KeyInput[];
-  scryptCost: number;
-  lock: LockSettings;
-  keepPrevious: boolean;
-}
-
-function parseOptions(options: EncryptedFileStoreOptions): ParsedOptions {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TokenStoreError("INVALID_OPTION", `options must be an object, got ${describeType(options)}`);
-  }
-  for (const name of Reflect.ownKeys(options)) {
-    if (typeof name !== "string" || !OPTION_NAMES.has(name)) {
-      throw new TokenStoreError("INVALID_OPTION", `unknown option ${JSON.stringify(String(name)).slice(0, 40)}; known options: ${[...OPTION_NAMES].join(", ")}`);
-    }
-  }
-  const { path } = options;
-  if (typeof path !== "string" || path.trim().length === 0 || path.includes("\0")) {
-    throw new TokenStoreError("INVALID_OPTION", `path must be a non-empty file path string, got ${describeType(path)}`);
-  }
-  if (path.length > MAX_PATH_LENGTH) {
-    // Longer than any OS accepts; refused here so that no message repeats it.
-    throw new TokenStoreError("INVALID_OPTION", `path is longer than ${MAX_PATH_LENGTH} characters`);
-  }
-  const given = (["key", "keyFile", "passphrase"] as const).filter((name) => options[name] !== undefined);
-  if (given.length > 1) {
-    throw new TokenStoreError("INVALID_OPTION", `give only one of key, keyFile, passphrase (got ${given.join(" and ")})`);
-  }
-  let key: KeyInput;
-  if (options.key !== undefined) key = { key: options.key };
-  else if (options.keyFile !== undefined) key = { keyFile: options.keyFile };
-  else if (options.passphrase !== undefined) key = { passphrase: options.passphrase };
-  else {
-    const fromEnv = process.env[KEY_ENV];
-    if (fromEnv === undefined || fromEnv === "") {
-      throw new TokenStoreError("INVALID_OPTION", `no key: pass key, keyFile or passphrase, or set ${KEY_ENV} to a base64 key (generateKey() makes one)`);
-    }
-    key = { key: fromEnv };
-  }
-  const previousKeys = options.previousKeys ?? [];
-  if (!Array.isArray(previousKeys)) {
-    throw new TokenStoreError("INVALID_OPTION", `previousKeys must be an array, got ${describeType(previousKeys)}`);
-  }
-  const scryptCost = integerOption("scryptCost", options.scryptCost, DEFAULT_SCRYPT.log2N, 14, 20);
-  const staleMs = integerOption("lockStaleMs", options.lockStaleMs, 10_000, 2_000, 600_000);
-  const waitMs = integerOption("lockWaitMs", options.lockWaitMs, staleMs + 5_000, 0, 3_600_000);
-  if (options.keepPrevious !== undefined && typeof options.keepPrevious !== "boolean") {
-    throw new TokenStoreError("INVALID_OPTION", `keepPrevious must be a boolean, got ${describeType(options.keepPrevious)}`);
-  }
-  return {
-    path: resolve(path),
-    key,
-    previousKeys: [...previousKeys],
-    scryptCost,
-    lock: { staleMs, waitMs },
-    keepPrevious: options.keepPrevious ?? true,
-  };
-}
-
-function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TokenStoreError("INVALID_OPTION", `${name} must be an integer from ${min} to ${max}, got ${typeof value === "number" ? value : describeType(value)}`);
-  }
-  return value;
+function wrongKey(where: string): TokenStoreError {
+  return new TokenStoreError("WRONG_KEY", `${where} was sealed with a different key or passphrase than the ones given; nothing was changed`, {
+    path: where,
+    action: "use-store-key",
+    advice: "use the store's key, or add the old key to previousKeys while rotating",
+  });
 }

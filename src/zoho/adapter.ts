@@ -1,6 +1,7 @@
 /**
- * The adapter that makes an {@link EncryptedFileStore} the token store of a Zoho CRM
- * Node SDK: `@zohocrm/typescript-sdk-*` (CommonJS) or `@zohocrm/nodejs-sdk-*` (ESM).
+ * The adapter that makes a token store (an {@link EncryptedFileStore}, or any store with
+ * the six operations on plain records and a refresh coordinator) the token store of a
+ * Zoho CRM Node SDK: `@zohocrm/typescript-sdk-*` (CommonJS) or `@zohocrm/nodejs-sdk-*` (ESM).
  *
  * No SDK package is imported, at run time or in the types. The caller passes the SDK
  * namespace it already uses, and the adapter takes `OAuthToken`, `UserSignature` and
@@ -45,9 +46,22 @@
  * them in its `SDKException` with the error as cause. No message names a token value.
  */
 import { TokenStoreError } from "../errors.js";
-import { LeaseTable } from "../file/lease.js";
-import { EncryptedFileStore, type EncryptedFileStoreOptions } from "../store/store.js";
-import type { TokenInput, TokenRecord } from "../store/types.js";
+import type { RefreshCoordinator } from "../backend/types.js";
+import { EncryptedFileStore } from "../store/file-store.js";
+import type { EncryptedFileStoreOptions } from "../store/options.js";
+import type { TokenInput, TokenRecord } from "../tokens/types.js";
+
+/** What the adapter needs of a store: the six operations on plain records, and optionally a refresh coordinator. */
+export interface AdaptableTokenStore {
+  findToken(token: TokenInput): Promise<TokenRecord | null>;
+  findTokenById(id: string): Promise<TokenRecord | null>;
+  saveToken(token: TokenInput): Promise<TokenRecord>;
+  deleteToken(id: string): Promise<boolean>;
+  getTokens(): Promise<TokenRecord[]>;
+  deleteTokens(): Promise<void>;
+  /** Coordinates renewals among the processes sharing the store; without it, each caller renews on its own. */
+  refreshCoordinator?(options: { leaseMs: number }): RefreshCoordinator;
+}
 
 /** The SDK's `UserSignature`, as far as the adapter uses it. */
 export interface ZohoUserSignature {
@@ -102,7 +116,7 @@ export interface ZohoAdapterOptions {
 }
 
 /** Options of {@link zohoTokenStore}: the core store's options, or a store already open, plus the adapter's. */
-export type ZohoTokenStoreOptions = (EncryptedFileStoreOptions | { store: EncryptedFileStore }) & ZohoAdapterOptions;
+export type ZohoTokenStoreOptions = (EncryptedFileStoreOptions | { store: AdaptableTokenStore }) & ZohoAdapterOptions;
 
 /** The SDK renews an access token that has fewer than this many ms left (OAuthToken.getTokenExpiry). */
 const SDK_EXPIRY_MARGIN_MS = 5000;
@@ -118,8 +132,8 @@ export interface ZohoTokenStore {
   deleteToken(id: string): Promise<void>;
   getTokens(): Promise<unknown[]>;
   deleteTokens(): Promise<void>;
-  /** The encrypted store underneath, for use without the SDK. */
-  readonly encryptedStore: EncryptedFileStore;
+  /** The store underneath, for use without the SDK. */
+  readonly encryptedStore: AdaptableTokenStore;
 }
 
 interface SdkClasses {
@@ -153,11 +167,16 @@ export async function zohoTokenStore(ZOHOCRMSDK: ZohoSdkNamespace, options: Zoho
   if (typeof refreshLeaseMs !== "number" || !Number.isInteger(refreshLeaseMs) || refreshLeaseMs < 0 || refreshLeaseMs > 600_000) {
     throw new TokenStoreError("INVALID_OPTION", "refreshLeaseMs must be an integer from 0 (leases off) to 600000");
   }
-  const core =
-    "store" in storeOptions && storeOptions.store instanceof EncryptedFileStore
-      ? storeOptions.store
-      : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
-  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : new LeaseTable(core.path, refreshLeaseMs));
+  const core = "store" in storeOptions ? adaptable(storeOptions.store) : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
+  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs }));
+}
+
+function adaptable(store: unknown): AdaptableTokenStore {
+  const operations = ["findToken", "findTokenById", "saveToken", "deleteToken", "getTokens", "deleteTokens"] as const;
+  if (!isObject(store) || !operations.every((name) => typeof (store as Record<string, unknown>)[name] === "function")) {
+    throw new TokenStoreError("INVALID_OPTION", `store must be a token store with ${operations.join(", ")} (an EncryptedFileStore, say)`);
+  }
+  return store as AdaptableTokenStore;
 }
 
 function sdkClasses(namespace: unknown): SdkClasses {
@@ -182,7 +201,7 @@ function sdkClasses(namespace: unknown): SdkClasses {
   );
 }
 
-function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: LeaseTable | undefined): ZohoTokenStore {
+function createAdapter(classes: SdkClasses, core: AdaptableTokenStore, leases: RefreshCoordinator | undefined): ZohoTokenStore {
   const { OAuthToken, UserSignature, Base } = classes;
   const isSdkToken = (token: unknown): token is ZohoOAuthToken => token instanceof OAuthToken;
 
@@ -194,14 +213,14 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: Le
   };
 
   class EncryptedZohoTokenStore extends Base implements ZohoTokenStore {
-    readonly #core: EncryptedFileStore;
+    readonly #core: AdaptableTokenStore;
 
     constructor() {
       super();
       this.#core = core;
     }
 
-    get encryptedStore(): EncryptedFileStore {
+    get encryptedStore(): AdaptableTokenStore {
       return this.#core;
     }
 
@@ -278,8 +297,8 @@ function createAdapter(classes: SdkClasses, core: EncryptedFileStore, leases: Le
       await this.#core.deleteTokens();
     }
 
-    toJSON(): { path: string } {
-      return { path: this.#core.path };
+    toJSON(): unknown {
+      return (this.#core as { toJSON?: () => unknown }).toJSON?.() ?? {};
     }
   }
 

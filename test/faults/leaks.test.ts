@@ -96,6 +96,10 @@ describe("no leaks", () => {
     await collect(() => store.saveToken({ ...token, refresh_token: token.refreshToken } as never));
     await collect(() => store.saveToken({ refreshToken: { value: token.refreshToken } } as never));
     await collect(() => store.findTokenById({ id: token.accessToken } as never));
+    // LIMIT_EXCEEDED: an explicit id at the top of the counter leaves no id for the next record.
+    const limited = await EncryptedFileStore.open({ path: join(tempDir(), "limit.enc"), key });
+    await limited.saveToken({ ...token, id: String(Number.MAX_SAFE_INTEGER - 1) });
+    await collect(() => limited.saveToken({ ...token, userName: "another", refreshToken: "1000.leak-refresh-other" }));
     // INVALID_OPTION: a key with a typo, a key of the wrong size, a bad passphrase type.
     await collect(() => EncryptedFileStore.open({ path, key: `${key.slice(0, 5)}!${key.slice(6)}` }));
     await collect(() => EncryptedFileStore.open({ path, key: key.slice(0, 40) }));
@@ -155,8 +159,9 @@ describe("no leaks", () => {
     const writable = fs as unknown as Record<string, unknown>;
     writable.statSync = ((...args: Parameters<typeof fs.statSync>) => {
       const result = originalStat(...args);
-      // The second stat of the file in a write is the check before the temp file: replace it right after.
-      if (args[0] === path && ++calls === 2) {
+      // From the second stat of the file on (the check before the temp file), replace it
+      // right after every one: each retry of the write finds it replaced again.
+      if (args[0] === path && ++calls >= 2) {
         copyFileSync(path, `${path}.swap`);
         fs.renameSync(`${path}.swap`, path);
       }

@@ -5,6 +5,9 @@
  * document, then the 16-byte GCM tag. The whole header is the cipher's associated
  * data, so no byte of it can change without the tag failing. Integers are big-endian.
  *
+ * A file is at most {@link MAX_FILE_BYTES} long: writers refuse a larger document
+ * (LIMIT_EXCEEDED), and readers check the header and the length before reading the rest.
+ *
  * | offset | bytes | field                                                              |
  * |-------:|------:|--------------------------------------------------------------------|
  * |      0 |     8 | magic, ASCII `ZEFSTORE`                                            |
@@ -40,6 +43,10 @@ export const MAGIC = Buffer.from("ZEFSTORE", "ascii");
 export const FORMAT_VERSION = 1;
 export const HEADER_BYTES = 96;
 export const TAG_BYTES = 16;
+/** Largest document sealed: 64 MiB of JSON, some 150,000 tokens. */
+export const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
+/** Largest store file: the header, the largest document and the tag. */
+export const MAX_FILE_BYTES = HEADER_BYTES + MAX_DOCUMENT_BYTES + TAG_BYTES;
 const CHECK_BYTES = 8;
 const PREFIX_BYTES = 12;
 
@@ -72,8 +79,7 @@ export interface Header {
  * when `file` holds only its start.
  */
 export function readHeader(file: Uint8Array, path: string, fileLength = file.length): Header {
-  const damaged = (why: string) =>
-    new TokenStoreError("DAMAGED_FILE", `${path} is damaged or is not a token store file (${why}); nothing was changed. If a previous generation was kept, recover() restores it`, { path });
+  const damaged = (why: string) => damagedFile(path, `is damaged or is not a token store file (${why})`);
   if (file.length < PREFIX_BYTES || !MAGIC.equals(file.subarray(0, MAGIC.length))) {
     throw damaged(file.length === 0 ? "empty file" : "no store header");
   }
@@ -90,12 +96,15 @@ export function readHeader(file: Uint8Array, path: string, fileLength = file.len
   if (version !== FORMAT_VERSION) {
     throw new TokenStoreError(
       "UNSUPPORTED_VERSION",
-      `${path} uses store format version ${version}; this version of zoho-encrypted-filestore reads version ${FORMAT_VERSION}` +
-        (version > FORMAT_VERSION ? " (upgrade the package)" : ""),
-      { path },
+      `${path} uses store format version ${version}; this version of zoho-encrypted-filestore reads version ${FORMAT_VERSION}`,
+      version > FORMAT_VERSION ? { path, action: "upgrade", advice: "upgrade the package" } : { path },
     );
   }
   if (headerBytes !== HEADER_BYTES) throw damaged("bad header length");
+  if (fileLength > MAX_FILE_BYTES) throw damaged(`${fileLength} bytes, more than any store file holds`);
+  const generation = view.getBigUint64(52);
+  // Writers never go past 2^53 - 1 (see sealParts); a larger number was not written by one.
+  if (generation > BigInt(Number.MAX_SAFE_INTEGER)) throw damaged("bad generation");
   const keySource = file[12];
   const kdf = file[13];
   let kdfInfo: Header["kdf"];
@@ -115,7 +124,7 @@ export function readHeader(file: Uint8Array, path: string, fileLength = file.len
     version,
     kdf: kdfInfo,
     keyId: Uint8Array.from(file.subarray(36, 52)),
-    generation: Number(view.getBigUint64(52)),
+    generation: Number(generation),
   };
 }
 
@@ -135,6 +144,15 @@ export async function seal(plaintext: Uint8Array, master: MasterKey, generation:
  * more, into freshly allocated memory: at a few MB that costs more than the cipher.
  */
 export async function sealParts(plaintext: Uint8Array, master: MasterKey, generation: number): Promise<[Uint8Array, Uint8Array]> {
+  if (plaintext.length > MAX_DOCUMENT_BYTES) {
+    throw new TokenStoreError(
+      "LIMIT_EXCEEDED",
+      `the document is ${plaintext.length} bytes, more than the ${MAX_DOCUMENT_BYTES} a store file holds; nothing was changed. Move some tokens to another store`,
+    );
+  }
+  if (!Number.isSafeInteger(generation) || generation < 1) {
+    throw new TokenStoreError("LIMIT_EXCEEDED", `generation ${generation} is past the largest a store file counts; nothing was changed`);
+  }
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header, 0);
   header.writeUInt16BE(FORMAT_VERSION, 8);
@@ -185,10 +203,19 @@ export async function unseal(file: Uint8Array, master: MasterKey, path: string):
       : await gcmNative(subkey, nonce, header).decrypt(sealed);
   } catch {
     // The cipher's own error says only that authentication failed; it is not kept as `cause`.
-    throw new TokenStoreError("DAMAGED_FILE", `${path} failed authentication: it was changed or damaged after it was written; nothing was changed. If a previous generation was kept, recover() restores it`, { path });
+    throw damagedFile(path, "failed authentication: it was changed or damaged after it was written");
   } finally {
     subkey.fill(0);
   }
+}
+
+/** DAMAGED_FILE for `path`: nothing was changed, and the previous generation may restore it. */
+export function damagedFile(path: string, what: string): TokenStoreError {
+  return new TokenStoreError("DAMAGED_FILE", `${path} ${what}; nothing was changed`, {
+    path,
+    action: "recover",
+    advice: "if a previous generation was kept, recover() restores it",
+  });
 }
 
 function sha256(data: Uint8Array): Buffer {

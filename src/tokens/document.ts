@@ -4,21 +4,19 @@
  *
  * JSON shape (format 1): `{"format":1,"nextId":N,"tokens":[{"id":"1","userName":"...",...}]}`.
  * Fields that are null are left out. `nextId` only grows, so an id is never handed
- * out twice, even after deletes.
+ * out twice, even after deletes; it never passes 2^53 - 1, the largest integer JSON
+ * numbers hold exactly (a change that would take it further is refused), so what is
+ * written always parses back. Other top-level fields (the store keeps its key history
+ * there) are carried through unchanged as `meta`.
  */
 import { TokenStoreError } from "../errors.js";
-import { describeType } from "../crypto/keys.js";
-import { TOKEN_FIELDS, type TokenField, type TokenInput, type TokenRecord } from "./types.js";
+import { isPlainObject, type NormalizedInput } from "./input.js";
+import { TOKEN_FIELDS, type TokenField, type TokenRecord } from "./types.js";
 
 export const DOCUMENT_FORMAT = 1;
-/** Longest accepted value of one field, in UTF-16 code units. Zoho's tokens are ~70. */
-export const MAX_FIELD_LENGTH = 16 * 1024;
-/** Longest accepted id. */
-export const MAX_ID_LENGTH = 128;
 
 const INDEXED = ["userName", "accessToken", "refreshToken", "grantToken"] as const;
 type IndexedField = (typeof INDEXED)[number];
-const FIELD_SET: ReadonlySet<string> = new Set<string>(["id", ...TOKEN_FIELDS]);
 /** Fields whose values are usually the same in many records. */
 const SHARED_FIELDS: ReadonlySet<string> = new Set<TokenField>(["clientId", "clientSecret", "redirectUrl", "apiDomain"]);
 
@@ -47,6 +45,8 @@ export class TokenDocument {
 
   private constructor(
     public nextId: number,
+    /** Top-level fields other than format, nextId and tokens, kept as they were read. */
+    public meta: Readonly<Record<string, unknown>> = {},
     private readonly byId = new Map<string, Entry>(),
     private readonly indexes: Indexes = { userName: new Map(), accessToken: new Map(), refreshToken: new Map(), grantToken: new Map() },
   ) {}
@@ -114,12 +114,13 @@ export class TokenDocument {
     if (!isPlainObject(data) || data.format !== DOCUMENT_FORMAT || !Number.isSafeInteger(data.nextId) || !Array.isArray(data.tokens)) {
       throw malformed(path);
     }
-    const doc = new TokenDocument(data.nextId as number);
+    const { format: _format, nextId, tokens, ...meta } = data;
+    const doc = new TokenDocument(nextId as number, meta);
     // JSON.parse makes a new string for every occurrence of a value; the values most
     // records share (one app's client id and secret, redirect URL, API domain) are kept
     // once instead, which for many users is a good part of the memory the cache takes.
     const shared = new Map<string, string>();
-    for (const raw of data.tokens as unknown[]) {
+    for (const raw of tokens as unknown[]) {
       if (!isPlainObject(raw) || typeof raw.id !== "string" || doc.byId.has(raw.id)) throw malformed(path);
       const record = emptyRecord(raw.id);
       for (const field of TOKEN_FIELDS) {
@@ -140,7 +141,11 @@ export class TokenDocument {
   }
 
   toJSON(): unknown {
-    return { format: DOCUMENT_FORMAT, nextId: this.nextId, tokens: Array.from(this.byId.values(), ({ record }) => recordJson(record)) };
+    return this.json(this.meta);
+  }
+
+  private json(meta: Readonly<Record<string, unknown>>): unknown {
+    return { format: DOCUMENT_FORMAT, nextId: this.nextId, ...meta, tokens: Array.from(this.byId.values(), ({ record }) => recordJson(record)) };
   }
 
   /**
@@ -149,8 +154,8 @@ export class TokenDocument {
    * record by record was faster still, but doubled the resident memory a writing process
    * keeps (docs/performance.md).
    */
-  serialize(): Uint8Array {
-    const json = JSON.stringify(this);
+  serialize(meta: Readonly<Record<string, unknown>> = this.meta): Uint8Array {
+    const json = JSON.stringify(this.json(meta));
     const bytes = Buffer.allocUnsafe(Buffer.byteLength(json, "utf8"));
     bytes.write(json, "utf8");
     return bytes;
@@ -217,11 +222,18 @@ export class TokenDocument {
     }
     let id = token.id;
     if (id === null) {
+      if (this.nextId >= Number.MAX_SAFE_INTEGER) {
+        throw new TokenStoreError(
+          "LIMIT_EXCEEDED",
+          `no id left to give a new record: the id counter is at ${this.nextId}, the largest the store counts exactly (an explicit id near it was saved before); nothing was changed. Save new records with explicit ids, or move the records to a new store`,
+        );
+      }
       id = String(this.nextId);
       this.nextId += 1;
-    } else if (/^[1-9][0-9]{0,15}$/.test(id) && Number(id) >= this.nextId && Number.isSafeInteger(Number(id) + 1)) {
-      // Past 2^53 - 2 the next id could not be counted exactly (it would repeat, and the
-      // document's nextId would no longer parse): such ids are kept as plain names.
+    } else if (/^[1-9][0-9]{0,15}$/.test(id) && Number(id) >= this.nextId && Number(id) < Number.MAX_SAFE_INTEGER) {
+      // The counter moves past a numeric id given explicitly, so that no id is handed out
+      // twice. Past 2^53 - 2 it could not (the counter must stay a number JSON holds
+      // exactly): such ids are kept as plain names, which the counter never reaches.
       this.nextId = Number(id) + 1;
     }
     const record: TokenRecord = { ...token, id };
@@ -342,67 +354,6 @@ function put<V>(map: Map<string, V>, key: string, value: V | undefined): void {
   else map.set(key, value);
 }
 
-/** A validated token input: every field present, `null` where not given. */
-export type NormalizedInput = { id: string | null } & { [K in TokenField]: string | null };
-
-/**
- * Validates a token given by a caller. Refuses anything but a plain object whose own
- * keys are token fields holding strings, null or undefined. "" counts as not given.
- * Messages name the field and the type, never the value.
- */
-export function normalizeInput(input: unknown, what = "token"): NormalizedInput {
-  if (!isPlainObject(input)) {
-    throw new TokenStoreError("INVALID_TOKEN", `${what} must be a plain object, got ${describeType(input)}`);
-  }
-  for (const key of Reflect.ownKeys(input)) {
-    if (typeof key !== "string" || !FIELD_SET.has(key)) {
-      throw new TokenStoreError("INVALID_TOKEN", `${what} has an unknown field ${JSON.stringify(String(key)).slice(0, 40)}; known fields: id, ${TOKEN_FIELDS.join(", ")}`);
-    }
-  }
-  // One object literal with every field in a fixed order (one shape for every query),
-  // each read by name: this runs on every findToken, the SDK's hot path.
-  const given = input as Record<string, unknown>;
-  return {
-    id: normalizeId((input as TokenInput).id ?? null, what, true),
-    userName: fieldValue(given.userName, "userName", what),
-    clientId: fieldValue(given.clientId, "clientId", what),
-    clientSecret: fieldValue(given.clientSecret, "clientSecret", what),
-    refreshToken: fieldValue(given.refreshToken, "refreshToken", what),
-    accessToken: fieldValue(given.accessToken, "accessToken", what),
-    grantToken: fieldValue(given.grantToken, "grantToken", what),
-    expiryTime: fieldValue(given.expiryTime, "expiryTime", what),
-    redirectUrl: fieldValue(given.redirectUrl, "redirectUrl", what),
-    apiDomain: fieldValue(given.apiDomain, "apiDomain", what),
-  };
-}
-
-function fieldValue(value: unknown, field: TokenField, what: string): string | null {
-  if (value === undefined || value === null || value === "") return null;
-  if (typeof value !== "string") {
-    throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} must be a string or null, got ${describeType(value)}`);
-  }
-  if (value.length > MAX_FIELD_LENGTH) {
-    throw new TokenStoreError("INVALID_TOKEN", `${what}.${field} is longer than ${MAX_FIELD_LENGTH} characters`);
-  }
-  return value;
-}
-
-/** Validates a record id given by a caller. */
-export function normalizeId(id: unknown, what = "id", allowNull = false): string | null {
-  if ((id === null || id === undefined || id === "") && allowNull) return null;
-  if (typeof id !== "string" || id.length === 0) {
-    throw new TokenStoreError("INVALID_TOKEN", `${what === "id" ? "id" : `${what}.id`} must be a non-empty string, got ${describeType(id)}`);
-  }
-  if (id.length > MAX_ID_LENGTH) {
-    throw new TokenStoreError("INVALID_TOKEN", `id is longer than ${MAX_ID_LENGTH} characters`);
-  }
-  return id;
-}
-
-export function copyRecord(record: TokenRecord): TokenRecord {
-  return { ...record };
-}
-
 function emptyRecord(id: string): TokenRecord {
   return {
     id,
@@ -418,12 +369,6 @@ function emptyRecord(id: string): TokenRecord {
   };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
 function malformed(path: string): TokenStoreError {
-  return new TokenStoreError("DAMAGED_FILE", `${path} decrypted but does not hold a token document; nothing was changed`, { path });
+  return new TokenStoreError("DAMAGED_FILE", `${path} decrypted but does not hold a token document; nothing was changed`, { path, action: "recover" });
 }

@@ -1,0 +1,318 @@
+/**
+ * The maintenance API of a file store, for tools (the package's command-line tool uses
+ * only this module and the public API): what is beside a store file and in what state,
+ * checked without the key; the repairs that are safe to make; and the one writer of
+ * private files, for exports and key files.
+ *
+ * Checks speak in the library's words and carry an `action` where there is something to
+ * do; a tool words the advice itself. Repairs use the same permission policy as `open`
+ * (fs/permissions.ts) and clear only what is wrong.
+ */
+import * as fs from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { errnoOf, isTokenStoreError, type ErrorAction } from "./errors.js";
+import { HEADER_BYTES, readHeader } from "./crypto/envelope.js";
+import { privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "./fs/permissions.js";
+import { writePrivateFile } from "./fs/private-files.js";
+import { StoreLayout, type EntryKind } from "./backend/file/layout.js";
+import { datedInFuture, FileLock, removeStale } from "./backend/file/lock.js";
+import { sweepLeftovers } from "./backend/file/store-file.js";
+
+export { writePrivateFile, StoreLayout };
+export type { Content } from "./fs/private-files.js";
+export type { EntryKind };
+
+/** The store's default `lockStaleMs`: a lock not refreshed for this long has a dead holder. */
+export const DEFAULT_STALE_MS = 10_000;
+
+export type CheckStatus = "ok" | "info" | "warn" | "problem" | "fixed";
+
+/** One finding about a store's files. */
+export interface Check {
+  check: "directory" | "store file" | "previous generation" | "key file" | "lock" | "temp files" | "leases";
+  status: CheckStatus;
+  message: string;
+  /** For a problem: how it is (or would be) repaired, as a shell command or in words; present when a repair can do it. */
+  fix?: string;
+  /** For a problem that no repair here makes: what to do. */
+  action?: ErrorAction;
+}
+
+export interface CheckOptions {
+  /** A key file to check too (its permissions). */
+  keyFile?: string;
+  /** A lock older than this is stale. Default {@link DEFAULT_STALE_MS}. */
+  staleMs?: number;
+  /** Repair what is safe to repair. */
+  fix?: boolean;
+}
+
+/** What a store file's plaintext header says, read without the key. */
+export interface HeaderSummary {
+  formatVersion: number;
+  generation: number;
+  keySource: "raw" | "passphrase";
+}
+
+/**
+ * Reads the header of a store file (its first bytes only). Undefined when the file does
+ * not exist; throws DAMAGED_FILE or UNSUPPORTED_VERSION for a file that is not an intact
+ * store file of this version.
+ */
+export function readStoreHeader(path: string): HeaderSummary | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    const head = Buffer.alloc(HEADER_BYTES);
+    const read = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
+    const header = readHeader(head.subarray(0, read), path, fs.fstatSync(fd).size);
+    return { formatVersion: header.version, generation: header.generation, keySource: header.kdf ? "passphrase" : "raw" };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Checks a store's files without its key: the directory, the store file, the previous
+ * generation, a key file, the lock, leftovers of interrupted writes, refresh leases.
+ * With `fix`, repairs what is safe: permissions (only the wrong bits), a stale or
+ * future-dated lock no live writer keeps fresh, leftovers (removed under the lock).
+ */
+export async function checkStore(path: string, options: CheckOptions = {}): Promise<Check[]> {
+  const layout = new StoreLayout(resolve(path));
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const fix = options.fix === true;
+  const checks: Check[] = [checkDirectory(layout, fix), checkStoreFile(layout, fix), checkPrevious(layout, fix)];
+  if (options.keyFile !== undefined) checks.push(checkKeyFile(resolve(options.keyFile), fix));
+  checks.push(await checkLock(layout, staleMs, fix));
+  checks.push(await checkLeftovers(layout, staleMs, fix));
+  checks.push(checkLeases(layout));
+  return checks;
+}
+
+function lstat(path: string): fs.Stats | undefined {
+  return fs.lstatSync(path, { throwIfNoEntry: false });
+}
+
+function mode(stats: fs.Stats): string {
+  return (stats.mode & 0o7777).toString(8);
+}
+
+/** A permission problem as a check, repaired with `fix` when a chmod can. */
+function permissionCheck(check: Check["check"], problem: PermissionProblem | undefined, stats: fs.Stats, fix: boolean, detail: string): Check {
+  if (!problem) return { check, status: "ok", message: `mode ${mode(stats)}${detail}` };
+  const message = `${problem.path} ${problem.reason}${detail}`;
+  if (problem.repairMode === undefined) return { check, status: "problem", message: `${message}; ${problem.fix}` };
+  if (!fix) return { check, status: "problem", message, fix: problem.fix };
+  try {
+    fs.chmodSync(problem.path, problem.repairMode);
+  } catch (error) {
+    return { check, status: "problem", message: `${message}; chmod failed (${errnoOf(error)})`, fix: problem.fix };
+  }
+  return { check, status: "fixed", message: `${problem.path}: mode ${mode(stats)} -> ${(problem.repairMode & 0o7777).toString(8)}${detail}` };
+}
+
+function checkDirectory(layout: StoreLayout, fix: boolean): Check {
+  const dir = layout.directory;
+  const stats = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!stats) return { check: "directory", status: "problem", message: `${dir} does not exist (creating a store creates it)` };
+  if (!stats.isDirectory()) return { check: "directory", status: "problem", message: `${dir} is not a directory` };
+  const result = permissionCheck("directory", privateDirectoryProblem(dir, stats), stats, fix, "");
+  if (result.status === "ok") {
+    const listable = (stats.mode & 0o055) !== 0;
+    return { ...result, message: `${dir}: mode ${mode(stats)}${listable ? " (others may list file names, not read the store)" : ""}` };
+  }
+  return result;
+}
+
+/** ", format 1, generation 7, raw key", or why the header cannot be read. */
+function headerText(path: string): { ok: boolean; text: string } {
+  try {
+    const header = readStoreHeader(path);
+    return header ? { ok: true, text: `, format ${header.formatVersion}, generation ${header.generation}, ${header.keySource === "passphrase" ? "passphrase" : "raw key"}` } : { ok: false, text: "" };
+  } catch (error) {
+    if (isTokenStoreError(error, "UNSUPPORTED_VERSION")) return { ok: false, text: "; written by a newer version of this package" };
+    if (isTokenStoreError(error)) return { ok: false, text: "; its header is damaged" };
+    return { ok: false, text: `; cannot read it (${errnoOf(error)})` };
+  }
+}
+
+function checkStoreFile(layout: StoreLayout, fix: boolean): Check {
+  const { path } = layout;
+  const stats = lstat(path);
+  if (!stats) {
+    return fs.existsSync(layout.previous)
+      ? { check: "store file", status: "problem", message: `${path} is missing but its previous generation is kept`, action: "recover" }
+      : { check: "store file", status: "problem", message: `${path} does not exist` };
+  }
+  if (stats.isSymbolicLink()) return { check: "store file", status: "problem", message: `${path} is a symbolic link; point the store at the real file` };
+  if (!stats.isFile()) return { check: "store file", status: "problem", message: `${path} is not a regular file` };
+  const header = headerText(path);
+  const result = permissionCheck("store file", privateFileProblem(path, stats), stats, fix, header.text);
+  if (result.status === "ok") result.message = `${path}: ${result.message}`;
+  if (!header.ok && result.status !== "problem") return { ...result, status: "problem", action: "recover" };
+  return result;
+}
+
+function checkPrevious(layout: StoreLayout, fix: boolean): Check {
+  const prev = layout.previous;
+  const stats = lstat(prev);
+  if (!stats) return { check: "previous generation", status: "info", message: `none kept (${prev} does not exist); it appears after the next write` };
+  if (!stats.isFile()) return { check: "previous generation", status: "problem", message: `${prev} is not a regular file; writes cannot keep the previous generation`, fix: `rm -r '${prev}'` };
+  const header = headerText(prev);
+  const result = permissionCheck("previous generation", privateFileProblem(prev, stats), stats, fix, header.text);
+  if (result.status === "ok") return { ...result, status: header.ok ? "info" : "warn", message: `${prev}: ${result.message}` };
+  return result;
+}
+
+function checkKeyFile(path: string, fix: boolean): Check {
+  const stats = lstat(path);
+  if (!stats) return { check: "key file", status: "problem", message: `${path} does not exist` };
+  const target = stats.isSymbolicLink() ? fs.statSync(path, { throwIfNoEntry: false }) : stats;
+  if (!target) return { check: "key file", status: "problem", message: `${path} does not exist (a dangling symbolic link)` };
+  if (!target.isFile()) return { check: "key file", status: "problem", message: `${path} is not a regular file` };
+  const result = permissionCheck("key file", privateFileProblem(path, target), target, fix, "");
+  if (result.status === "ok") result.message = `${path}: ${result.message}`;
+  return result;
+}
+
+/** How long a lock in the future is watched before it counts as kept by no live writer. */
+function watchMs(staleMs: number): number {
+  // A live holder touches its lock every max(1000, staleMs / 5) ms.
+  return Math.max(1000, Math.floor(staleMs / 5)) + 1000;
+}
+
+async function checkLock(layout: StoreLayout, staleMs: number, fix: boolean): Promise<Check> {
+  const lock = layout.lock;
+  const stats = fs.statSync(lock, { bigint: true, throwIfNoEntry: false });
+  if (!stats) return { check: "lock", status: "ok", message: "not held" };
+  const mtimeMs = Number(stats.mtimeNs / 1_000_000n);
+  const age = Date.now() - mtimeMs;
+  const future = datedInFuture(mtimeMs);
+  if (!future && age <= staleMs) return { check: "lock", status: "info", message: `held by a running writer (${lock} refreshed ${duration(Math.max(0, age))} ago)` };
+  const problem = future
+    ? `${lock} is dated ${duration(-age)} in the future (a clock change or a restored backup?): no writer can take it until it is removed`
+    : `${lock} is stale: last refreshed ${duration(age)} ago, its holder died (writers take it over after ${staleMs} ms)`;
+  const fixText = `remove ${lock} once no live writer keeps it fresh`;
+  if (!fix) return { check: "lock", status: "problem", message: problem, fix: fixText, action: "clear-stale-lock" };
+  if (future) {
+    // A live holder would touch it within its refresh interval: watch it that long.
+    await new Promise((resolveWait) => setTimeout(resolveWait, watchMs(staleMs)));
+    const again = fs.statSync(lock, { bigint: true, throwIfNoEntry: false });
+    if (!again) return { check: "lock", status: "fixed", message: `${lock} is gone` };
+    if (again.ino !== stats.ino || again.mtimeNs !== stats.mtimeNs) return { check: "lock", status: "info", message: "a running writer refreshed it meanwhile" };
+  }
+  try {
+    removeStale(layout, lock, stats, staleMs);
+  } catch (error) {
+    if (errnoOf(error) === "ELOCKED") return { check: "lock", status: "info", message: "taken over by a running writer meanwhile" };
+    return { check: "lock", status: "problem", message: `${problem}; removing it failed (${errnoOf(error)})`, fix: fixText };
+  }
+  return { check: "lock", status: "fixed", message: `removed the ${future ? "future-dated" : "stale"} lock ${lock}` };
+}
+
+/** The names beside a store that killed writers or lock takeovers left. */
+export function leftovers(path: string): string[] {
+  const layout = new StoreLayout(resolve(path));
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(layout.directory);
+  } catch {
+    return [];
+  }
+  return entries.filter((entry) => layout.classify(entry)?.startsWith("leftover-")).sort();
+}
+
+async function checkLeftovers(layout: StoreLayout, staleMs: number, fix: boolean): Promise<Check> {
+  const found = leftovers(layout.path);
+  if (found.length === 0) return { check: "temp files", status: "ok", message: "no leftovers from interrupted writes" };
+  const problem = `left by an interrupted write: ${found.map((entry) => layout.entryPath(entry)).join(", ")}`;
+  const fixText = "removed while holding the lock";
+  if (!fix) return { check: "temp files", status: "problem", message: problem, fix: fixText };
+  try {
+    // Under the store's lock no writer is between its temp file and its rename.
+    const removed = await new FileLock(layout, { staleMs, waitMs: staleMs + 5000 }).hold(async () => sweepLeftovers(layout));
+    const left = leftovers(layout.path);
+    if (left.length > 0) return { check: "temp files", status: "problem", message: `could not remove ${left.join(", ")}`, fix: fixText };
+    return { check: "temp files", status: "fixed", message: `removed ${removed.length > 0 ? removed.join(", ") : "nothing (already gone)"}` };
+  } catch (error) {
+    return { check: "temp files", status: "problem", message: `${problem}; ${(error as Error).message}`, fix: fixText };
+  }
+}
+
+function checkLeases(layout: StoreLayout): Check {
+  let count = 0;
+  try {
+    count = fs.readdirSync(layout.directory).filter((entry) => layout.classify(entry) === "lease").length;
+  } catch {
+    // No directory: reported above.
+  }
+  return count === 0
+    ? { check: "leases", status: "ok", message: "no token renewal in progress" }
+    : { check: "leases", status: "info", message: `${count} refresh lease${count === 1 ? "" : "s"} (a token renewal in progress, or left by a process that died; the next renewal clears those)` };
+}
+
+/**
+ * Which of a store's own files `candidate` is (by identity: device and inode, or the
+ * real directory plus name), so a tool never writes over one: "the store file", "the
+ * previous generation", "the key file", "the lock", ... Undefined when it is none.
+ */
+export function storeFileAt(storePath: string, candidate: string, keyFile?: string): string | undefined {
+  const layout = new StoreLayout(resolve(storePath));
+  const target = resolve(candidate);
+  const identity = (path: string) => {
+    const stats = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+    return stats && `${stats.dev}:${stats.ino}`;
+  };
+  const named: Array<[string, string | undefined]> = [
+    ["the store file", identity(layout.path)],
+    ["the previous generation", identity(layout.previous)],
+    ["the lock", identity(layout.lock)],
+    ["the key file", keyFile === undefined ? undefined : identity(resolve(keyFile))],
+  ];
+  const own = identity(target);
+  if (own !== undefined) {
+    const match = named.find(([, id]) => id === own);
+    if (match) return match[0];
+  }
+  // A name that does not exist yet: compare the directory it would be made in.
+  const dir = identity(dirname(target));
+  if (dir !== undefined && dir === identity(layout.lock)) return "the lock";
+  if (dir !== undefined && dir === identity(layout.directory)) {
+    const kind = layout.classify(basename(target));
+    if (kind !== undefined) return describeKind(kind);
+  }
+  return undefined;
+}
+
+function describeKind(kind: EntryKind): string {
+  return {
+    store: "the store file",
+    previous: "the previous generation",
+    lock: "the lock",
+    lease: "a refresh lease",
+    "leftover-temp": "a temp file of the store",
+    "leftover-previous": "a temp file of the store",
+    "leftover-lease-temp": "a temp file of the store",
+    "leftover-lock": "a lock takeover",
+  }[kind];
+}
+
+/** "45 s", "59 min", "3 h", "12 days". */
+export function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 120) return `${min} min`;
+  const h = Math.round(min / 60);
+  if (h < 48) return `${h} h`;
+  return `${Math.round(h / 24)} days`;
+}
+
+export { MAX_FIELD_LENGTH, MAX_ID_LENGTH } from "./tokens/input.js";
+export { shortenClientId } from "./tokens/record.js";

@@ -1,0 +1,36 @@
+/**
+ * `EncryptedFileStore`: the token store on the file backend, the package's default.
+ * Its `open` is the composition root of a file store: options, keys, the file backend.
+ */
+import { KeyRing } from "../crypto/keyring.js";
+import { FileBackend } from "../backend/file/backend.js";
+import { parseFileStoreOptions, type EncryptedFileStoreOptions } from "./options.js";
+import { EncryptedTokenStore } from "./store.js";
+
+export class EncryptedFileStore extends EncryptedTokenStore {
+  /** Absolute path of the store file. */
+  readonly path: string;
+
+  private constructor(backend: FileBackend, keys: KeyRing, keepPrevious: boolean) {
+    super(backend, keys, keepPrevious);
+    this.path = backend.layout.path;
+  }
+
+  /**
+   * Opens the store at `options.path` (creating nothing but a missing directory, mode
+   * 0700; the file itself is created by the first write) and checks that the key opens
+   * it. Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS, INVALID_PATH or
+   * INVALID_OPTION at once. A damaged or missing file does not stop `open`, so that
+   * `recover()` can be called; every other operation reports it.
+   *
+   * @example
+   * const store = await EncryptedFileStore.open({ path: "./zoho-tokens.enc", keyFile: "./zoho.key" });
+   */
+  static async open(options: EncryptedFileStoreOptions): Promise<EncryptedFileStore> {
+    const settings = parseFileStoreOptions(options);
+    // Keys first: a missing key file is refused before anything is created on disk.
+    const keys = await KeyRing.load(settings.key, settings.previousKeys);
+    const backend = FileBackend.open(settings.path, settings.lock);
+    return EncryptedTokenStore.assemble((ring) => new EncryptedFileStore(backend, ring, settings.keepPrevious), backend, keys, settings);
+  }
+}
