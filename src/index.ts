@@ -8,4 +8,4 @@ export { generateKey } from "./crypto/keys.js";
 export { TokenStoreError, ErrorCodes, isTokenStoreError } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
 export { zohoTokenStore } from "./zoho/adapter.js";
-export type { ZohoTokenStore, ZohoTokenStoreOptions, ZohoAdapterOptions, ZohoSdkNamespace, ZohoOAuthToken, ZohoUserSignature } from "./zoho/adapter.js";
+export type { ZohoTokenStore, ZohoTokenStoreOptions, ZohoAdapterOptions, ZohoSdkNamespace, ZohoSdkToken, ZohoOAuthToken, ZohoUserSignature } from "./zoho/adapter.js";
