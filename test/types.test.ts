@@ -80,6 +80,18 @@ describe("the published types, compiled by tsc in a consumer project", () => {
     expect(existsSync(join(ROOT, "dist", "index.d.cts")), "run `npm run build` first").toBe(true);
   });
 
+  it("name no SDK package, in the types or the code (the caller's SDK namespace gives the types)", () => {
+    const built = readdirSync(join(ROOT, "dist")).filter((name) => /\.(d\.ts|d\.cts|js|cjs)$/.test(name));
+    expect(built).toEqual(expect.arrayContaining(["index.d.ts", "index.d.cts", "index.js", "index.cjs"]));
+    for (const name of built) {
+      const text = readFileSync(join(ROOT, "dist", name), "utf8");
+      // Import declarations, import types, require() and type references (comments may name the SDKs).
+      expect(text, name).not.toMatch(/^\s*(import|export)\b[^;]*?\bfrom\s*["']@zohocrm\//m);
+      expect(text, name).not.toMatch(/\b(import|require)\(\s*["']@zohocrm\//);
+      expect(text, name).not.toMatch(/reference\s+types=["']@zohocrm\//);
+    }
+  });
+
   it.each(PROJECTS)("$name", async ({ type, compilerOptions, files }) => {
     const dir = consumerProject({ type, compilerOptions, files });
     projects.push(dir);
