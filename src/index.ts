@@ -11,6 +11,7 @@ export type {
   ZohoTokenStoreOptions,
   ZohoAdapterOptions,
   ZohoSdkNamespace,
+  ZohoSdkToken,
   ZohoOAuthToken,
   ZohoUserSignature,
 } from "./zoho/adapter.js";

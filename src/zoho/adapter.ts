@@ -104,6 +104,14 @@ export interface ZohoSdkNamespace {
   TokenStore?: unknown;
 }
 
+/**
+ * The token type of the SDK namespace `SDK`: an instance of its own `OAuthToken`, so the
+ * type comes from the SDK version the caller installed, without this package naming it.
+ * `unknown` for the bare {@link ZohoSdkNamespace}; `any` for an SDK that ships no types
+ * (`@zohocrm/nodejs-sdk-*`).
+ */
+export type ZohoSdkToken<SDK extends ZohoSdkNamespace = ZohoSdkNamespace> = InstanceType<SDK["OAuthToken"]>;
+
 /** Options of the adapter itself, beside the core store's. */
 export interface ZohoAdapterOptions {
   /**
@@ -124,13 +132,20 @@ const SDK_EXPIRY_MARGIN_MS = 5000;
 const FRESH_MARGIN_MS = SDK_EXPIRY_MARGIN_MS + 2000;
 const DEFAULT_REFRESH_LEASE_MS = 10_000;
 
-/** What {@link zohoTokenStore} resolves to: the SDK's six TokenStore methods, plus the core store. */
-export interface ZohoTokenStore {
-  findToken(token: unknown): Promise<unknown>;
-  findTokenById(id: string): Promise<unknown>;
-  saveToken(token: unknown): Promise<void>;
+/**
+ * What {@link zohoTokenStore} resolves to: the SDK's six TokenStore methods, plus the core
+ * store. Its tokens are the SDK's own (`ZohoSdkToken<SDK>`), so the store is assignable
+ * to the SDK's `TokenStore` type and `InitializeBuilder().store()` takes it without a cast.
+ */
+export interface ZohoTokenStore<SDK extends ZohoSdkNamespace = ZohoSdkNamespace> {
+  /** Fills the SDK's token from the matching record and returns it, or returns null. */
+  findToken(token: ZohoSdkToken<SDK>): Promise<ZohoSdkToken<SDK> | null>;
+  /** A new SDK token for the record with this id. @throws {TokenStoreError} `NOT_FOUND` when there is none. */
+  findTokenById(id: string): Promise<ZohoSdkToken<SDK>>;
+  saveToken(token: ZohoSdkToken<SDK>): Promise<void>;
+  /** @throws {TokenStoreError} `NOT_FOUND` when no record has this id. */
   deleteToken(id: string): Promise<void>;
-  getTokens(): Promise<unknown[]>;
+  getTokens(): Promise<ZohoSdkToken<SDK>[]>;
   deleteTokens(): Promise<void>;
   /** The store underneath, for use without the SDK. */
   readonly encryptedStore: AdaptableTokenStore;
@@ -149,16 +164,20 @@ interface SdkClasses {
  *   from "@zohocrm/typescript-sdk-8.0"` (or `require(...)`), or `"@zohocrm/nodejs-sdk-8.0"`.
  * @param options - The options of {@link EncryptedFileStore.open} (`path`, `key`,
  *   `keyFile`, `passphrase`, ...), or `{ store }` with a store already open.
+ * @typeParam SDK - Inferred from `ZOHOCRMSDK`: the store's tokens are typed as that SDK's
+ *   `OAuthToken`, so the typescript SDK's `TokenStore` type accepts the store as it is.
  * @returns An object `InitializeBuilder().store()` accepts; for the nodejs SDK an
  *   instance of a subclass of the SDK's own `TokenStore` class.
  * @throws {TokenStoreError} `INVALID_OPTION` when `ZOHOCRMSDK` is not an SDK namespace;
  *   every error of {@link EncryptedFileStore.open}.
  * @example
- * import * as ZOHOCRMSDK from "@zohocrm/nodejs-sdk-8.0";
+ * import * as ZOHOCRMSDK from "@zohocrm/typescript-sdk-8.0";
  * const store = await zohoTokenStore(ZOHOCRMSDK, { path: "./zoho-tokens.enc", keyFile: "./zoho.key" });
- * await (await new ZOHOCRMSDK.InitializeBuilder()).environment(env).token(token).store(store).initialize();
+ * const token = new ZOHOCRMSDK.OAuthBuilder().userSignature(new ZOHOCRMSDK.UserSignature("me@example.com")).build();
+ * await (await new ZOHOCRMSDK.InitializeBuilder())
+ *   .environment(ZOHOCRMSDK.USDataCenter.PRODUCTION()).token(token).store(store).initialize();
  */
-export async function zohoTokenStore(ZOHOCRMSDK: ZohoSdkNamespace, options: ZohoTokenStoreOptions): Promise<ZohoTokenStore> {
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: SDK, options: ZohoTokenStoreOptions): Promise<ZohoTokenStore<SDK>> {
   const classes = sdkClasses(ZOHOCRMSDK);
   if (options === null || typeof options !== "object") {
     throw new TokenStoreError("INVALID_OPTION", "zohoTokenStore expects an options object ({ path, ... } or { store })");
@@ -168,7 +187,9 @@ export async function zohoTokenStore(ZOHOCRMSDK: ZohoSdkNamespace, options: Zoho
     throw new TokenStoreError("INVALID_OPTION", "refreshLeaseMs must be an integer from 0 (leases off) to 600000");
   }
   const core = "store" in storeOptions ? adaptable(storeOptions.store) : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
-  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs }));
+  // The adapter's tokens are the SDK's own OAuthToken (it builds them with that class and
+  // passes others through untouched): typed here as the caller's SDK declares that class.
+  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<SDK>;
 }
 
 function adaptable(store: unknown): AdaptableTokenStore {
@@ -252,7 +273,7 @@ function createAdapter(classes: SdkClasses, core: AdaptableTokenStore, leases: R
     }
 
     /** A new SDK token for the record with this id. @throws NOT_FOUND when there is none. */
-    async findTokenById(id: string): Promise<unknown> {
+    async findTokenById(id: string): Promise<ZohoOAuthToken> {
       const key = idString(id);
       let record = await this.#core.findTokenById(key);
       if (record === null) throw notFound();
@@ -289,7 +310,7 @@ function createAdapter(classes: SdkClasses, core: AdaptableTokenStore, leases: R
       if (!(await this.#core.deleteToken(idString(id)))) throw notFound();
     }
 
-    async getTokens(): Promise<unknown[]> {
+    async getTokens(): Promise<ZohoOAuthToken[]> {
       return (await this.#core.getTokens()).map(newSdkToken);
     }
 
