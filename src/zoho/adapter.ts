@@ -137,7 +137,7 @@ const DEFAULT_REFRESH_LEASE_MS = 10_000;
  * store. Its tokens are the SDK's own (`ZohoSdkToken<SDK>`), so the store is assignable
  * to the SDK's `TokenStore` type and `InitializeBuilder().store()` takes it without a cast.
  */
-export interface ZohoTokenStore<SDK extends ZohoSdkNamespace = ZohoSdkNamespace> {
+export interface ZohoTokenStore<SDK extends ZohoSdkNamespace = ZohoSdkNamespace, Core extends AdaptableTokenStore = EncryptedFileStore> {
   /** Fills the SDK's token from the matching record and returns it, or returns null. */
   findToken(token: ZohoSdkToken<SDK>): Promise<ZohoSdkToken<SDK> | null>;
   /** A new SDK token for the record with this id. @throws {TokenStoreError} `NOT_FOUND` when there is none. */
@@ -148,7 +148,7 @@ export interface ZohoTokenStore<SDK extends ZohoSdkNamespace = ZohoSdkNamespace>
   getTokens(): Promise<ZohoSdkToken<SDK>[]>;
   deleteTokens(): Promise<void>;
   /** The store underneath, for use without the SDK. */
-  readonly encryptedStore: AdaptableTokenStore;
+  readonly encryptedStore: Core;
 }
 
 interface SdkClasses {
@@ -177,7 +177,12 @@ interface SdkClasses {
  * await (await new ZOHOCRMSDK.InitializeBuilder())
  *   .environment(ZOHOCRMSDK.USDataCenter.PRODUCTION()).token(token).store(store).initialize();
  */
-export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: SDK, options: ZohoTokenStoreOptions): Promise<ZohoTokenStore<SDK>> {
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace, Core extends AdaptableTokenStore>(
+  ZOHOCRMSDK: SDK,
+  options: { store: Core } & ZohoAdapterOptions,
+): Promise<ZohoTokenStore<SDK, Core>>;
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: SDK, options: EncryptedFileStoreOptions & ZohoAdapterOptions): Promise<ZohoTokenStore<SDK>>;
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: SDK, options: ZohoTokenStoreOptions): Promise<ZohoTokenStore<SDK, AdaptableTokenStore>> {
   const classes = sdkClasses(ZOHOCRMSDK);
   if (options === null || typeof options !== "object") {
     throw new TokenStoreError("INVALID_OPTION", "zohoTokenStore expects an options object ({ path, ... } or { store })");
@@ -189,7 +194,7 @@ export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: S
   const core = "store" in storeOptions ? adaptable(storeOptions.store) : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
   // The adapter's tokens are the SDK's own OAuthToken (it builds them with that class and
   // passes others through untouched): typed here as the caller's SDK declares that class.
-  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<SDK>;
+  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<SDK, AdaptableTokenStore>;
 }
 
 function adaptable(store: unknown): AdaptableTokenStore {
@@ -222,7 +227,7 @@ function sdkClasses(namespace: unknown): SdkClasses {
   );
 }
 
-function createAdapter(classes: SdkClasses, core: AdaptableTokenStore, leases: RefreshCoordinator | undefined): ZohoTokenStore {
+function createAdapter(classes: SdkClasses, core: AdaptableTokenStore, leases: RefreshCoordinator | undefined): ZohoTokenStore<ZohoSdkNamespace, AdaptableTokenStore> {
   const { OAuthToken, UserSignature, Base } = classes;
   const isSdkToken = (token: unknown): token is ZohoOAuthToken => token instanceof OAuthToken;
 
@@ -233,7 +238,7 @@ function createAdapter(classes: SdkClasses, core: AdaptableTokenStore, leases: R
     return token;
   };
 
-  class EncryptedZohoTokenStore extends Base implements ZohoTokenStore {
+  class EncryptedZohoTokenStore extends Base implements ZohoTokenStore<ZohoSdkNamespace, AdaptableTokenStore> {
     readonly #core: AdaptableTokenStore;
 
     constructor() {
