@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
-import { sampleToken, tempDir } from "./helpers.js";
+import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
 import { cli } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
@@ -206,6 +206,36 @@ describe("doctor", () => {
     const readable = await cli(["doctor", "--fix"], { ZOHO_TOKEN_STORE_FILE: file });
     expect(readable.code).toBe(0);
     expect(modeOf(dir)).toBe(0o755);
+  });
+
+  it("--fix clears only the access that is wrong: setgid on the directory and the owner's bits stay", async () => {
+    const { dir, file, key, keyFile } = await setup();
+    chmodSync(dir, 0o2770);
+    chmodSync(keyFile, 0o744);
+    chmodSync(file, 0o640);
+    const fixed = await cli(["doctor", "--fix", "--key-file", keyFile], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(fixed.code, fixed.stdout).toBe(0);
+    expect(statSync(dir).mode & 0o7777).toBe(0o2750);
+    expect(statSync(keyFile).mode & 0o7777).toBe(0o700);
+    expect(statSync(file).mode & 0o7777).toBe(0o600);
+    expect(fixed.stdout).toMatch(/fixed\s+directory: .* mode 2770 -> 2750/);
+    expect(fixed.stdout).toMatch(/fixed\s+key file: .* mode 744 -> 700/);
+    assertNoSecrets(fixed.stdout + fixed.stderr, [key, ...secretsOf(sampleToken("a"))]);
+  });
+
+  it("a key file that is a dangling symbolic link is a problem line, not an internal error", async () => {
+    const { dir, file, key } = await setup();
+    const link = join(dir, "link.key");
+    symlinkSync(join(dir, "gone.key"), link);
+    for (const extra of [[], ["--fix"]]) {
+      const result = await cli(["doctor", "--key-file", link, ...extra], { ZOHO_TOKEN_STORE_FILE: file });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/PROBLEM\s+key file: .*link\.key does not exist \(dangling symbolic link\)/);
+      expect(result.stdout + result.stderr).not.toContain("INTERNAL");
+      assertNoSecrets(result.stdout + result.stderr, [key]);
+    }
+    const machine = json((await cli(["doctor", "--key-file", link, "--json"], { ZOHO_TOKEN_STORE_FILE: file })).stdout);
+    expect(JSON.stringify(machine)).toContain("dangling symbolic link");
   });
 
   it("leaves a fresh lock alone: a writer is running", async () => {

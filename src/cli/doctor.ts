@@ -34,9 +34,10 @@ temp files left by an interrupted write (F.<pid>-<hex>.tmp, F.prev.new); whether
 previous generation (F.prev) is kept. When a key is given (--key-file or the
 environment; doctor never prompts) it also decrypts and authenticates the file.
 
---fix repairs what is safe to repair: chmod 600 on the files, removes group and other
-write access from the directory (when it is yours and not sticky), removes a stale
-lock, and removes leftover temp files while holding the lock. It never touches
+--fix repairs what is safe to repair: takes group and other access away from the
+files (chmod go-rwx), group and other write access away from the directory (chmod
+go-w, when it is yours and not sticky; setgid stays), removes a stale lock, and
+removes leftover temp files while holding the lock. It never touches
 tokens. Exit 1 while any problem remains.`,
     common: ["file", "key-file", "json"],
     options: {
@@ -89,8 +90,9 @@ tokens. Exit 1 while any problem remains.`,
   },
 );
 
-function mode(stats: fs.Stats): string {
-  return (stats.mode & 0o777).toString(8);
+/** The permission bits in octal, with setuid, setgid and sticky when set ("600", "2750"). */
+function mode(stats: fs.Stats | number): string {
+  return ((typeof stats === "number" ? stats : stats.mode) & 0o7777).toString(8);
 }
 
 function lstat(path: string): fs.Stats | undefined {
@@ -111,16 +113,20 @@ function chmod(path: string, to: number): string | undefined {
   }
 }
 
-/** A file only its owner may use: mode 600 (doctor --fix), else a problem. */
+/**
+ * A file only its owner may use, else a problem. --fix takes group and other access
+ * away (`chmod go-rwx`) and leaves every other bit as it was.
+ */
 function privateFile(check: string, path: string, stats: fs.Stats, fix: boolean, detail: string): Check {
   if (process.platform === "win32" || (stats.mode & 0o077) === 0) return { check, status: "ok", message: `${path}: mode ${mode(stats)}${detail}` };
   const problem = `${path} can be accessed by other users (mode ${mode(stats)})${detail}`;
-  const fixText = `chmod 600 '${path}'`;
+  const fixText = `chmod go-rwx '${path}'`;
   if (!fix) return { check, status: "problem", message: problem, fix: fixText };
-  const failed = chmod(path, 0o600);
+  const to = stats.mode & 0o7777 & ~0o077;
+  const failed = chmod(path, to);
   return failed
     ? { check, status: "problem", message: `${problem}; chmod failed (${failed})`, fix: fixText }
-    : { check, status: "fixed", message: `${path}: mode ${mode(stats)} -> 600${detail}` };
+    : { check, status: "fixed", message: `${path}: mode ${mode(stats)} -> ${mode(to)}${detail}` };
 }
 
 function checkDirectory(dir: string, fix: boolean): Check {
@@ -139,11 +145,13 @@ function checkDirectory(dir: string, fix: boolean): Check {
   if (!mine || sticky) return { check, status: "problem", message: `${problem}; move the store to a directory of your own (mode 700)` };
   const fixText = `chmod go-w '${dir}'`;
   if (!fix) return { check, status: "problem", message: problem, fix: fixText };
-  const to = stats.mode & 0o755;
+  // Only group and other write access goes; setgid (new files take the directory's
+  // group) and every other bit stay as the owner set them.
+  const to = stats.mode & 0o7777 & ~0o022;
   const failed = chmod(dir, to);
   return failed
     ? { check, status: "problem", message: `${problem}; chmod failed (${failed})`, fix: fixText }
-    : { check, status: "fixed", message: `${dir}: mode ${mode(stats)} -> ${to.toString(8)}` };
+    : { check, status: "fixed", message: `${dir}: mode ${mode(stats)} -> ${mode(to)}` };
 }
 
 function headerSummary(path: string): { ok: boolean; text: string } {
@@ -190,10 +198,22 @@ function checkPrevious(path: string, fix: boolean): Check {
 
 function checkKeyFile(path: string, fix: boolean): Check {
   const check = "key file";
-  const stats = lstat(path);
-  if (!stats) return { check, status: "problem", message: `${path} does not exist` };
-  if (!stats.isFile() && !stats.isSymbolicLink()) return { check, status: "problem", message: `${path} is not a regular file` };
-  return privateFile(check, path, fs.statSync(path), fix, "");
+  const link = lstat(path);
+  if (!link) return { check, status: "problem", message: `${path} does not exist` };
+  let stats = link;
+  if (link.isSymbolicLink()) {
+    // The store reads the key through the link, so the file it points to is what counts.
+    try {
+      stats = fs.statSync(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { check, status: "problem", message: `${path} does not exist (dangling symbolic link)` };
+      if (code === "ELOOP") return { check, status: "problem", message: `${path} is a loop of symbolic links` };
+      return { check, status: "problem", message: `${path} is a symbolic link that cannot be followed (${code ?? "error"})` };
+    }
+  }
+  if (!stats.isFile()) return { check, status: "problem", message: `${path} is not a regular file` };
+  return privateFile(check, path, stats, fix, "");
 }
 
 function checkLock(path: string, staleMs: number, now: number, fix: boolean): Check {
