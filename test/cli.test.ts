@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
-import { sampleToken, tempDir } from "./helpers.js";
+import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
 import { cli, closedStdin, sdkCsv, ttyStdin } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
@@ -243,5 +243,67 @@ describe("delete and clear", () => {
     expect(json((await cli(["list", "--json"], env)).stdout).tokens).toHaveLength(2);
     expect(json((await cli(["clear", "--yes", "--json"], env)).stdout)).toEqual({ ok: true, deleted: 2 });
     expect(json((await cli(["list", "--json"], env)).stdout).tokens).toEqual([]);
+  });
+});
+
+describe("control characters in stored values never reach the terminal raw", () => {
+  const TITLE = "\u001b]0;owned\u0007";
+  const FORGED = "\n2   admin@example.com  1000.ADMI…  secret refresh access  2099-01-01 00:00Z";
+  const evil = { userName: `eve${TITLE}\r${FORGED}\u202e`, clientId: "1000.\u009b31mCLIENT", redirectUrl: "https://example.com/\u007f\u0085" };
+  /** Our own colour codes taken out, nothing that acts on a terminal may be left. */
+  const raw = (text: string) => text.replace(/\u001b\[\d+m/g, "").match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g) ?? [];
+
+  it("list, show, delete, import and doctor print them as visible escapes; --json keeps them exact", async () => {
+    const dir = join(tempDir(), `dir${TITLE}`);
+    mkdirSync(dir, { mode: 0o700 });
+    const file = join(dir, "tokens.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path: file, key });
+    await store.saveToken(sampleToken("a", evil));
+    const env = { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key };
+    const csv = join(dir, "sdk.csv");
+    writeFileSync(csv, sdkCsv([sampleToken("b", { userName: `bob${TITLE}\r` })]));
+    const secrets = [key, ...secretsOf(sampleToken("a", evil)), ...secretsOf(sampleToken("b"))];
+
+    for (const tty of [false, true]) {
+      const list = await cli(["list"], env, { tty });
+      expect(list.code).toBe(0);
+      expect(raw(list.stdout + list.stderr), "list").toEqual([]);
+      const lines = list.stdout.trimEnd().split("\n");
+      expect(lines).toHaveLength(3); // header, one row, the count: no forged row
+      expect(lines[1]).toContain("eve\\x1b]0;owned\\x07\\r\\n2   admin@example.com");
+      expect(lines[1]).toContain("\\u202e");
+      expect(lines[2]).toContain("dir\\x1b]0;owned\\x07");
+      assertNoSecrets(list.stdout + list.stderr, secrets);
+
+      const show = await cli(["show", "1", "--reveal"], env, { tty });
+      expect(raw(show.stdout + show.stderr), "show").toEqual([]);
+      expect(show.stdout).toMatch(/^userName\s+eve\\x1b\]0;owned\\x07\\r\\n2 /m);
+      expect(show.stdout).toMatch(/^clientId\s+1000\.\\x9b31mCLIENT$/m);
+      expect(show.stdout).toMatch(/^redirectUrl\s+https:\/\/example\.com\/\\x7f\\x85$/m);
+
+      const doctor = await cli(["doctor"], env, { tty });
+      expect(raw(doctor.stdout + doctor.stderr), "doctor").toEqual([]);
+      expect(doctor.stdout).toContain("dir\\x1b]0;owned\\x07");
+      const missing = await cli(["list", "--file", join(dir, "nope.enc")], env, { tty });
+      expect(missing.code).toBe(1);
+      expect(raw(missing.stderr), "error line").toEqual([]);
+    }
+
+    const listed = JSON.parse((await cli(["list", "--json"], env)).stdout);
+    expect(JSON.stringify(listed)).toContain(JSON.stringify(evil.userName));
+    const shown = JSON.parse((await cli(["show", "1", "--reveal", "--json"], env)).stdout);
+    expect(JSON.stringify(shown)).toContain(JSON.stringify(evil.clientId));
+
+    const imported = await cli(["import", "--from-csv", csv], env, { tty: true });
+    expect(imported.code).toBe(0);
+    expect(raw(imported.stdout + imported.stderr), "import").toEqual([]);
+    expect(imported.stdout).toContain("added token 2 (bob\\x1b]0;owned\\x07\\r)");
+    expect(imported.stdout).toContain("shred -u $'");
+    assertNoSecrets(imported.stdout + imported.stderr, secrets);
+
+    const deleted = await cli(["delete", "2"], env, { tty: true });
+    expect(raw(deleted.stdout + deleted.stderr), "delete").toEqual([]);
+    expect(deleted.stdout).toContain("(bob\\x1b]0;owned\\x07\\r)");
   });
 });

@@ -7,7 +7,7 @@ import { inProcessQueue, withFileLock } from "../file/lock.js";
 import { EncryptedFileStore } from "../store/store.js";
 import { BIN, defineCommand, storePath, type Context } from "./command.js";
 import { describeError, EXIT_FAILED, usage } from "./exit.js";
-import { duration } from "./format.js";
+import { duration, printable } from "./format.js";
 import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, storeKey } from "./key.js";
 
 /** The store's default lockStaleMs: a lock not refreshed for this long has a dead holder. */
@@ -67,7 +67,7 @@ tokens. Exit 1 while any problem remains.`,
     const fixable = open.filter((check) => check.fix !== undefined);
     if (ctx.json) ctx.emit({ ok: open.length === 0, path, checks });
     else {
-      ctx.print(`${BIN} doctor: ${path}`);
+      ctx.print(`${BIN} doctor: ${printable(path)}`);
       const label: Record<Status, string> = {
         ok: ctx.out.green("ok      "),
         info: "info    ",
@@ -76,7 +76,8 @@ tokens. Exit 1 while any problem remains.`,
         fixed: ctx.out.green("fixed   "),
       };
       for (const check of checks) {
-        ctx.print(`  ${label[check.status]} ${check.check}: ${check.message}${check.status === "problem" && check.fix ? ` (fix: ${check.fix})` : ""}`);
+        // Messages name files found in the directory: any character can be in them.
+        ctx.print(`  ${label[check.status]} ${check.check}: ${printable(check.message)}${check.status === "problem" && check.fix ? ` (fix: ${printable(check.fix)})` : ""}`);
       }
       if (open.length === 0) ctx.print(checks.some((check) => check.status === "fixed") ? "repaired; no problems left" : "no problems found");
       else {

@@ -9,6 +9,7 @@
  * kind is reported by its name only, since its message could quote data.
  */
 import { TokenStoreError } from "../errors.js";
+import { printable } from "./format.js";
 import { styleFor, type CliIo } from "./io.js";
 
 export const EXIT_OK = 0;
@@ -98,7 +99,8 @@ export function reportError(error: unknown, io: CliIo, json: boolean): number {
 
 export function writeErrorLine(io: CliIo, report: Pick<ErrorReport, "code" | "message">): void {
   const style = styleFor(io.stderr, io.env);
-  io.stderr.write(`zoho-encrypted-filestore: ${style.red(`error ${report.code}`)}: ${report.message}\n`);
+  // Messages quote paths, which may hold any character: written visibly, as everywhere.
+  io.stderr.write(`zoho-encrypted-filestore: ${style.red(`error ${report.code}`)}: ${printable(report.message)}\n`);
 }
 
 /** The store's messages name library calls; here they name commands. */

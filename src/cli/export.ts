@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import { defineCommand, openExisting, storePath } from "./command.js";
 import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
-import { plainRecord } from "./format.js";
+import { plainRecord, printable } from "./format.js";
 import { removalCommand } from "./import.js";
 
 export const exportCommand = defineCommand(
@@ -55,9 +55,9 @@ existing file unless --force is given. Delete the file once the tokens are moved
       return;
     }
     writePrivateFile(out, content);
-    ctx.warn(`${out} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);
+    ctx.warn(`${printable(out)} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);
     if (ctx.json) ctx.emit({ ok: true, out, format, tokens: records.length });
-    else ctx.print(`exported ${count} from ${store.path} to ${out} (${format}, mode 600)`);
+    else ctx.print(`exported ${count} from ${printable(store.path)} to ${printable(out)} (${format}, mode 600)`);
   },
 );
 

@@ -5,7 +5,7 @@ import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../store/types.
 import { BIN, defineCommand, keyOption, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
-import { quote } from "./format.js";
+import { printable, quote } from "./format.js";
 
 type Action = "added" | "updated" | "unchanged";
 
@@ -44,7 +44,7 @@ reported by its line number (never its values), and then nothing is written unle
     const csv = parseSdkCsv(text, csvPath);
     const total = csv.rows.length + csv.bad.length;
     if (csv.bad.length > 0) {
-      for (const bad of csv.bad) ctx.note(`${csvPath}: line ${bad.line}: ${bad.reason}`);
+      for (const bad of csv.bad) ctx.note(`${printable(csvPath)}: line ${bad.line}: ${bad.reason}`);
       if (!ctx.values["skip-bad"]) {
         throw new CliError(
           "BAD_CSV",
@@ -98,18 +98,18 @@ reported by its line number (never its values), and then nothing is written unle
         generation,
         writes: csv.rows.length === 0 ? 0 : generation - generationBefore,
       });
-      ctx.note(`${csvPath} still holds these tokens in plaintext; once the store is checked, remove it: ${removal}`);
+      ctx.note(`${printable(csvPath)} still holds these tokens in plaintext; once the store is checked, remove it: ${removal}`);
       return;
     }
-    ctx.print(`read ${total} row${total === 1 ? "" : "s"} from ${csvPath} (${csv.columns}-column layout)`);
+    ctx.print(`read ${total} row${total === 1 ? "" : "s"} from ${printable(csvPath)} (${csv.columns}-column layout)`);
     for (const result of results) {
-      const who = result.userName ? ` (${result.userName})` : "";
+      const who = result.userName ? ` (${printable(result.userName)})` : "";
       const detail = result.sameAsLine === undefined ? "" : `, same token as line ${result.sameAsLine}`;
-      ctx.print(`  line ${result.line}: ${result.action} token ${result.id}${who}${detail}`);
+      ctx.print(`  line ${result.line}: ${result.action} token ${printable(result.id)}${who}${detail}`);
     }
-    ctx.print(`added ${count("added")}, updated ${count("updated")}, unchanged ${count("unchanged")}${csv.bad.length ? `, skipped ${csv.bad.length}` : ""} in ${store.path}`);
+    ctx.print(`added ${count("added")}, updated ${count("updated")}, unchanged ${count("unchanged")}${csv.bad.length ? `, skipped ${csv.bad.length}` : ""} in ${printable(store.path)}`);
     ctx.print("");
-    ctx.print(`${ctx.out.yellow(csvPath)} still holds these tokens in plaintext. Check the store`);
+    ctx.print(`${ctx.out.yellow(printable(csvPath))} still holds these tokens in plaintext. Check the store`);
     ctx.print(`('${BIN} list --file ${quote(store.path)}'), stop every program that uses the CSV file,`);
     ctx.print(`then remove it (and any backup or version-control copy of it):`);
     ctx.print(`  ${removal}`);
@@ -128,6 +128,6 @@ function sameValues(a: TokenRecord, b: TokenRecord): boolean {
 /** How to delete the plaintext file on this platform. */
 export function removalCommand(path: string): string {
   if (process.platform === "linux") return `shred -u ${quote(path)}`;
-  if (process.platform === "win32") return `del "${path}"`;
+  if (process.platform === "win32") return `del "${printable(path)}"`;
   return `rm ${quote(path)}`;
 }

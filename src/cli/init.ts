@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { EncryptedFileStore } from "../store/store.js";
 import { BIN, defineCommand, keyOption, storePath } from "./command.js";
 import { CliError } from "./exit.js";
-import { quote } from "./format.js";
+import { printable, quote } from "./format.js";
 
 export const init = defineCommand(
   {
@@ -23,7 +23,7 @@ sealed with the key. Refuses when the file already exists.`,
     const status = await store.verify();
     if (ctx.json) ctx.emit({ ok: true, path, generation: status.generation, keySource: status.keySource });
     else {
-      ctx.print(`created an empty store at ${path} (${status.keySource === "passphrase" ? "passphrase" : "raw key"})`);
+      ctx.print(`created an empty store at ${printable(path)} (${status.keySource === "passphrase" ? "passphrase" : "raw key"})`);
       ctx.note(`Next: '${BIN} import --file ${quote(path)} --from-csv tokens.csv' moves tokens from an SDK FileStore CSV.`);
     }
   },

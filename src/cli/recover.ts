@@ -4,6 +4,7 @@ import { previousPath } from "../file/durable.js";
 import { EncryptedFileStore } from "../store/store.js";
 import { defineCommand, keyOption, storePath } from "./command.js";
 import { CliError } from "./exit.js";
+import { printable } from "./format.js";
 import { PREVIOUS_KEY_ENV } from "./key.js";
 
 export const recover = defineCommand(
@@ -58,7 +59,7 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
     if (ctx.json) ctx.emit({ ok: true, path, ...result });
     else {
       ctx.print(
-        `restored generation ${result.restoredGeneration} (${result.tokens} token${result.tokens === 1 ? "" : "s"}) from ${prev}; it is now generation ${result.generation} of ${path}`,
+        `restored generation ${result.restoredGeneration} (${result.tokens} token${result.tokens === 1 ? "" : "s"}) from ${printable(prev)}; it is now generation ${result.generation} of ${printable(path)}`,
       );
     }
   },

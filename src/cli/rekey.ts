@@ -1,6 +1,7 @@
 import { previousPath } from "../file/durable.js";
 import { existsSync } from "node:fs";
 import { defineCommand, openExisting } from "./command.js";
+import { printable } from "./format.js";
 import { newStoreKey } from "./key.js";
 
 export const rekey = defineCommand(
@@ -29,8 +30,8 @@ leaked.`,
       ctx.emit({ ok: true, path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });
       return;
     }
-    ctx.print(`re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${store.path} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`);
+    ctx.print(`re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${printable(store.path)} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`);
     ctx.note("Give the new key to every process that uses this store; the old key no longer opens it.");
-    if (prevKept) ctx.note(`${prev} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
+    if (prevKept) ctx.note(`${printable(prev)} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
   },
 );

@@ -4,6 +4,7 @@ import { TokenStoreError } from "../errors.js";
 import { EncryptedFileStore } from "../store/store.js";
 import { defineCommand, keyOption, missing, storePath } from "./command.js";
 import { describeError, EXIT_FAILED, writeErrorLine } from "./exit.js";
+import { printable } from "./format.js";
 
 /** What `verify` reports, by the store's error code. */
 const STATUS: Record<string, string> = {
@@ -45,7 +46,7 @@ is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
       if (ctx.json) ctx.emit({ ok: true, status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
       else {
         ctx.print(
-          `${ctx.out.green("ok")}: ${path} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
+          `${ctx.out.green("ok")}: ${printable(path)} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
             `${status.keySource === "passphrase" ? "passphrase" : "raw key"}`,
         );
       }
