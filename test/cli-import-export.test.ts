@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
-import { sampleToken, tempDir } from "./helpers.js";
+import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
 import { cli, sdkCsv } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
@@ -97,6 +97,45 @@ describe("import --from-csv", () => {
     expect(stored.tokens[1]).toMatchObject({ userName: "user-b@example.com", redirectUrl: "https://example.com/callback", apiDomain: null });
   });
 
+  it("reads the 6-column layout of the first SDKs (zcrmsdk 1.0, nodejs-sdk-2.0 1.0.0), byte for byte as they wrote it", async () => {
+    const { dir, file, key, env } = newStore();
+    const a = sampleToken("a");
+    const b = { ...sampleToken("b"), refreshToken: null, accessToken: null, grantToken: "1000.grant-b-gt", expiryTime: null };
+    // FileStore wrote the header, then "\n" + row for each save (Array.join renders null as "").
+    const text =
+      "user_mail,client_id,refresh_token,access_token,grant_token,expiry_time" +
+      [a, b].map((t) => `\n${[t.userName, t.clientId, t.refreshToken, t.accessToken, "grantToken" in t ? t.grantToken : null, t.expiryTime].join()}`).join("");
+    const csv = join(dir, "zcrm_oauthtokens.txt");
+    writeFileSync(csv, text);
+    const result = await cli(["import", "--from-csv", csv], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("read 2 rows from");
+    expect(result.stdout).toContain("(6-column layout)");
+    expect(result.stderr).toContain("holds no client secret and no redirect URL");
+    assertNoSecrets(result.stdout + result.stderr, [key, ...secretsOf(a), ...secretsOf(b)]);
+    const stored = await records(file, key);
+    expect(stored.tokens).toEqual([
+      { id: "1", userName: a.userName, clientId: a.clientId, clientSecret: null, refreshToken: a.refreshToken, accessToken: a.accessToken, grantToken: null, expiryTime: a.expiryTime, redirectUrl: null, apiDomain: null },
+      { id: "2", userName: b.userName, clientId: b.clientId, clientSecret: null, refreshToken: null, accessToken: null, grantToken: "1000.grant-b-gt", expiryTime: null, redirectUrl: null, apiDomain: null },
+    ]);
+    expect(json((await cli(["import", "--from-csv", csv, "--json"], env)).stdout)).toMatchObject({ columns: 6, unchanged: 2, writes: 0 });
+
+    // A later import of the same token from a 10-column file fills in what the old layout lacked.
+    const newer = join(dir, "newer.csv");
+    writeFileSync(newer, sdkCsv([a]));
+    expect((await cli(["import", "--from-csv", newer], env)).code).toBe(0);
+    expect((await records(file, key)).tokens[0]).toMatchObject({ clientSecret: a.clientSecret, redirectUrl: a.redirectUrl });
+  });
+
+  it("reads nodejs-sdk-2.0 2.0.0's 9-column header, which ends in redirect_uri", async () => {
+    const { dir, file, key, env } = newStore();
+    const csv = join(dir, "old.csv");
+    writeFileSync(csv, sdkCsv([sampleToken("a")], 9, "user_mail").replace("redirect_url", "redirect_uri"));
+    const result = await cli(["import", "--from-csv", csv, "--json"], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect((await records(file, key)).tokens[0]).toMatchObject({ userName: "user-a@example.com", redirectUrl: "https://example.com/callback" });
+  });
+
   it("writes nothing when a row cannot be read, names its line, never its values; --skip-bad imports the rest", async () => {
     const { dir, file, key, env } = newStore();
     const csv = join(dir, "sdk.csv");
@@ -135,6 +174,23 @@ describe("import --from-csv", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/error BAD_CSV: line 1 of .* is not the header of a Zoho SDK FileStore CSV/);
     expect(result.stderr).not.toContain("secret-zz");
+    expect(result.stderr).not.toContain("CLIENTIDZZZ");
+    for (const header of [
+      "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain",
+      "id,user_mail,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain",
+      "id,user_mail,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url",
+      "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url",
+      "id,user_mail,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_uri",
+      "user_mail,client_id,refresh_token,access_token,grant_token,expiry_time",
+    ]) {
+      expect(result.stderr).toContain(`"${header}"`);
+    }
+    // A header with one column too few is refused the same way.
+    writeFileSync(csv, "user_mail,client_id,refresh_token,access_token,grant_token\nu@example.com,1000.CLIENTIDZZZ,1000.refresh-zz,,\n");
+    const short = await cli(["import", "--from-csv", csv], env);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain("error BAD_CSV");
+    expect(short.stderr).not.toContain("refresh-zz");
     const missing = await cli(["import", "--from-csv", join(dir, "nope.csv")], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("error IO_ERROR: cannot read");

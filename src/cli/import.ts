@@ -14,8 +14,10 @@ export const importCommand = defineCommand(
     name: "import",
     summary: "take every token from a Zoho SDK FileStore CSV into the store",
     usage: "--file F --from-csv PATH [--key-file K] [--skip-bad] [--json]",
-    description: `Reads the CSV file the Zoho SDKs' FileStore writes (9 or 10 columns) and saves each
-row into the store, creating the store if needed. Rows are merged by the SDK's own
+    description: `Reads the CSV file the Zoho SDKs' FileStore writes and saves each row into the store,
+creating the store if needed. Every layout the SDKs have written is read: 10 columns
+(nodejs-sdk-6.0 and later), 9 (before api_domain), and the 6 of the first SDKs
+(user_mail,client_id,refresh_token,access_token,grant_token,expiry_time). Rows are merged by the SDK's own
 matching rules (user name; else access token; else grant or refresh token), so a token
 already in the store is updated, not duplicated. The CSV's ids are not kept: the store
 gives its own.
@@ -102,6 +104,12 @@ reported by its line number (never its values), and then nothing is written unle
       return;
     }
     ctx.print(`read ${total} row${total === 1 ? "" : "s"} from ${printable(csvPath)} (${csv.columns}-column layout)`);
+    if (!csv.layout.columns.includes("clientSecret")) {
+      ctx.note(
+        "This layout holds no client secret and no redirect URL (those SDKs took them from the program's configuration): " +
+          "the program must keep giving them to the SDK when it builds its OAuth token.",
+      );
+    }
     for (const result of results) {
       const who = result.userName ? ` (${printable(result.userName)})` : "";
       const detail = result.sameAsLine === undefined ? "" : `, same token as line ${result.sameAsLine}`;
