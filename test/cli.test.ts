@@ -105,6 +105,19 @@ describe("colour", () => {
     expect(error.stderr).toContain("\u001b[31m");
     expect((await cli(["show", "99"], { ...env, NO_COLOR: "1" }, { tty: true })).stderr).not.toContain("\u001b[");
   });
+
+  it("FORCE_COLOR colours output that is not a terminal; \"0\" turns colour off; NO_COLOR wins", async () => {
+    const { env, key } = await setup(["a"]);
+    const forced = await cli(["list"], { ...env, FORCE_COLOR: "1" });
+    expect(forced.stdout).toContain("\u001b[1mID\u001b[22m");
+    expect((await cli(["show", "99"], { ...env, FORCE_COLOR: "3" })).stderr).toContain("\u001b[31merror NOT_FOUND");
+    expect((await cli(["list"], { ...env, FORCE_COLOR: "" })).stdout).not.toContain("\u001b[");
+    expect((await cli(["list"], { ...env, FORCE_COLOR: "0" }, { tty: true })).stdout).not.toContain("\u001b[");
+    expect((await cli(["list"], { ...env, FORCE_COLOR: "1", NO_COLOR: "1" })).stdout).not.toContain("\u001b[");
+    expect((await cli(["list"], { ...env, FORCE_COLOR: "1", NO_COLOR: "1" }, { tty: true })).stdout).not.toContain("\u001b[");
+    expect((await cli(["list", "--json"], { ...env, FORCE_COLOR: "1" })).stdout).not.toContain("\u001b[");
+    assertNoSecrets(forced.stdout + forced.stderr, [key, ...secretsOf(sampleToken("a"))]);
+  });
 });
 
 describe("keygen", () => {
