@@ -43,6 +43,41 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
   it("--version prints the package version", async () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8"));
     expect(await cli(["--version"])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: "" });
+    for (const argv of [["-V"], ["version"], ["list", "--version"], ["list", "-V"], ["doctor", "--file", "x", "--version"], ["keygen", "-V"]]) {
+      expect(await cli(argv), argv.join(" ")).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: "" });
+    }
+    expect((await cli(["list", "--help"])).stdout).toMatch(/-V, --version\s+print the version/);
+  });
+
+  it("an unknown command or option suggests the nearest one, only when close, never echoing a secret", async () => {
+    const { env } = await setup([]);
+    const cases: Array<[string[], RegExp]> = [
+      [["lsit"], /unknown command 'lsit'; did you mean 'list'\? /],
+      [["verfiy"], /unknown command 'verfiy'; did you mean 'verify'\? /],
+      [["LIST"], /unknown command 'LIST'; did you mean 'list'\? /],
+      [["imp"], /unknown command 'imp'; did you mean 'import'\? /],
+      [["list", "--jsno"], /unknown option --jsno for 'list'; did you mean --json\? /],
+      [["show", "1", "--revael"], /unknown option --revael for 'show'; did you mean --reveal\? /],
+      [["import", "--from-cvs", "x"], /unknown option --from-cvs for 'import'; did you mean --from-csv\? /],
+      [["doctor", "--fixx"], /did you mean --fix\? /],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await cli(argv, env);
+      expect(result.code, argv.join(" ")).toBe(2);
+      expect(result.stderr, argv.join(" ")).toMatch(message);
+    }
+    for (const argv of [["frobnicate"], ["list", "--bogus"], ["re"]]) {
+      const result = await cli(argv, env);
+      expect(result.code).toBe(2);
+      expect(result.stderr, argv.join(" ")).not.toContain("did you mean");
+    }
+    const secret = "S3CRETabcdefghijklmnopqrstuvwxyz0123456789AB";
+    for (const argv of [[secret], [`--${secret}`], ["list", `--${secret}`], ["list", `--${secret}=x`], ["list", "--sh0rt+/="]]) {
+      const result = await cli(argv, env);
+      expect(result.code, argv.join(" ")).toBe(2);
+      expect(result.stdout + result.stderr).not.toContain("S3CRET");
+      expect(result.stdout + result.stderr).not.toContain("sh0rt");
+    }
   });
 
   it("bad usage exits 2 with one line on stderr", async () => {

@@ -12,6 +12,8 @@ import { TokenStoreError } from "../errors.js";
 import { EXIT_OK, reportError, usage } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
 import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type KeyOption } from "./key.js";
+import { nearest } from "./suggest.js";
+import { VERSION } from "./version.js";
 
 export const BIN = "zoho-encrypted-filestore";
 
@@ -83,6 +85,10 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
         io.stdout.write(helpText(spec));
         return EXIT_OK;
       }
+      if (parsed === "version") {
+        io.stdout.write(`${VERSION}\n`);
+        return EXIT_OK;
+      }
       json = parsed.values.json === true;
       const ctx = context(io, parsed.values, parsed.positionals, json);
       return (await body(ctx)) ?? EXIT_OK;
@@ -98,6 +104,7 @@ function allOptions(spec: CommandSpec): Record<string, OptionSpec> {
   for (const name of spec.common) options[name] = COMMON[name];
   Object.assign(options, spec.options);
   options.help = { type: "boolean", short: "h", description: "show this help" };
+  options.version = { type: "boolean", short: "V", description: "print the version" };
   return options;
 }
 
@@ -122,16 +129,24 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
       strict: true,
     }) as typeof parsed;
   } catch (error) {
-    // parseArgs quotes unexpected values; only option names are repeated here.
+    // parseArgs quotes unexpected values; only option names are repeated here, and only
+    // when they look like one (an argument mistyped as "--<key>" must not be echoed).
     const code = (error as NodeJS.ErrnoException).code;
-    const name = /'(-[^' =]*)/.exec((error as Error).message)?.[1] ?? "an option";
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw usage(`unknown option ${name} for '${spec.name}'; see '${BIN} ${spec.name} --help'`);
+    const found = /'(-[^' =]*)/.exec((error as Error).message)?.[1];
+    const shown = found === undefined ? undefined : optionName(found);
+    const name = shown ?? "an option";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const meant = found?.startsWith("--") ? nearest(found.slice(2), Object.keys(options)) : undefined;
+      const hint = meant ? `did you mean --${meant}? ` : "";
+      throw usage(`unknown option ${shown === undefined ? "" : `${shown} `}for '${spec.name}'; ${hint}see '${BIN} ${spec.name} --help'`);
+    }
     if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
       throw usage(`${name} ${options[name.replace(/^-+/, "")]?.type === "boolean" ? "takes no value" : "needs a value"}; see '${BIN} ${spec.name} --help'`);
     }
     throw usage(`cannot read the arguments; see '${BIN} ${spec.name} --help'`);
   }
   if (parsed.values.help) return "help" as const;
+  if (parsed.values.version) return "version" as const;
   const expected = spec.positionals ?? [];
   if (parsed.positionals.length < expected.length) {
     throw usage(`'${spec.name}' needs ${expected.slice(parsed.positionals.length).join(" ")}; usage: ${BIN} ${spec.name} ${spec.usage}`);
@@ -160,6 +175,15 @@ function context(io: CliIo, values: Context["values"], positionals: string[], js
     path: (given) => resolve(io.cwd ?? process.cwd(), given),
     string: (name) => (typeof values[name] === "string" ? (values[name] as string) : undefined),
   };
+}
+
+/**
+ * The name of an option argument ("--jsno" of "--jsno=1") when it looks like an option
+ * name, else undefined: an argument mistyped as "--<key>" must not be repeated.
+ */
+export function optionName(arg: string): string | undefined {
+  const name = arg.split("=")[0]!;
+  return /^--?[A-Za-z][\w-]{0,29}$/.test(name) ? name : undefined;
 }
 
 export function helpText(spec: CommandSpec): string {
