@@ -3,10 +3,9 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
-import { cli, sdkCsv } from "./cli-helpers.js";
+import { cli, jsonResult, sdkCsv } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
-const json = (text: string): any => JSON.parse(text);
 
 function newStore() {
   const dir = tempDir();
@@ -28,8 +27,8 @@ describe("import --from-csv", () => {
     writeFileSync(csv, sdkCsv(rows).replace(/^(\d+),/gm, (_, id) => `${Number(id) + 40},`));
     const result = await cli(["import", "--from-csv", csv, "--json"], env);
     expect(result.code).toBe(0);
-    const report = json(result.stdout);
-    expect(report).toMatchObject({ ok: true, columns: 10, rows: 3, added: 3, updated: 0, unchanged: 0, writes: 1, generation: 1 });
+    const report = jsonResult(result.stdout);
+    expect(report).toMatchObject({ columns: 10, rows: 3, added: 3, updated: 0, unchanged: 0, writes: 1, generation: 1 });
     expect(report.results.map((r: { line: number; id: string; action: string }) => [r.line, r.id, r.action])).toEqual([
       [2, "1", "added"],
       [3, "2", "added"],
@@ -78,11 +77,11 @@ describe("import --from-csv", () => {
 
     // The same file again: the first rows are unchanged but line 5 sets token 4's access
     // token back, so it is written (once); then a file that only repeats what is stored is not.
-    const again = json((await cli(["import", "--from-csv", csv, "--json"], env)).stdout);
+    const again = jsonResult((await cli(["import", "--from-csv", csv, "--json"], env)).stdout);
     expect(again).toMatchObject({ added: 0, writes: 1 });
     const repeat = join(dir, "repeat.csv");
     writeFileSync(repeat, sdkCsv([after.tokens[0]!, after.tokens[1]!]));
-    const unchanged = json((await cli(["import", "--from-csv", repeat, "--json"], env)).stdout);
+    const unchanged = jsonResult((await cli(["import", "--from-csv", repeat, "--json"], env)).stdout);
     expect(unchanged).toMatchObject({ added: 0, updated: 0, unchanged: 2, writes: 0 });
   });
 
@@ -92,7 +91,7 @@ describe("import --from-csv", () => {
     writeFileSync(csv, `${sdkCsv([sampleToken("a"), sampleToken("b")], 9, "user_mail").replace(/\n/g, "\r\n")}\r\n\r\n`);
     const result = await cli(["import", "--from-csv", csv, "--json"], env);
     expect(result.code).toBe(0);
-    expect(json(result.stdout)).toMatchObject({ columns: 9, added: 2 });
+    expect(jsonResult(result.stdout)).toMatchObject({ columns: 9, added: 2 });
     const stored = await records(file, key);
     expect(stored.tokens[1]).toMatchObject({ userName: "user-b@example.com", redirectUrl: "https://example.com/callback", apiDomain: null });
   });
@@ -118,7 +117,7 @@ describe("import --from-csv", () => {
       { id: "1", userName: a.userName, clientId: a.clientId, clientSecret: null, refreshToken: a.refreshToken, accessToken: a.accessToken, grantToken: null, expiryTime: a.expiryTime, redirectUrl: null, apiDomain: null },
       { id: "2", userName: b.userName, clientId: b.clientId, clientSecret: null, refreshToken: null, accessToken: null, grantToken: "1000.grant-b-gt", expiryTime: null, redirectUrl: null, apiDomain: null },
     ]);
-    expect(json((await cli(["import", "--from-csv", csv, "--json"], env)).stdout)).toMatchObject({ columns: 6, unchanged: 2, writes: 0 });
+    expect(jsonResult((await cli(["import", "--from-csv", csv, "--json"], env)).stdout)).toMatchObject({ columns: 6, unchanged: 2, writes: 0 });
 
     // A later import of the same token from a 10-column file fills in what the old layout lacked.
     const newer = join(dir, "newer.csv");
@@ -162,7 +161,7 @@ describe("import --from-csv", () => {
 
     const skipped = await cli(["import", "--from-csv", csv, "--skip-bad", "--json"], env);
     expect(skipped.code).toBe(0);
-    expect(json(skipped.stdout)).toMatchObject({ added: 1, skipped: [{ line: 3 }, { line: 4 }, { line: 5 }, { line: 6 }] });
+    expect(jsonResult(skipped.stdout)).toMatchObject({ added: 1, skipped: [{ line: 3 }, { line: 4 }, { line: 5 }, { line: 6 }] });
     expect((await records(file, key)).tokens).toHaveLength(1);
   });
 
@@ -236,7 +235,7 @@ describe("export", () => {
     const { dir, file, key, env } = await filled();
     const out = join(dir, "export.json");
     expect((await cli(["export", "--out", out, "--format", "json"], env)).code).toBe(0);
-    const data = json(readFileSync(out, "utf8"));
+    const data = JSON.parse(readFileSync(out, "utf8"));
     expect(data).toEqual({ format: "zoho-encrypted-filestore-export", version: 1, tokens: (await records(file, key)).tokens });
   });
 
@@ -247,7 +246,7 @@ describe("export", () => {
     expect(toStdout.stdout).toBe("");
     const forced = await cli(["export", "--out", "-", "--force", "--format", "json"], env);
     expect(forced.code).toBe(0);
-    expect(json(forced.stdout).tokens).toHaveLength(2);
+    expect(JSON.parse(forced.stdout).tokens).toHaveLength(2); // the export itself, not a --json report
     expect(forced.stderr).toContain("warning: printing 2 tokens in plaintext");
 
     const out = join(dir, "existing.csv");

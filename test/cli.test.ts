@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, w
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
-import { cli, closedStdin, sdkCsv, ttyStdin } from "./cli-helpers.js";
+import { cli, closedStdin, jsonOutput, jsonResult, sdkCsv, ttyStdin } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 
@@ -22,9 +22,6 @@ async function generationOf(file: string, key: string): Promise<number> {
   return (await (await EncryptedFileStore.open({ path: file, key })).verify()).generation;
 }
 
-function json(output: string): any {
-  return JSON.parse(output);
-}
 
 describe("zoho-encrypted-filestore: help, version and usage", () => {
   it("--help lists every command and exits 0; each command has --help", async () => {
@@ -123,7 +120,7 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
   it("--json errors also go to stdout as one object", async () => {
     const result = await cli(["show", "99", "--json"], (await setup()).env);
     expect(result.code).toBe(1);
-    expect(json(result.stdout)).toEqual({ ok: false, error: { code: "NOT_FOUND", message: expect.stringContaining("no token with id") } });
+    expect(jsonOutput(result.stdout)).toEqual({ ok: false, command: "show", result: null, error: { code: "NOT_FOUND", message: expect.stringContaining("no token with id") } });
   });
 });
 
@@ -160,7 +157,7 @@ describe("keygen", () => {
     const result = await cli(["keygen"]);
     expect(result.code).toBe(0);
     expect(Buffer.from(result.stdout.trim(), "base64")).toHaveLength(32);
-    expect(json((await cli(["keygen", "--json"])).stdout).key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(jsonResult((await cli(["keygen", "--json"])).stdout).key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
   });
 
   it("--out writes a new 0600 file, prints no key, never overwrites", async () => {
@@ -190,7 +187,7 @@ describe("init", () => {
     expect(modeOf(file)).toBe(0o600);
     expect(modeOf(join(dir, "sub"))).toBe(0o700);
     const list = await cli(["list", "--file", file, "--key-file", keyFile, "--json"]);
-    expect(json(list.stdout).tokens).toEqual([]);
+    expect(jsonResult(list.stdout).tokens).toEqual([]);
     const again = await cli(["init", "--file", file, "--key-file", keyFile]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("error EXISTS");
@@ -201,9 +198,9 @@ describe("init", () => {
     const env = { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_PASSPHRASE: "correct horse battery staple" };
     expect((await cli(["init"], env)).code).toBe(0);
     const verify = await cli(["verify", "--json"], env);
-    expect(json(verify.stdout)).toMatchObject({ ok: true, keySource: "passphrase", tokens: 0 });
+    expect(jsonResult(verify.stdout)).toMatchObject({ status: "ok", keySource: "passphrase", tokens: 0 });
     const wrong = await cli(["verify", "--json"], { ...env, ZOHO_TOKEN_STORE_PASSPHRASE: "wrong" });
-    expect(json(wrong.stdout)).toMatchObject({ ok: false, status: "wrong-key" });
+    expect(jsonOutput(wrong.stdout)).toMatchObject({ ok: false, result: { status: "wrong-key" }, error: { code: "WRONG_KEY" } });
   });
 
   it("asks for a passphrase twice on a terminal, hidden, and restores the terminal", async () => {
@@ -241,7 +238,7 @@ describe("list and show", () => {
     expect(lines[1]).toMatch(/^1\s+user-a@example.com\s+1000\.CLIE…\s+secret refresh access\s+\d{4}-\d\d-\d\d \d\d:\d\dZ \(in (59|60) min\)$/);
     expect(lines[3]).toMatch(/^3\s+user-c@example.com\s+1000\.CLIE…\s+secret refresh\s+.*\(expired 2 h ago\)$/);
     expect(lines[4]).toContain("3 tokens in");
-    const parsed = json((await cli(["list", "--json"], env)).stdout);
+    const parsed = jsonResult((await cli(["list", "--json"], env)).stdout);
     expect(parsed.tokens[2]).toMatchObject({
       id: "3",
       userName: "user-c@example.com",
@@ -267,9 +264,9 @@ describe("list and show", () => {
     expect(shown.stdout).toMatch(/^refreshToken\s+\[redacted\]$/m);
     expect(shown.stdout).toMatch(/^clientId\s+1000\.CLIE…$/m);
     expect(shown.stdout).toMatch(/^grantToken\s+-$/m);
-    expect(json((await cli(["show", "1", "--json"], env)).stdout)).toMatchObject({ id: "1", clientSecret: "[redacted]", grantToken: null });
+    expect(jsonResult((await cli(["show", "1", "--json"], env)).stdout)).toMatchObject({ id: "1", clientSecret: "[redacted]", grantToken: null });
     const revealed = await cli(["show", "1", "--reveal", "--json"], env);
-    expect(json(revealed.stdout)).toMatchObject({ ...token, expiryTime: expect.any(String), id: "1", grantToken: null });
+    expect(jsonResult(revealed.stdout)).toMatchObject({ ...token, expiryTime: expect.any(String), id: "1", grantToken: null });
     expect((await cli(["show", "1", "--reveal"], env)).stdout).toContain(token.refreshToken);
     const missing = await cli(["show", "7"], env);
     expect(missing.code).toBe(1);
@@ -282,15 +279,15 @@ describe("delete and clear", () => {
     const { env } = await setup(["a", "b"]);
     expect(await cli(["delete", "1"], env)).toMatchObject({ code: 0, stdout: expect.stringContaining("deleted token 1 (user-a@example.com)") });
     expect((await cli(["delete", "1"], env)).code).toBe(1);
-    expect(json((await cli(["list", "--json"], env)).stdout).tokens.map((t: { id: string }) => t.id)).toEqual(["2"]);
+    expect(jsonResult((await cli(["list", "--json"], env)).stdout).tokens.map((t: { id: string }) => t.id)).toEqual(["2"]);
   });
 
   it("clear needs --yes", async () => {
     const { env } = await setup(["a", "b"]);
     expect((await cli(["clear"], env)).code).toBe(2);
-    expect(json((await cli(["list", "--json"], env)).stdout).tokens).toHaveLength(2);
-    expect(json((await cli(["clear", "--yes", "--json"], env)).stdout)).toEqual({ ok: true, deleted: 2 });
-    expect(json((await cli(["list", "--json"], env)).stdout).tokens).toEqual([]);
+    expect(jsonResult((await cli(["list", "--json"], env)).stdout).tokens).toHaveLength(2);
+    expect(jsonOutput((await cli(["clear", "--yes", "--json"], env)).stdout)).toEqual({ ok: true, command: "clear", result: { deleted: 2 }, error: null });
+    expect(jsonResult((await cli(["list", "--json"], env)).stdout).tokens).toEqual([]);
   });
 });
 

@@ -17,7 +17,7 @@ reused. The previous generation (F.prev) keeps the records until the next write.
     const store = await openExisting(ctx);
     const count = (await store.getTokens()).length;
     await store.deleteTokens();
-    if (ctx.json) ctx.emit({ ok: true, deleted: count });
+    if (ctx.json) ctx.emit({ deleted: count });
     else ctx.print(`deleted ${count} token${count === 1 ? "" : "s"} from ${printable(store.path)}`);
   },
 );

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { EncryptedFileStore } from "../store/store.js";
 import { previousPath } from "../file/durable.js";
 import { TokenStoreError } from "../errors.js";
-import { EXIT_OK, reportError, usage } from "./exit.js";
+import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
 import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type KeyOption } from "./key.js";
 import { nearest } from "./suggest.js";
@@ -33,7 +33,7 @@ const COMMON: Record<"file" | "key-file" | "json", OptionSpec> = {
     value: "K",
     description: "file holding the base64 key (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal)",
   },
-  json: { type: "boolean", description: "print one JSON object on stdout, for scripts" },
+  json: { type: "boolean", description: 'print one JSON object on stdout, for scripts: {"ok","command","result","error"}' },
 };
 
 export interface CommandSpec {
@@ -65,8 +65,17 @@ export interface Context {
   /** Writes a line to stderr: progress and advice that is not the command's output. */
   note(line: string): void;
   warn(line: string): void;
-  /** Writes a value as JSON to stdout. */
+  /**
+   * Sets the command's result: with --json it is printed as `result` of the one JSON
+   * object (see JsonOutput) once the command ends, on success or failure.
+   */
   emit(value: unknown): void;
+  /**
+   * Ends the command as failed after it has reported what it found (verify, doctor):
+   * records the error for --json and, unless `line` is false, writes the error line.
+   * Returns the exit code to return.
+   */
+  fail(report: Pick<ErrorReport, "code" | "message">, options?: { line?: boolean }): number;
   /** Resolves a path given on the command line against the working directory. */
   path(given: string): string;
   /** The string value of an option, if given. */
@@ -79,6 +88,7 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
   const options = allOptions(spec);
   const command = async (argv: string[], io: CliIo): Promise<number> => {
     let json = argv.includes("--json");
+    const outcome: Outcome = { result: null, error: null };
     try {
       const parsed = parse(spec, options, argv);
       if (parsed === "help") {
@@ -90,10 +100,12 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
         return EXIT_OK;
       }
       json = parsed.values.json === true;
-      const ctx = context(io, parsed.values, parsed.positionals, json);
-      return (await body(ctx)) ?? EXIT_OK;
+      const ctx = context(io, parsed.values, parsed.positionals, json, outcome);
+      const code = (await body(ctx)) ?? (outcome.error ? EXIT_FAILED : EXIT_OK);
+      if (json) writeJson(io, spec.name, outcome.result, outcome.error);
+      return code;
     } catch (error) {
-      return reportError(error, io, json);
+      return reportError(error, io, json ? { command: spec.name, result: outcome.result } : undefined);
     }
   };
   return Object.assign(command, { spec, help: () => helpText(spec) });
@@ -157,7 +169,13 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
   return parsed;
 }
 
-function context(io: CliIo, values: Context["values"], positionals: string[], json: boolean): Context {
+/** What a command reported: printed with --json when it ends. */
+interface Outcome {
+  result: unknown;
+  error: Pick<ErrorReport, "code" | "message"> | null;
+}
+
+function context(io: CliIo, values: Context["values"], positionals: string[], json: boolean, outcome: Outcome): Context {
   const out = styleFor(io.stdout, io.env);
   const err = styleFor(io.stderr, io.env);
   return {
@@ -171,7 +189,12 @@ function context(io: CliIo, values: Context["values"], positionals: string[], js
     print: (line = "") => void io.stdout.write(`${line}\n`),
     note: (line) => void io.stderr.write(`${line}\n`),
     warn: (line) => void io.stderr.write(`${err.yellow("warning:")} ${line}\n`),
-    emit: (value) => void io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    emit: (value) => void (outcome.result = value),
+    fail: (report, { line = true } = {}) => {
+      outcome.error = { code: report.code, message: report.message };
+      if (line) writeErrorLine(io, report);
+      return EXIT_FAILED;
+    },
     path: (given) => resolve(io.cwd ?? process.cwd(), given),
     string: (name) => (typeof values[name] === "string" ? (values[name] as string) : undefined),
   };

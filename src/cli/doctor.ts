@@ -6,7 +6,7 @@ import { isLeftover, previousPath, sweepLeftovers } from "../file/durable.js";
 import { inProcessQueue, withFileLock } from "../file/lock.js";
 import { EncryptedFileStore } from "../store/store.js";
 import { BIN, defineCommand, storePath, type Context } from "./command.js";
-import { describeError, EXIT_FAILED, usage } from "./exit.js";
+import { describeError, usage } from "./exit.js";
 import { duration, printable } from "./format.js";
 import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, storeKey } from "./key.js";
 
@@ -65,8 +65,11 @@ tokens. Exit 1 while any problem remains.`,
 
     const open = checks.filter((check) => check.status === "problem");
     const fixable = open.filter((check) => check.fix !== undefined);
-    if (ctx.json) ctx.emit({ ok: open.length === 0, path, checks });
-    else {
+    const summary =
+      `${open.length} problem${open.length === 1 ? "" : "s"}` +
+      (fixable.length > 0 && !fix ? `; '${BIN} doctor --fix' repairs ${fixable.length === open.length ? "them" : `${fixable.length} of them`}` : "");
+    ctx.emit({ path, checks });
+    if (!ctx.json) {
       ctx.print(`${BIN} doctor: ${printable(path)}`);
       const label: Record<Status, string> = {
         ok: ctx.out.green("ok      "),
@@ -80,14 +83,11 @@ tokens. Exit 1 while any problem remains.`,
         ctx.print(`  ${label[check.status]} ${check.check}: ${printable(check.message)}${check.status === "problem" && check.fix ? ` (fix: ${printable(check.fix)})` : ""}`);
       }
       if (open.length === 0) ctx.print(checks.some((check) => check.status === "fixed") ? "repaired; no problems left" : "no problems found");
-      else {
-        ctx.print(
-          `${open.length} problem${open.length === 1 ? "" : "s"}` +
-            (fixable.length > 0 && !fix ? `; '${BIN} doctor --fix' repairs ${fixable.length === open.length ? "them" : `${fixable.length} of them`}` : ""),
-        );
-      }
+      else ctx.print(summary);
     }
-    return open.length > 0 ? EXIT_FAILED : undefined;
+    if (open.length === 0) return;
+    // The report above already says so; no error line repeats it.
+    return ctx.fail({ code: "PROBLEMS_FOUND", message: summary }, { line: false });
   },
 );
 

@@ -56,7 +56,7 @@ existing file unless --force is given. Delete the file once the tokens are moved
     }
     writePrivateFile(out, content);
     ctx.warn(`${printable(out)} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);
-    if (ctx.json) ctx.emit({ ok: true, out, format, tokens: records.length });
+    if (ctx.json) ctx.emit({ out, format, tokens: records.length });
     else ctx.print(`exported ${count} from ${printable(store.path)} to ${printable(out)} (${format}, mode 600)`);
   },
 );

@@ -87,7 +87,6 @@ reported by its line number (never its values), and then nothing is written unle
 
     if (ctx.json) {
       ctx.emit({
-        ok: true,
         path: store.path,
         csv: csvPath,
         columns: csv.columns,

@@ -21,7 +21,7 @@ sealed with the key. Refuses when the file already exists.`,
     // Re-sealing the (empty) document under the same key writes the first generation.
     await store.rekey(key);
     const status = await store.verify();
-    if (ctx.json) ctx.emit({ ok: true, path, generation: status.generation, keySource: status.keySource });
+    if (ctx.json) ctx.emit({ path, generation: status.generation, keySource: status.keySource });
     else {
       ctx.print(`created an empty store at ${printable(path)} (${status.keySource === "passphrase" ? "passphrase" : "raw key"})`);
       ctx.note(`Next: '${BIN} import --file ${quote(path)} --from-csv tokens.csv' moves tokens from an SDK FileStore CSV.`);

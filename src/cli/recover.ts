@@ -56,7 +56,7 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
       }
       throw error;
     });
-    if (ctx.json) ctx.emit({ ok: true, path, ...result });
+    if (ctx.json) ctx.emit({ path, ...result });
     else {
       ctx.print(
         `restored generation ${result.restoredGeneration} (${result.tokens} token${result.tokens === 1 ? "" : "s"}) from ${printable(prev)}; it is now generation ${result.generation} of ${printable(path)}`,

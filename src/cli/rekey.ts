@@ -27,7 +27,7 @@ leaked.`,
     const prev = previousPath(store.path);
     const prevKept = existsSync(prev);
     if (ctx.json) {
-      ctx.emit({ ok: true, path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });
+      ctx.emit({ path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });
       return;
     }
     ctx.print(`re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${printable(store.path)} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`);

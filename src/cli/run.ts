@@ -66,7 +66,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       : /^[a-z][\w-]{0,19}$/i.test(first) ? `command '${first}'` : "command";
     const meant = first.startsWith("-") ? undefined : nearest(first, COMMANDS.map((candidate) => candidate.spec.name));
     const hint = meant ? `did you mean '${meant}'? ` : "";
-    return reportError(usage(`unknown ${what}; ${hint}'${BIN} --help' lists the commands`), io, argv.includes("--json"));
+    return reportError(usage(`unknown ${what}; ${hint}'${BIN} --help' lists the commands`), io, argv.includes("--json") ? { command: null } : undefined);
   }
   return command([...rest], io);
 }

@@ -3,7 +3,7 @@ import { previousPath } from "../file/durable.js";
 import { TokenStoreError } from "../errors.js";
 import { EncryptedFileStore } from "../store/store.js";
 import { defineCommand, keyOption, missing, storePath } from "./command.js";
-import { describeError, EXIT_FAILED, writeErrorLine } from "./exit.js";
+import { describeError } from "./exit.js";
 import { printable } from "./format.js";
 
 /** What `verify` reports, by the store's error code. */
@@ -30,8 +30,9 @@ export const verify = defineCommand(
     summary: "check that the file opens and authenticates (exit 1 and say why when not)",
     usage: "--file F [--key-file K] [--json]",
     description: `Opens the store, decrypts and authenticates it. Exits 0 when it does; otherwise exits 1
-and says which: wrong key, damaged, unsupported version, or missing (--json: "status"
-is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
+and says which: wrong key, damaged, unsupported version, or missing (--json: "result"
+holds "status": "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...,
+also on failure, and "error" the code and message).`,
     common: ["file", "key-file", "json"],
   },
   async (ctx) => {
@@ -43,7 +44,7 @@ is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
       const store = await EncryptedFileStore.open({ path, ...key });
       const status = await store.verify();
       if (!status.exists) throw missing(path);
-      if (ctx.json) ctx.emit({ ok: true, status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
+      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
       else {
         ctx.print(
           `${ctx.out.green("ok")}: ${printable(path)} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
@@ -56,9 +57,9 @@ is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
       const status = STATUS[error.code] ?? error.code.toLowerCase().replace(/_/g, "-");
       const report = describeError(error);
       const message = LABEL[status] ? `${LABEL[status]}: ${report.message}` : report.message;
-      writeErrorLine(ctx.io, { code: report.code, message });
-      if (ctx.json) ctx.emit({ ok: false, status, code: error.code, message, path, previousGeneration: existsSync(prev) });
-      return EXIT_FAILED;
+      // What verify found is its result, also when it is a failure.
+      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, previousGeneration: existsSync(prev) });
+      return ctx.fail({ code: report.code, message });
     }
   },
 );
