@@ -65,11 +65,11 @@ export function ttyStdin(lines: string[]) {
 export async function cli(
   argv: string[],
   env: Record<string, string | undefined> = {},
-  options: { stdin?: CliIo["stdin"]; tty?: boolean; now?: () => number } = {},
+  options: { stdin?: CliIo["stdin"]; tty?: boolean; now?: () => number; cwd?: string } = {},
 ): Promise<Captured> {
   const stdout = sink(options.tty ?? false);
   const stderr = sink(options.tty ?? false);
-  const io: CliIo = { env, stdin: options.stdin ?? closedStdin(), stdout, stderr, ...(options.now ? { now: options.now } : {}) };
+  const io: CliIo = { env, stdin: options.stdin ?? closedStdin(), stdout, stderr, ...(options.now ? { now: options.now } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) };
   const code = await run(argv, io);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }

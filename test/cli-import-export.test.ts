@@ -219,7 +219,7 @@ describe("export", () => {
     const out = join(dir, "export.csv");
     const result = await cli(["export", "--out", out], env);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/^warning: .*export\.csv holds 2 tokens in plaintext \(mode 600\)/);
+    expect(result.stderr).toMatch(/^key: ZOHO_TOKEN_STORE_KEY\nwarning: .*export\.csv holds 2 tokens in plaintext \(mode 600\)/);
     expect(modeOf(out)).toBe(0o600);
     const text = readFileSync(out, "utf8");
     expect(text.split("\n")[0]).toBe("id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain");

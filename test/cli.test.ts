@@ -114,7 +114,7 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
     const { file } = await setup(["a"]);
     const result = await cli(["list", "--file", file], {}, { stdin: closedStdin() });
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/error NO_KEY: no key: pass --key-file PATH or set ZOHO_TOKEN_STORE_KEY/);
+    expect(result.stderr).toMatch(/error NO_KEY: .* is sealed with a raw key, and no key was given: pass --key-file K, --key-file - \(the key on standard input\) or set ZOHO_TOKEN_STORE_KEY/);
   });
 
   it("--json errors also go to stdout as one object", async () => {
@@ -220,8 +220,8 @@ describe("init", () => {
     expect(refused.stderr).toContain("error CANCELLED: the passphrases differ");
     const interrupted = ttyStdin(["\u0003"]);
     const cancelled = await cli(["list", "--file", file], {}, { stdin: interrupted.stdin });
-    expect(cancelled.code).toBe(1);
-    expect(cancelled.stderr).toContain("error CANCELLED: cancelled at the passphrase prompt");
+    expect(cancelled.code).toBe(130);
+    expect(cancelled.stderr).toContain("error CANCELLED: interrupted at the passphrase prompt");
     expect(interrupted.state.rawModes).toEqual([true, false]);
   });
 });

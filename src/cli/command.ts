@@ -6,12 +6,13 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { EncryptedFileStore } from "../store/store.js";
+import { EncryptedFileStore, type EncryptedFileStoreOptions } from "../store/store.js";
 import { previousPath } from "../file/durable.js";
 import { TokenStoreError } from "../errors.js";
 import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
-import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type KeyOption } from "./key.js";
+import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type ResolvedKey } from "./key.js";
+import { storeKeying, type Keying } from "./store-file.js";
 import { nearest } from "./suggest.js";
 import { VERSION } from "./version.js";
 
@@ -31,7 +32,8 @@ const COMMON: Record<"file" | "key-file" | "json", OptionSpec> = {
   "key-file": {
     type: "string",
     value: "K",
-    description: "file holding the base64 key (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal)",
+    description:
+      "file holding the base64 key, or - to read it from standard input (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal for a passphrase store)",
   },
   json: { type: "boolean", description: 'print one JSON object on stdout, for scripts: {"ok","command","result","error"}' },
 };
@@ -232,10 +234,65 @@ export function storePath(ctx: Context): string {
   return ctx.path(given);
 }
 
-/** The key option for the store, from --key-file, the environment or a prompt. */
-export function keyOption(ctx: Context, { confirm = false } = {}): Promise<KeyOption> {
-  const keyFile = ctx.string("key-file");
-  return storeKey(ctx.io, keyFile === undefined ? undefined : ctx.path(keyFile), { confirm });
+/** How many times a passphrase typed at the prompt may be tried. */
+export const PASSPHRASE_TRIES = 3;
+
+/**
+ * The key of the store at `path`, from --key-file (a path, or "-" for standard input),
+ * the environment or a prompt; a prompt only when the store is one a passphrase can open.
+ */
+export function resolveStoreKey(ctx: Context, path: string, { confirm = false, prompt = true, keying = storeKeying(path) } = {}): Promise<ResolvedKey> {
+  return storeKey(ctx.io, { keyFile: ctx.string("key-file"), resolvePath: ctx.path, keying, path, confirm, prompt });
+}
+
+/** Says where a key came from, on stderr, in human mode: never the key itself. */
+export function announceKey(ctx: Context, what: string, key: ResolvedKey): void {
+  if (!ctx.json) ctx.note(ctx.err.dim(`${what}: ${key.source}`));
+}
+
+export interface OpenOptions {
+  /** The store may not exist yet: a passphrase typed at the prompt is asked twice. */
+  create?: boolean;
+  /** Decrypt and authenticate the file now (default), not only open it. */
+  authenticate?: boolean;
+  /** Older keys accepted for reading (recover). */
+  previousKeys?: EncryptedFileStoreOptions["previousKeys"];
+}
+
+/**
+ * Opens the store at `path` with its key (see resolveStoreKey) and, by default,
+ * authenticates it. A passphrase typed at the prompt that turns out wrong may be typed
+ * again, PASSPHRASE_TRIES times in all; a key from anywhere else is tried once.
+ */
+export async function openStore(ctx: Context, path: string, options: OpenOptions = {}): Promise<{ store: EncryptedFileStore; key: ResolvedKey }> {
+  const keying = storeKeying(path);
+  for (let attempt = 1; ; attempt += 1) {
+    const key = await resolveStoreKey(ctx, path, { confirm: options.create === true && keying === undefined, keying });
+    if (attempt === 1) announceKey(ctx, "key", key);
+    try {
+      const store = await EncryptedFileStore.open({ path, ...key.option, ...(options.previousKeys ? { previousKeys: options.previousKeys } : {}) });
+      if (options.authenticate !== false) await store.verify();
+      return { store, key };
+    } catch (error) {
+      if (!(error instanceof TokenStoreError) || error.code !== "WRONG_KEY") throw error;
+      if (key.prompted && attempt < PASSPHRASE_TRIES) {
+        ctx.note(`wrong passphrase; try again (attempt ${attempt + 1} of ${PASSPHRASE_TRIES})`);
+        continue;
+      }
+      throw explainWrongKey(error, key, keying);
+    }
+  }
+}
+
+/** WRONG_KEY, saying so when the key given is of another kind than the one the file is sealed with. */
+export function explainWrongKey(error: TokenStoreError, key: Pick<ResolvedKey, "kind" | "source">, keying: Keying | undefined): TokenStoreError {
+  if (keying === undefined || key.kind === keying) return error;
+  const sealed = keying === "raw" ? "a raw key" : "a passphrase";
+  const given = key.kind === "raw" ? "a raw key" : "a passphrase";
+  return new TokenStoreError("WRONG_KEY", `${error.message} (the file is sealed with ${sealed}, and ${given} was given: ${key.source})`, {
+    ...(error.path === undefined ? {} : { path: error.path }),
+    cause: error,
+  });
 }
 
 /**
@@ -246,9 +303,7 @@ export function keyOption(ctx: Context, { confirm = false } = {}): Promise<KeyOp
 export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
   const path = storePath(ctx);
   if (!existsSync(path) && !existsSync(previousPath(path))) throw missing(path);
-  const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx)) });
-  await store.verify();
-  return store;
+  return (await openStore(ctx, path)).store;
 }
 
 export function missing(path: string): TokenStoreError {

@@ -1,14 +1,14 @@
 import * as fs from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { readHeader } from "../crypto/format.js";
 import { TokenStoreError } from "../errors.js";
 import { isLeftover, previousPath, sweepLeftovers } from "../file/durable.js";
 import { inProcessQueue, withFileLock } from "../file/lock.js";
 import { EncryptedFileStore } from "../store/store.js";
-import { BIN, defineCommand, storePath, type Context } from "./command.js";
+import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storePath } from "./command.js";
 import { describeError, usage } from "./exit.js";
 import { duration, printable } from "./format.js";
-import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, storeKey } from "./key.js";
+import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, STDIN, type ResolvedKey } from "./key.js";
+import { readStoreHeader, storeKeying } from "./store-file.js";
 
 /** The store's default lockStaleMs: a lock not refreshed for this long has a dead holder. */
 const DEFAULT_STALE_MS = 10_000;
@@ -52,7 +52,11 @@ tokens. Exit 1 while any problem remains.`,
     if (!Number.isInteger(staleMs) || staleMs < 2000) throw usage("--stale-ms must be an integer of at least 2000");
     const fix = ctx.values.fix === true;
     const keyFileGiven = ctx.string("key-file");
-    const keyFile = keyFileGiven === undefined ? undefined : ctx.path(keyFileGiven);
+    const keyFile = keyFileGiven === undefined || keyFileGiven === STDIN ? undefined : ctx.path(keyFileGiven);
+    // Resolved first, so that a key given wrongly (a terminal for --key-file -, a key in
+    // place of a file name) is a usage error before any check repeats what was given.
+    const keyAtHand = keyFileGiven !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
+    const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
     const checks: Check[] = [];
 
     checks.push(checkDirectory(dirname(path), fix));
@@ -61,7 +65,7 @@ tokens. Exit 1 while any problem remains.`,
     if (keyFile !== undefined) checks.push(checkKeyFile(keyFile, fix));
     checks.push(checkLock(path, staleMs, ctx.now(), fix));
     checks.push(await checkLeftovers(path, staleMs, fix));
-    checks.push(await checkDecrypts(ctx, path, keyFile));
+    checks.push(await checkDecrypts(path, key));
 
     const open = checks.filter((check) => check.status === "problem");
     const fixable = open.filter((check) => check.fix !== undefined);
@@ -157,8 +161,8 @@ function checkDirectory(dir: string, fix: boolean): Check {
 
 function headerSummary(path: string): { ok: boolean; text: string } {
   try {
-    const header = readHeader(fs.readFileSync(path), path);
-    return { ok: true, text: `, format ${header.version}, generation ${header.generation}, ${header.kdf ? "passphrase" : "raw key"}` };
+    const header = readStoreHeader(path);
+    return { ok: true, text: `, format ${header.version}, generation ${header.generation}, ${header.keying === "raw" ? "raw key" : "passphrase"}` };
   } catch (error) {
     if (error instanceof TokenStoreError) {
       return { ok: false, text: error.code === "UNSUPPORTED_VERSION" ? `; written by a newer version of ${BIN}` : "; its header is damaged" };
@@ -274,22 +278,21 @@ async function checkLeftovers(path: string, staleMs: number, fix: boolean): Prom
 }
 
 /** Decrypts the file when a key is at hand without asking; doctor never prompts. */
-async function checkDecrypts(ctx: Context, path: string, keyFile: string | undefined): Promise<Check> {
+async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promise<Check> {
   const check = "decrypts";
-  if (keyFile === undefined && !ctx.io.env[KEY_ENV] && !ctx.io.env[PASSPHRASE_ENV]) {
+  if (key === undefined) {
     return { check, status: "info", message: `not checked: no key given (--key-file, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
   }
   if (!fs.existsSync(path)) return { check, status: "info", message: "not checked: no store file" };
   try {
-    const key = await storeKey(ctx.io, keyFile); // a key is at hand, so this never prompts
-    const store = await EncryptedFileStore.open({ path, ...key });
+    const store = await EncryptedFileStore.open({ path, ...key.option });
     const status = await store.verify();
-    return { check, status: "ok", message: `opens and authenticates with the key given (${status.tokens} token${status.tokens === 1 ? "" : "s"})` };
+    return { check, status: "ok", message: `opens and authenticates with the key given (${key.source}; ${status.tokens} token${status.tokens === 1 ? "" : "s"})` };
   } catch (error) {
     if (error instanceof TokenStoreError && error.code === "INSECURE_PERMISSIONS") {
       return { check, status: "info", message: "not checked: the store refuses files other users can access (see above)" };
     }
-    const report = describeError(error);
+    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, storeKeying(path)) : error);
     return { check, status: "problem", message: `${report.code}: ${report.message}` };
   }
 }

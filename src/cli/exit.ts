@@ -15,6 +15,8 @@ import { styleFor, type CliIo } from "./io.js";
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** Ctrl-C at a prompt: 128 + SIGINT, as a shell reports a process interrupted by it. */
+export const EXIT_INTERRUPTED = 130;
 
 /** Codes of failures the command line tool adds to the store's own ErrorCodes. */
 export type CliErrorCode =
@@ -28,7 +30,7 @@ export type CliErrorCode =
   | "BAD_CSV"
   /** The command was refused for safety (see its message for the flag that allows it). */
   | "REFUSED"
-  /** The user cancelled a prompt. */
+  /** The user cancelled a prompt (Ctrl-C: exit code 130) or typed two different passphrases. */
   | "CANCELLED"
   /** doctor found problems it did not (or could not) repair. */
   | "PROBLEMS_FOUND";

@@ -7,6 +7,7 @@ import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
 import { plainRecord, printable } from "./format.js";
 import { removalCommand } from "./import.js";
+import { STDIN } from "./key.js";
 
 export const exportCommand = defineCommand(
   {
@@ -37,7 +38,7 @@ existing file unless --force is given. Delete the file once the tokens are moved
     const out = toStdout ? "-" : ctx.path(outGiven);
     const path = storePath(ctx);
     const keyFile = ctx.string("key-file");
-    if ([path, previousPath(path), `${path}.lock`, keyFile === undefined ? "" : ctx.path(keyFile)].includes(out)) {
+    if ([path, previousPath(path), `${path}.lock`, keyFile === undefined || keyFile === STDIN ? "" : ctx.path(keyFile)].includes(out)) {
       throw new CliError("REFUSED", `--out ${out} is the store, its previous generation, its lock or the key file; choose another file`);
     }
     if (!toStdout && !force && existsSync(out)) {

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { TokenStoreError } from "../errors.js";
-import { EncryptedFileStore } from "../store/store.js";
 import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../store/types.js";
-import { BIN, defineCommand, keyOption, storePath } from "./command.js";
+import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
 import { printable, quote } from "./format.js";
@@ -57,7 +56,7 @@ reported by its line number (never its values), and then nothing is written unle
       ctx.warn(`skipping ${csv.bad.length} row${csv.bad.length === 1 ? "" : "s"} that cannot be read`);
     }
 
-    const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx, { confirm: !existsSync(path) })) });
+    const { store } = await openStore(ctx, path, { create: !existsSync(path) });
     const before = new Map((await store.getTokens()).map((record) => [record.id, record]));
     const generationBefore = (await store.verify()).generation;
     // When every row is already in the store as it is, nothing is written (a second run

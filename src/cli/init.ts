@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
-import { EncryptedFileStore } from "../store/store.js";
-import { BIN, defineCommand, keyOption, storePath } from "./command.js";
+import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { printable, quote } from "./format.js";
 
@@ -16,10 +15,9 @@ sealed with the key. Refuses when the file already exists.`,
   async (ctx) => {
     const path = storePath(ctx);
     if (existsSync(path)) throw new CliError("EXISTS", `${path} already exists; nothing was changed. Use another --file, or '${BIN} verify' to check it`);
-    const key = await keyOption(ctx, { confirm: true });
-    const store = await EncryptedFileStore.open({ path, ...key });
+    const { store, key } = await openStore(ctx, path, { create: true, authenticate: false });
     // Re-sealing the (empty) document under the same key writes the first generation.
-    await store.rekey(key);
+    await store.rekey(key.option);
     const status = await store.verify();
     if (ctx.json) ctx.emit({ path, generation: status.generation, keySource: status.keySource });
     else {

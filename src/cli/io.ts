@@ -9,14 +9,18 @@ export interface OutStream {
   isTTY?: boolean;
 }
 
-/** The stream a command may read a hidden passphrase from, only when it is a terminal. */
+/**
+ * Standard input: a hidden passphrase is read from it only when it is a terminal, a
+ * key (`--key-file -`) only when it is not.
+ */
 export interface InStream {
   isTTY?: boolean;
   isRaw?: boolean;
   setRawMode?(mode: boolean): unknown;
   setEncoding?(encoding: BufferEncoding): unknown;
-  on(event: "data", listener: (chunk: string | Buffer) => void): unknown;
-  off(event: "data", listener: (chunk: string | Buffer) => void): unknown;
+  // One signature for "data" (a chunk), "end" (nothing) and "error" (the error).
+  on(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
+  off(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
   resume?(): unknown;
   pause?(): unknown;
 }

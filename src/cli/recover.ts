@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import { TokenStoreError } from "../errors.js";
 import { previousPath } from "../file/durable.js";
-import { EncryptedFileStore } from "../store/store.js";
-import { defineCommand, keyOption, storePath } from "./command.js";
+import { defineCommand, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { printable } from "./format.js";
 import { PREVIOUS_KEY_ENV } from "./key.js";
@@ -32,7 +31,8 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
     const previousKeyFile = ctx.string("previous-key-file");
     const previousKey = ctx.io.env[PREVIOUS_KEY_ENV];
     const previousKeys = previousKeyFile !== undefined ? [{ keyFile: ctx.path(previousKeyFile) }] : previousKey ? [previousKey] : [];
-    const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx)), previousKeys });
+    // Not authenticated here: a damaged current file is what recover is for.
+    const { store } = await openStore(ctx, path, { previousKeys, authenticate: false });
     let current: number | undefined;
     try {
       const status = await store.verify();

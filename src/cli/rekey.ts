@@ -1,8 +1,9 @@
 import { previousPath } from "../file/durable.js";
 import { existsSync } from "node:fs";
-import { defineCommand, openExisting } from "./command.js";
+import { announceKey, defineCommand, openExisting } from "./command.js";
+import { usage } from "./exit.js";
 import { printable } from "./format.js";
-import { newStoreKey } from "./key.js";
+import { newStoreKey, STDIN } from "./key.js";
 
 export const rekey = defineCommand(
   {
@@ -16,13 +17,23 @@ Every process that uses the store needs the new key afterwards. The previous
 generation (F.prev) stays sealed with the old key: delete it if the old key may have
 leaked.`,
     common: ["file", "key-file", "json"],
-    options: { "new-key-file": { type: "string", value: "K2", description: "file holding the new base64 key (default: $ZOHO_TOKEN_STORE_NEW_KEY)" } },
+    options: {
+      "new-key-file": {
+        type: "string",
+        value: "K2",
+        description: "file holding the new base64 key, or - for standard input (default: $ZOHO_TOKEN_STORE_NEW_KEY, else $ZOHO_TOKEN_STORE_NEW_PASSPHRASE, else a prompt on a terminal)",
+      },
+    },
   },
   async (ctx) => {
-    const store = await openExisting(ctx);
     const newKeyFile = ctx.string("new-key-file");
-    const newKey = await newStoreKey(ctx.io, newKeyFile === undefined ? undefined : ctx.path(newKeyFile));
-    await store.rekey(newKey);
+    if (newKeyFile === STDIN && ctx.string("key-file") === STDIN) {
+      throw usage("--key-file - and --new-key-file - cannot both read standard input; give one of the keys as a file");
+    }
+    const store = await openExisting(ctx);
+    const newKey = await newStoreKey(ctx.io, { keyFile: newKeyFile, resolvePath: ctx.path });
+    announceKey(ctx, "new key", newKey);
+    await store.rekey(newKey.option);
     const status = await store.verify();
     const prev = previousPath(store.path);
     const prevKept = existsSync(prev);

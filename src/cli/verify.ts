@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import { previousPath } from "../file/durable.js";
 import { TokenStoreError } from "../errors.js";
-import { EncryptedFileStore } from "../store/store.js";
-import { defineCommand, keyOption, missing, storePath } from "./command.js";
+import { defineCommand, missing, openStore, storePath } from "./command.js";
 import { describeError } from "./exit.js";
 import { printable } from "./format.js";
 
@@ -40,8 +39,7 @@ also on failure, and "error" the code and message).`,
     const prev = previousPath(path);
     try {
       if (!existsSync(path) && !existsSync(prev)) throw missing(path);
-      const key = await keyOption(ctx);
-      const store = await EncryptedFileStore.open({ path, ...key });
+      const { store } = await openStore(ctx, path);
       const status = await store.verify();
       if (!status.exists) throw missing(path);
       if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
