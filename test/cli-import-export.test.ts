@@ -133,6 +133,7 @@ describe("import --from-csv", () => {
     const result = await cli(["import", "--from-csv", csv, "--json"], env);
     expect(result.code, result.stderr).toBe(0);
     expect((await records(file, key)).tokens[0]).toMatchObject({ userName: "user-a@example.com", redirectUrl: "https://example.com/callback" });
+    assertNoSecrets(result.stdout + result.stderr, [key, ...secretsOf(sampleToken("a"))]);
   });
 
   it("writes nothing when a row cannot be read, names its line, never its values; --skip-bad imports the rest", async () => {

@@ -209,7 +209,7 @@ describe("a wrong passphrase typed at the prompt", () => {
   });
 
   it("Ctrl-C at the prompt exits 130 and restores the terminal", async () => {
-    const { file } = await passphraseStore();
+    const { file, secrets } = await passphraseStore();
     const { stdin, state } = ttyStdin(["\u0003"]);
     const result = await cli(["list", "--file", file], {}, { stdin });
     expect(result.code).toBe(130);
@@ -218,5 +218,6 @@ describe("a wrong passphrase typed at the prompt", () => {
     const machine = await cli(["list", "--file", file, "--json"], {}, { stdin: ttyStdin(["\u0003"]).stdin });
     expect(machine.code).toBe(130);
     expect(jsonOutput(machine.stdout)).toMatchObject({ ok: false, command: "list", error: { code: "CANCELLED" } });
+    assertNoSecrets(result.stdout + result.stderr + machine.stdout + machine.stderr, secrets);
   });
 });

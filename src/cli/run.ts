@@ -34,10 +34,14 @@ Commands:
 ${COMMANDS.map((command) => `  ${command.spec.name.padEnd(width)}${command.spec.summary}`).join("\n")}
 
 The store file comes from --file F or ZOHO_TOKEN_STORE_FILE. The key comes from
---key-file K, ZOHO_TOKEN_STORE_KEY (base64) or a passphrase (ZOHO_TOKEN_STORE_PASSPHRASE,
-or a hidden prompt when stdin is a terminal); never from the command line itself.
+--key-file K (--key-file - reads it from a pipe), ZOHO_TOKEN_STORE_KEY (base64) or a
+passphrase (ZOHO_TOKEN_STORE_PASSPHRASE, or a hidden prompt when stdin is a terminal
+and the store is sealed with a passphrase); never from the command line itself.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+--json prints one object on stdout: {"ok", "command", "result", "error"}.
+Colour only on a terminal; NO_COLOR turns it off, FORCE_COLOR on.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage, 130 interrupted at a prompt.
 '${BIN} <command> --help' describes a command. Version ${VERSION}.
 `;
 }
