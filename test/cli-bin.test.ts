@@ -91,7 +91,7 @@ describe("dist/cli.js", () => {
     const key = readFileSync(keyFile, "utf8").trim();
     await step(["init", "--key-file", keyFile], 0);
     const imported = await step(["import", "--key-file", keyFile, "--from-csv", csv, "--json"], 0);
-    expect(JSON.parse(imported.stdout)).toMatchObject({ added: 2, writes: 1 });
+    expect(JSON.parse(imported.stdout)).toMatchObject({ ok: true, command: "import", result: { added: 2, writes: 1 }, error: null });
     const list = await step(["list"], 0, { ZOHO_TOKEN_STORE_KEY: key });
     expect(list.stdout).toMatch(/^1\s+user-a@example.com\s+1000\.CLIE…\s+secret refresh access/m);
     await step(["show", "2", "--key-file", keyFile], 0);

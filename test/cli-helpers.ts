@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { expect } from "vitest";
 import { run } from "../src/cli/run.js";
 import type { CliIo } from "../src/cli/io.js";
 
@@ -64,11 +65,11 @@ export function ttyStdin(lines: string[]) {
 export async function cli(
   argv: string[],
   env: Record<string, string | undefined> = {},
-  options: { stdin?: CliIo["stdin"]; tty?: boolean; now?: () => number } = {},
+  options: { stdin?: CliIo["stdin"]; tty?: boolean; now?: () => number; cwd?: string } = {},
 ): Promise<Captured> {
   const stdout = sink(options.tty ?? false);
   const stderr = sink(options.tty ?? false);
-  const io: CliIo = { env, stdin: options.stdin ?? closedStdin(), stdout, stderr, ...(options.now ? { now: options.now } : {}) };
+  const io: CliIo = { env, stdin: options.stdin ?? closedStdin(), stdout, stderr, ...(options.now ? { now: options.now } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) };
   const code = await run(argv, io);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
@@ -80,4 +81,28 @@ export function sdkCsv(rows: Array<Record<string, string | null | undefined>>, c
   const lines = [header.join(",")];
   rows.forEach((row, index) => lines.push([String(index + 1), ...fields.map((field) => row[field] ?? "")].join(",")));
   return lines.join("\n");
+}
+
+/** The one shape of every command's --json output (see JsonOutput in src/cli/exit.ts). */
+export interface JsonOutput {
+  ok: boolean;
+  command: string | null;
+  result: any;
+  error: { code: string; message: string } | null;
+}
+
+/** Parses --json output and checks that it has exactly the four fields, consistently. */
+export function jsonOutput(stdout: string): JsonOutput {
+  const output = JSON.parse(stdout) as JsonOutput;
+  expect(Object.keys(output)).toEqual(["ok", "command", "result", "error"]);
+  expect(output.ok).toBe(output.error === null);
+  if (output.error !== null) expect(Object.keys(output.error)).toEqual(["code", "message"]);
+  return output;
+}
+
+/** The `result` of a command's --json output, after checking that the command succeeded. */
+export function jsonResult(stdout: string): any {
+  const output = jsonOutput(stdout);
+  expect(output.error).toBeNull();
+  return output.result;
 }

@@ -2,11 +2,10 @@ import { describe, expect, it } from "vitest";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
-import { sampleToken, tempDir } from "./helpers.js";
-import { cli, sdkCsv } from "./cli-helpers.js";
+import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
+import { cli, jsonResult, sdkCsv } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
-const json = (text: string): any => JSON.parse(text);
 
 function newStore() {
   const dir = tempDir();
@@ -28,8 +27,8 @@ describe("import --from-csv", () => {
     writeFileSync(csv, sdkCsv(rows).replace(/^(\d+),/gm, (_, id) => `${Number(id) + 40},`));
     const result = await cli(["import", "--from-csv", csv, "--json"], env);
     expect(result.code).toBe(0);
-    const report = json(result.stdout);
-    expect(report).toMatchObject({ ok: true, columns: 10, rows: 3, added: 3, updated: 0, unchanged: 0, writes: 1, generation: 1 });
+    const report = jsonResult(result.stdout);
+    expect(report).toMatchObject({ columns: 10, rows: 3, added: 3, updated: 0, unchanged: 0, writes: 1, generation: 1 });
     expect(report.results.map((r: { line: number; id: string; action: string }) => [r.line, r.id, r.action])).toEqual([
       [2, "1", "added"],
       [3, "2", "added"],
@@ -78,11 +77,11 @@ describe("import --from-csv", () => {
 
     // The same file again: the first rows are unchanged but line 5 sets token 4's access
     // token back, so it is written (once); then a file that only repeats what is stored is not.
-    const again = json((await cli(["import", "--from-csv", csv, "--json"], env)).stdout);
+    const again = jsonResult((await cli(["import", "--from-csv", csv, "--json"], env)).stdout);
     expect(again).toMatchObject({ added: 0, writes: 1 });
     const repeat = join(dir, "repeat.csv");
     writeFileSync(repeat, sdkCsv([after.tokens[0]!, after.tokens[1]!]));
-    const unchanged = json((await cli(["import", "--from-csv", repeat, "--json"], env)).stdout);
+    const unchanged = jsonResult((await cli(["import", "--from-csv", repeat, "--json"], env)).stdout);
     expect(unchanged).toMatchObject({ added: 0, updated: 0, unchanged: 2, writes: 0 });
   });
 
@@ -92,9 +91,49 @@ describe("import --from-csv", () => {
     writeFileSync(csv, `${sdkCsv([sampleToken("a"), sampleToken("b")], 9, "user_mail").replace(/\n/g, "\r\n")}\r\n\r\n`);
     const result = await cli(["import", "--from-csv", csv, "--json"], env);
     expect(result.code).toBe(0);
-    expect(json(result.stdout)).toMatchObject({ columns: 9, added: 2 });
+    expect(jsonResult(result.stdout)).toMatchObject({ columns: 9, added: 2 });
     const stored = await records(file, key);
     expect(stored.tokens[1]).toMatchObject({ userName: "user-b@example.com", redirectUrl: "https://example.com/callback", apiDomain: null });
+  });
+
+  it("reads the 6-column layout of the first SDKs (zcrmsdk 1.0, nodejs-sdk-2.0 1.0.0), byte for byte as they wrote it", async () => {
+    const { dir, file, key, env } = newStore();
+    const a = sampleToken("a");
+    const b = { ...sampleToken("b"), refreshToken: null, accessToken: null, grantToken: "1000.grant-b-gt", expiryTime: null };
+    // FileStore wrote the header, then "\n" + row for each save (Array.join renders null as "").
+    const text =
+      "user_mail,client_id,refresh_token,access_token,grant_token,expiry_time" +
+      [a, b].map((t) => `\n${[t.userName, t.clientId, t.refreshToken, t.accessToken, "grantToken" in t ? t.grantToken : null, t.expiryTime].join()}`).join("");
+    const csv = join(dir, "zcrm_oauthtokens.txt");
+    writeFileSync(csv, text);
+    const result = await cli(["import", "--from-csv", csv], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("read 2 rows from");
+    expect(result.stdout).toContain("(6-column layout)");
+    expect(result.stderr).toContain("holds no client secret and no redirect URL");
+    assertNoSecrets(result.stdout + result.stderr, [key, ...secretsOf(a), ...secretsOf(b)]);
+    const stored = await records(file, key);
+    expect(stored.tokens).toEqual([
+      { id: "1", userName: a.userName, clientId: a.clientId, clientSecret: null, refreshToken: a.refreshToken, accessToken: a.accessToken, grantToken: null, expiryTime: a.expiryTime, redirectUrl: null, apiDomain: null },
+      { id: "2", userName: b.userName, clientId: b.clientId, clientSecret: null, refreshToken: null, accessToken: null, grantToken: "1000.grant-b-gt", expiryTime: null, redirectUrl: null, apiDomain: null },
+    ]);
+    expect(jsonResult((await cli(["import", "--from-csv", csv, "--json"], env)).stdout)).toMatchObject({ columns: 6, unchanged: 2, writes: 0 });
+
+    // A later import of the same token from a 10-column file fills in what the old layout lacked.
+    const newer = join(dir, "newer.csv");
+    writeFileSync(newer, sdkCsv([a]));
+    expect((await cli(["import", "--from-csv", newer], env)).code).toBe(0);
+    expect((await records(file, key)).tokens[0]).toMatchObject({ clientSecret: a.clientSecret, redirectUrl: a.redirectUrl });
+  });
+
+  it("reads nodejs-sdk-2.0 2.0.0's 9-column header, which ends in redirect_uri", async () => {
+    const { dir, file, key, env } = newStore();
+    const csv = join(dir, "old.csv");
+    writeFileSync(csv, sdkCsv([sampleToken("a")], 9, "user_mail").replace("redirect_url", "redirect_uri"));
+    const result = await cli(["import", "--from-csv", csv, "--json"], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect((await records(file, key)).tokens[0]).toMatchObject({ userName: "user-a@example.com", redirectUrl: "https://example.com/callback" });
+    assertNoSecrets(result.stdout + result.stderr, [key, ...secretsOf(sampleToken("a"))]);
   });
 
   it("writes nothing when a row cannot be read, names its line, never its values; --skip-bad imports the rest", async () => {
@@ -123,7 +162,7 @@ describe("import --from-csv", () => {
 
     const skipped = await cli(["import", "--from-csv", csv, "--skip-bad", "--json"], env);
     expect(skipped.code).toBe(0);
-    expect(json(skipped.stdout)).toMatchObject({ added: 1, skipped: [{ line: 3 }, { line: 4 }, { line: 5 }, { line: 6 }] });
+    expect(jsonResult(skipped.stdout)).toMatchObject({ added: 1, skipped: [{ line: 3 }, { line: 4 }, { line: 5 }, { line: 6 }] });
     expect((await records(file, key)).tokens).toHaveLength(1);
   });
 
@@ -135,6 +174,23 @@ describe("import --from-csv", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/error BAD_CSV: line 1 of .* is not the header of a Zoho SDK FileStore CSV/);
     expect(result.stderr).not.toContain("secret-zz");
+    expect(result.stderr).not.toContain("CLIENTIDZZZ");
+    for (const header of [
+      "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain",
+      "id,user_mail,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain",
+      "id,user_mail,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url",
+      "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url",
+      "id,user_mail,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_uri",
+      "user_mail,client_id,refresh_token,access_token,grant_token,expiry_time",
+    ]) {
+      expect(result.stderr).toContain(`"${header}"`);
+    }
+    // A header with one column too few is refused the same way.
+    writeFileSync(csv, "user_mail,client_id,refresh_token,access_token,grant_token\nu@example.com,1000.CLIENTIDZZZ,1000.refresh-zz,,\n");
+    const short = await cli(["import", "--from-csv", csv], env);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain("error BAD_CSV");
+    expect(short.stderr).not.toContain("refresh-zz");
     const missing = await cli(["import", "--from-csv", join(dir, "nope.csv")], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("error IO_ERROR: cannot read");
@@ -164,7 +220,7 @@ describe("export", () => {
     const out = join(dir, "export.csv");
     const result = await cli(["export", "--out", out], env);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/^warning: .*export\.csv holds 2 tokens in plaintext \(mode 600\)/);
+    expect(result.stderr).toMatch(/^key: ZOHO_TOKEN_STORE_KEY\nwarning: .*export\.csv holds 2 tokens in plaintext \(mode 600\)/);
     expect(modeOf(out)).toBe(0o600);
     const text = readFileSync(out, "utf8");
     expect(text.split("\n")[0]).toBe("id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain");
@@ -180,7 +236,7 @@ describe("export", () => {
     const { dir, file, key, env } = await filled();
     const out = join(dir, "export.json");
     expect((await cli(["export", "--out", out, "--format", "json"], env)).code).toBe(0);
-    const data = json(readFileSync(out, "utf8"));
+    const data = JSON.parse(readFileSync(out, "utf8"));
     expect(data).toEqual({ format: "zoho-encrypted-filestore-export", version: 1, tokens: (await records(file, key)).tokens });
   });
 
@@ -191,7 +247,7 @@ describe("export", () => {
     expect(toStdout.stdout).toBe("");
     const forced = await cli(["export", "--out", "-", "--force", "--format", "json"], env);
     expect(forced.code).toBe(0);
-    expect(json(forced.stdout).tokens).toHaveLength(2);
+    expect(JSON.parse(forced.stdout).tokens).toHaveLength(2); // the export itself, not a --json report
     expect(forced.stderr).toContain("warning: printing 2 tokens in plaintext");
 
     const out = join(dir, "existing.csv");

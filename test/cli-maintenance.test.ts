@@ -1,13 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
-import { sampleToken, tempDir } from "./helpers.js";
-import { cli } from "./cli-helpers.js";
+import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
+import { cli, jsonOutput, jsonResult } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
-const json = (text: string): any => JSON.parse(text);
 
 /** A store written twice (so a previous generation is kept), with its key in a 0600 key file. */
 async function setup() {
@@ -42,8 +41,7 @@ describe("verify", () => {
     const result = await cli(["verify"], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^ok: .*tokens\.enc opens and authenticates: generation 2, 2 tokens, raw key\n$/);
-    expect(json((await cli(["verify", "--json"], env)).stdout)).toEqual({
-      ok: true,
+    expect(jsonResult((await cli(["verify", "--json"], env)).stdout)).toEqual({
       status: "ok",
       path: env.ZOHO_TOKEN_STORE_FILE,
       generation: 2,
@@ -66,10 +64,13 @@ describe("verify", () => {
       expect(human.code, status).toBe(1);
       expect(human.stdout, status).toBe("");
       expect(human.stderr, status).toContain(`error ${code}: ${label}`);
-      expect(human.stderr.trim().split("\n"), status).toHaveLength(1);
+      // The error line, after the line saying where the key came from (when one was read).
+      expect(human.stderr.trim().split("\n").filter((line) => !line.startsWith("key: ")), status).toHaveLength(1);
       const machine = await cli(["verify", "--json"], env);
       expect(machine.code, status).toBe(1);
-      expect(json(machine.stdout), status).toMatchObject({ ok: false, status, code });
+      const output = jsonOutput(machine.stdout);
+      expect(output, status).toMatchObject({ ok: false, command: "verify", result: { status, generation: null, tokens: null }, error: { code } });
+      expect(output.error!.message, status).toContain(label);
     }
   });
 
@@ -77,7 +78,7 @@ describe("verify", () => {
     const { env, file } = await setup();
     unlinkSync(file);
     const result = await cli(["verify", "--json"], env);
-    expect(json(result.stdout)).toMatchObject({ status: "missing", previousGeneration: true });
+    expect(jsonOutput(result.stdout).result).toMatchObject({ status: "missing", previousGeneration: true });
     expect(result.stderr).toContain("zoho-encrypted-filestore recover");
   });
 });
@@ -93,7 +94,7 @@ describe("rekey", () => {
     expect(result.stderr).toContain("still sealed with the old key");
     expect((await cli(["verify"], env)).stderr).toContain("error WRONG_KEY");
     const after = await cli(["list", "--json", "--key-file", newKeyFile], { ZOHO_TOKEN_STORE_FILE: file });
-    expect(json(after.stdout).tokens).toHaveLength(2);
+    expect(jsonResult(after.stdout).tokens).toHaveLength(2);
     expect(key).not.toBe(readFileSync(newKeyFile, "utf8").trim());
   });
 
@@ -115,7 +116,7 @@ describe("recover", () => {
     flipByte(file, 130);
     const result = await cli(["recover", "--json"], env);
     expect(result.code).toBe(0);
-    expect(json(result.stdout)).toMatchObject({ ok: true, restoredGeneration: 1, tokens: 1 });
+    expect(jsonResult(result.stdout)).toMatchObject({ restoredGeneration: 1, tokens: 1 });
     expect((await cli(["verify"], env)).code).toBe(0);
   });
 
@@ -130,7 +131,7 @@ describe("recover", () => {
     expect(without.stderr).toContain("--previous-key-file");
     const withOld = await cli(["recover", "--previous-key-file", keyFile], newEnv);
     expect(withOld.code).toBe(0);
-    expect(json((await cli(["list", "--json"], newEnv)).stdout).tokens).toHaveLength(2);
+    expect(jsonResult((await cli(["list", "--json"], newEnv)).stdout).tokens).toHaveLength(2);
   });
 
   it("without a previous generation: FILE_MISSING", async () => {
@@ -167,7 +168,9 @@ describe("doctor", () => {
 
     const found = await cli(["doctor", "--key-file", keyFile, "--json"], { ZOHO_TOKEN_STORE_FILE: file });
     expect(found.code).toBe(1);
-    const report = json(found.stdout);
+    const output = jsonOutput(found.stdout);
+    expect(output.error).toEqual({ code: "PROBLEMS_FOUND", message: "6 problems; 'zoho-encrypted-filestore doctor --fix' repairs them" });
+    const report = output.result;
     const status = Object.fromEntries(report.checks.map((check: { check: string; status: string }) => [check.check, check.status]));
     expect(status).toEqual({
       directory: "problem",
@@ -199,7 +202,7 @@ describe("doctor", () => {
     chmodSync(dir, 0o1777);
     const shared = await cli(["doctor", "--fix", "--json"], { ZOHO_TOKEN_STORE_FILE: file });
     expect(shared.code).toBe(1);
-    const check = json(shared.stdout).checks.find((c: { check: string }) => c.check === "directory");
+    const check = jsonOutput(shared.stdout).result.checks.find((c: { check: string }) => c.check === "directory");
     expect(check).toMatchObject({ status: "problem", message: expect.stringContaining("move the store to a directory of your own") });
     expect(check.fix).toBeUndefined();
     expect(statSync(dir).mode & 0o7777).toBe(0o1777);
@@ -209,11 +212,42 @@ describe("doctor", () => {
     expect(modeOf(dir)).toBe(0o755);
   });
 
+  it("--fix clears only the access that is wrong: setgid on the directory and the owner's bits stay", async () => {
+    const { dir, file, key, keyFile } = await setup();
+    chmodSync(dir, 0o2770);
+    chmodSync(keyFile, 0o744);
+    chmodSync(file, 0o640);
+    const fixed = await cli(["doctor", "--fix", "--key-file", keyFile], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(fixed.code, fixed.stdout).toBe(0);
+    expect(statSync(dir).mode & 0o7777).toBe(0o2750);
+    expect(statSync(keyFile).mode & 0o7777).toBe(0o700);
+    expect(statSync(file).mode & 0o7777).toBe(0o600);
+    expect(fixed.stdout).toMatch(/fixed\s+directory: .* mode 2770 -> 2750/);
+    expect(fixed.stdout).toMatch(/fixed\s+key file: .* mode 744 -> 700/);
+    assertNoSecrets(fixed.stdout + fixed.stderr, [key, ...secretsOf(sampleToken("a"))]);
+  });
+
+  it("a key file that is a dangling symbolic link is a problem line, not an internal error", async () => {
+    const { dir, file, key } = await setup();
+    const link = join(dir, "link.key");
+    symlinkSync(join(dir, "gone.key"), link);
+    for (const extra of [[], ["--fix"]]) {
+      const result = await cli(["doctor", "--key-file", link, ...extra], { ZOHO_TOKEN_STORE_FILE: file });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/PROBLEM\s+key file: .*link\.key does not exist \(dangling symbolic link\)/);
+      expect(result.stdout + result.stderr).not.toContain("INTERNAL");
+      assertNoSecrets(result.stdout + result.stderr, [key]);
+    }
+    const machine = jsonOutput((await cli(["doctor", "--key-file", link, "--json"], { ZOHO_TOKEN_STORE_FILE: file })).stdout);
+    expect(machine).toMatchObject({ ok: false, command: "doctor", error: { code: "PROBLEMS_FOUND" } });
+    expect(JSON.stringify(machine)).toContain("dangling symbolic link");
+  });
+
   it("leaves a fresh lock alone: a writer is running", async () => {
     const { file, env } = await setup();
     mkdirSync(`${file}.lock`);
     const result = await cli(["doctor", "--fix", "--json"], env);
-    const lock = json(result.stdout).checks.find((check: { check: string }) => check.check === "lock");
+    const lock = jsonResult(result.stdout).checks.find((check: { check: string }) => check.check === "lock");
     expect(lock).toMatchObject({ status: "info", message: expect.stringContaining("held by a running writer") });
     expect(existsSync(`${file}.lock`)).toBe(true);
   });

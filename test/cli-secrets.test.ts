@@ -8,7 +8,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
-import { cli, sdkCsv } from "./cli-helpers.js";
+import { cli, jsonOutput, sdkCsv } from "./cli-helpers.js";
+
+const COMMAND_NAMES = ["keygen", "init", "list", "show", "delete", "clear", "import", "export", "rekey", "verify", "recover", "doctor"];
 
 describe("secret values never appear in output", () => {
   it("in every command, human and --json, on and off a terminal, in success and failure", async () => {
@@ -100,6 +102,7 @@ describe("secret values never appear in output", () => {
       [["clear", "--yes"], env],
     ];
     let checked = 0;
+    let jsonRuns = 0;
     for (const [argv, runEnv] of runs) {
       for (const extra of [[], ["--json"]]) {
         // Passphrase runs derive a key each time (scrypt, ~0.3 s): once per mode is enough.
@@ -107,11 +110,21 @@ describe("secret values never appear in output", () => {
           const result = await cli([...argv, ...extra], runEnv, { tty });
           const output = result.stdout + result.stderr;
           expect(() => assertNoSecrets(output, secrets), `${argv.join(" ")} ${extra.join(" ")}`).not.toThrow();
+          if (extra.length > 0 && !argv.includes("--help")) {
+            // Every command, in success and failure, prints the one --json shape.
+            const parsed = jsonOutput(result.stdout);
+            expect(parsed.ok, `${argv.join(" ")} --json`).toBe(result.code === 0);
+            expect(parsed.command).toBe(COMMAND_NAMES.includes(argv[0]!) ? argv[0] : null);
+            // doctor's report already names its problems; every other failure also has its line on stderr.
+            if (!parsed.ok && argv[0] !== "doctor") expect(result.stderr).toContain(`error ${parsed.error!.code}`);
+            jsonRuns += 1;
+          }
           checked += 1;
         }
       }
     }
     expect(checked).toBeGreaterThan(runs.length * 3);
+    expect(jsonRuns).toBeGreaterThan(runs.length);
 
   });
 });

@@ -1,5 +1,6 @@
 import { defineCommand, openExisting } from "./command.js";
 import { usage } from "./exit.js";
+import { printable } from "./format.js";
 
 export const clear = defineCommand(
   {
@@ -16,7 +17,7 @@ reused. The previous generation (F.prev) keeps the records until the next write.
     const store = await openExisting(ctx);
     const count = (await store.getTokens()).length;
     await store.deleteTokens();
-    if (ctx.json) ctx.emit({ ok: true, deleted: count });
-    else ctx.print(`deleted ${count} token${count === 1 ? "" : "s"} from ${store.path}`);
+    if (ctx.json) ctx.emit({ deleted: count });
+    else ctx.print(`deleted ${count} token${count === 1 ? "" : "s"} from ${printable(store.path)}`);
   },
 );

@@ -6,11 +6,14 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { EncryptedFileStore, TokenStoreError } from "../index.js";
+import { EncryptedFileStore, TokenStoreError, type EncryptedFileStoreOptions } from "../index.js";
 import { StoreLayout } from "../maintenance.js";
-import { EXIT_OK, reportError, usage } from "./exit.js";
+import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
-import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type KeyOption } from "./key.js";
+import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type ResolvedKey } from "./key.js";
+import { storeKeying, type Keying } from "./store-file.js";
+import { nearest } from "./suggest.js";
+import { VERSION } from "./version.js";
 
 export const BIN = "zoho-encrypted-filestore";
 
@@ -28,9 +31,10 @@ const COMMON: Record<"file" | "key-file" | "json", OptionSpec> = {
   "key-file": {
     type: "string",
     value: "K",
-    description: "file holding the base64 key (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal)",
+    description:
+      "file holding the base64 key, or - to read it from standard input (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal for a passphrase store)",
   },
-  json: { type: "boolean", description: "print one JSON object on stdout, for scripts" },
+  json: { type: "boolean", description: 'print one JSON object on stdout, for scripts: {"ok","command","result","error"}' },
 };
 
 export interface CommandSpec {
@@ -62,8 +66,17 @@ export interface Context {
   /** Writes a line to stderr: progress and advice that is not the command's output. */
   note(line: string): void;
   warn(line: string): void;
-  /** Writes a value as JSON to stdout. */
+  /**
+   * Sets the command's result: with --json it is printed as `result` of the one JSON
+   * object (see JsonOutput) once the command ends, on success or failure.
+   */
   emit(value: unknown): void;
+  /**
+   * Ends the command as failed after it has reported what it found (verify, doctor):
+   * records the error for --json and, unless `line` is false, writes the error line.
+   * Returns the exit code to return.
+   */
+  fail(report: Pick<ErrorReport, "code" | "message">, options?: { line?: boolean }): number;
   /** Resolves a path given on the command line against the working directory. */
   path(given: string): string;
   /** The string value of an option, if given. */
@@ -76,17 +89,24 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
   const options = allOptions(spec);
   const command = async (argv: string[], io: CliIo): Promise<number> => {
     let json = argv.includes("--json");
+    const outcome: Outcome = { result: null, error: null };
     try {
       const parsed = parse(spec, options, argv);
       if (parsed === "help") {
         io.stdout.write(helpText(spec));
         return EXIT_OK;
       }
+      if (parsed === "version") {
+        io.stdout.write(`${VERSION}\n`);
+        return EXIT_OK;
+      }
       json = parsed.values.json === true;
-      const ctx = context(io, parsed.values, parsed.positionals, json);
-      return (await body(ctx)) ?? EXIT_OK;
+      const ctx = context(io, parsed.values, parsed.positionals, json, outcome);
+      const code = (await body(ctx)) ?? (outcome.error ? EXIT_FAILED : EXIT_OK);
+      if (json) writeJson(io, spec.name, outcome.result, outcome.error);
+      return code;
     } catch (error) {
-      return reportError(error, io, json);
+      return reportError(error, io, json ? { command: spec.name, result: outcome.result } : undefined);
     }
   };
   return Object.assign(command, { spec, help: () => helpText(spec) });
@@ -97,6 +117,7 @@ function allOptions(spec: CommandSpec): Record<string, OptionSpec> {
   for (const name of spec.common) options[name] = COMMON[name];
   Object.assign(options, spec.options);
   options.help = { type: "boolean", short: "h", description: "show this help" };
+  options.version = { type: "boolean", short: "V", description: "print the version" };
   return options;
 }
 
@@ -121,16 +142,24 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
       strict: true,
     }) as typeof parsed;
   } catch (error) {
-    // parseArgs quotes unexpected values; only option names are repeated here.
+    // parseArgs quotes unexpected values; only option names are repeated here, and only
+    // when they look like one (an argument mistyped as "--<key>" must not be echoed).
     const code = (error as NodeJS.ErrnoException).code;
-    const name = /'(-[^' =]*)/.exec((error as Error).message)?.[1] ?? "an option";
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw usage(`unknown option ${name} for '${spec.name}'; see '${BIN} ${spec.name} --help'`);
+    const found = /'(-[^' =]*)/.exec((error as Error).message)?.[1];
+    const shown = found === undefined ? undefined : optionName(found);
+    const name = shown ?? "an option";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const meant = found?.startsWith("--") ? nearest(found.slice(2), Object.keys(options)) : undefined;
+      const hint = meant ? `did you mean --${meant}? ` : "";
+      throw usage(`unknown option ${shown === undefined ? "" : `${shown} `}for '${spec.name}'; ${hint}see '${BIN} ${spec.name} --help'`);
+    }
     if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
       throw usage(`${name} ${options[name.replace(/^-+/, "")]?.type === "boolean" ? "takes no value" : "needs a value"}; see '${BIN} ${spec.name} --help'`);
     }
     throw usage(`cannot read the arguments; see '${BIN} ${spec.name} --help'`);
   }
   if (parsed.values.help) return "help" as const;
+  if (parsed.values.version) return "version" as const;
   const expected = spec.positionals ?? [];
   if (parsed.positionals.length < expected.length) {
     throw usage(`'${spec.name}' needs ${expected.slice(parsed.positionals.length).join(" ")}; usage: ${BIN} ${spec.name} ${spec.usage}`);
@@ -141,7 +170,13 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
   return parsed;
 }
 
-function context(io: CliIo, values: Context["values"], positionals: string[], json: boolean): Context {
+/** What a command reported: printed with --json when it ends. */
+interface Outcome {
+  result: unknown;
+  error: Pick<ErrorReport, "code" | "message"> | null;
+}
+
+function context(io: CliIo, values: Context["values"], positionals: string[], json: boolean, outcome: Outcome): Context {
   const out = styleFor(io.stdout, io.env);
   const err = styleFor(io.stderr, io.env);
   return {
@@ -155,10 +190,24 @@ function context(io: CliIo, values: Context["values"], positionals: string[], js
     print: (line = "") => void io.stdout.write(`${line}\n`),
     note: (line) => void io.stderr.write(`${line}\n`),
     warn: (line) => void io.stderr.write(`${err.yellow("warning:")} ${line}\n`),
-    emit: (value) => void io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    emit: (value) => void (outcome.result = value),
+    fail: (report, { line = true } = {}) => {
+      outcome.error = { code: report.code, message: report.message };
+      if (line) writeErrorLine(io, report);
+      return EXIT_FAILED;
+    },
     path: (given) => resolve(io.cwd ?? process.cwd(), given),
     string: (name) => (typeof values[name] === "string" ? (values[name] as string) : undefined),
   };
+}
+
+/**
+ * The name of an option argument ("--jsno" of "--jsno=1") when it looks like an option
+ * name, else undefined: an argument mistyped as "--<key>" must not be repeated.
+ */
+export function optionName(arg: string): string | undefined {
+  const name = arg.split("=")[0]!;
+  return /^--?[A-Za-z][\w-]{0,29}$/.test(name) ? name : undefined;
 }
 
 export function helpText(spec: CommandSpec): string {
@@ -184,10 +233,66 @@ export function storePath(ctx: Context): string {
   return ctx.path(given);
 }
 
-/** The key option for the store, from --key-file, the environment or a prompt. */
-export function keyOption(ctx: Context, { confirm = false } = {}): Promise<KeyOption> {
-  const keyFile = ctx.string("key-file");
-  return storeKey(ctx.io, keyFile === undefined ? undefined : ctx.path(keyFile), { confirm });
+/** How many times a passphrase typed at the prompt may be tried. */
+export const PASSPHRASE_TRIES = 3;
+
+/**
+ * The key of the store at `path`, from --key-file (a path, or "-" for standard input),
+ * the environment or a prompt; a prompt only when the store is one a passphrase can open.
+ */
+export function resolveStoreKey(ctx: Context, path: string, { confirm = false, prompt = true, keying = storeKeying(path) } = {}): Promise<ResolvedKey> {
+  return storeKey(ctx.io, { keyFile: ctx.string("key-file"), resolvePath: ctx.path, keying, path, confirm, prompt });
+}
+
+/** Says where a key came from, on stderr, in human mode: never the key itself. */
+export function announceKey(ctx: Context, what: string, key: ResolvedKey): void {
+  if (!ctx.json) ctx.note(ctx.err.dim(`${what}: ${key.source}`));
+}
+
+export interface OpenOptions {
+  /** The store may not exist yet: a passphrase typed at the prompt is asked twice. */
+  create?: boolean;
+  /** Decrypt and authenticate the file now (default), not only open it. */
+  authenticate?: boolean;
+  /** Older keys accepted for reading (recover). */
+  previousKeys?: EncryptedFileStoreOptions["previousKeys"];
+}
+
+/**
+ * Opens the store at `path` with its key (see resolveStoreKey) and, by default,
+ * authenticates it. A passphrase typed at the prompt that turns out wrong may be typed
+ * again, PASSPHRASE_TRIES times in all; a key from anywhere else is tried once.
+ */
+export async function openStore(ctx: Context, path: string, options: OpenOptions = {}): Promise<{ store: EncryptedFileStore; key: ResolvedKey }> {
+  const keying = storeKeying(path);
+  for (let attempt = 1; ; attempt += 1) {
+    const key = await resolveStoreKey(ctx, path, { confirm: options.create === true && keying === undefined, keying });
+    if (attempt === 1) announceKey(ctx, "key", key);
+    try {
+      const store = await EncryptedFileStore.open({ path, ...key.option, ...(options.previousKeys ? { previousKeys: options.previousKeys } : {}) });
+      if (options.authenticate !== false) await store.verify();
+      return { store, key };
+    } catch (error) {
+      if (!(error instanceof TokenStoreError) || error.code !== "WRONG_KEY") throw error;
+      if (key.prompted && attempt < PASSPHRASE_TRIES) {
+        ctx.note(`wrong passphrase; try again (attempt ${attempt + 1} of ${PASSPHRASE_TRIES})`);
+        continue;
+      }
+      throw explainWrongKey(error, key, keying);
+    }
+  }
+}
+
+/** WRONG_KEY, saying so when the key given is of another kind than the one the file is sealed with. */
+export function explainWrongKey(error: TokenStoreError, key: Pick<ResolvedKey, "kind" | "source">, keying: Keying | undefined): TokenStoreError {
+  if (keying === undefined || key.kind === keying) return error;
+  const sealed = keying === "raw" ? "a raw key" : "a passphrase";
+  const given = key.kind === "raw" ? "a raw key" : "a passphrase";
+  return new TokenStoreError("WRONG_KEY", `${error.reason} (the file is sealed with ${sealed}, and ${given} was given: ${key.source})`, {
+    ...(error.path === undefined ? {} : { path: error.path }),
+    ...(error.action === undefined ? {} : { action: error.action }),
+    cause: error,
+  });
 }
 
 /**
@@ -198,9 +303,7 @@ export function keyOption(ctx: Context, { confirm = false } = {}): Promise<KeyOp
 export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
   const path = storePath(ctx);
   if (!existsSync(path) && !existsSync(new StoreLayout(path).previous)) throw missing(path);
-  const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx)) });
-  await store.verify();
-  return store;
+  return (await openStore(ctx, path)).store;
 }
 
 export function missing(path: string): TokenStoreError {

@@ -1,4 +1,5 @@
 import { defineCommand, openExisting } from "./command.js";
+import { printable } from "./format.js";
 import { notFound } from "./show.js";
 
 export const deleteCommand = defineCommand(
@@ -15,7 +16,7 @@ export const deleteCommand = defineCommand(
     const store = await openExisting(ctx);
     const record = await store.findTokenById(id);
     if (!record || !(await store.deleteToken(id))) throw notFound(id, store.path);
-    if (ctx.json) ctx.emit({ ok: true, deleted: id, userName: record.userName });
-    else ctx.print(`deleted token ${id}${record.userName ? ` (${record.userName})` : ""} from ${store.path}`);
+    if (ctx.json) ctx.emit({ deleted: id, userName: record.userName });
+    else ctx.print(`deleted token ${printable(id)}${record.userName ? ` (${printable(record.userName)})` : ""} from ${printable(store.path)}`);
   },
 );

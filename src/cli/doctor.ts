@@ -1,9 +1,11 @@
 import { existsSync } from "node:fs";
-import { EncryptedFileStore, isTokenStoreError } from "../index.js";
+import { EncryptedFileStore, TokenStoreError } from "../index.js";
 import { checkStore, DEFAULT_STALE_MS, type Check, type CheckStatus } from "../maintenance.js";
-import { BIN, defineCommand, storePath, type Context } from "./command.js";
-import { adviceFor, describeError, EXIT_FAILED, usage } from "./exit.js";
-import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, storeKey } from "./key.js";
+import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storePath } from "./command.js";
+import { adviceFor, describeError, usage } from "./exit.js";
+import { printable } from "./format.js";
+import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, STDIN, type ResolvedKey } from "./key.js";
+import { storeKeying } from "./store-file.js";
 
 /** A check as doctor reports it: the maintenance API's, plus the decryption check, in this tool's words. */
 type Reported = Omit<Check, "check" | "action"> & { check: Check["check"] | "decrypts" };
@@ -20,12 +22,13 @@ F.prev.new); whether the previous generation (F.prev) is kept; refresh leases. W
 key is given (--key-file or the environment; doctor never prompts) it also decrypts and
 authenticates the file.
 
---fix repairs what is safe to repair, with the same rules the store applies when it
-opens: it takes access away from other users on the files (chmod go-rwx) and write
-access on the directory (chmod go-w; only when it is yours and not sticky), clearing
-only those bits; removes a stale lock, or one dated in the future that no live writer
-refreshes (it watches it a few seconds first); and removes leftover temp files while
-holding the lock. It never touches tokens. Exit 1 while any problem remains.`,
+--fix repairs what is safe to repair, with the rules the store applies when it opens:
+it takes group and other access away from the files (chmod go-rwx) and group and other
+write access away from the directory (chmod go-w, when it is yours and not sticky),
+clearing only those bits (setgid stays); removes a stale lock, or one dated in the
+future that no live writer refreshes (it watches it a few seconds first); and removes
+leftover temp files while holding the lock. It never touches tokens. Exit 1 while any
+problem remains.`,
     common: ["file", "key-file", "json"],
     options: {
       fix: { type: "boolean", description: "repair what is safe to repair" },
@@ -39,7 +42,11 @@ holding the lock. It never touches tokens. Exit 1 while any problem remains.`,
     if (!Number.isInteger(staleMs) || staleMs < 2000) throw usage("--stale-ms must be an integer of at least 2000");
     const fix = ctx.values.fix === true;
     const keyFileGiven = ctx.string("key-file");
-    const keyFile = keyFileGiven === undefined ? undefined : ctx.path(keyFileGiven);
+    const keyFile = keyFileGiven === undefined || keyFileGiven === STDIN ? undefined : ctx.path(keyFileGiven);
+    // Resolved first, so that a key given wrongly (a terminal for --key-file -, a key in
+    // place of a file name) is a usage error before any check repeats what was given.
+    const keyAtHand = keyFileGiven !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
+    const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
 
     const checks: Reported[] = (await checkStore(path, { keyFile, staleMs, fix })).map(({ action, ...check }) => {
       if (check.check === "store file" && check.message.endsWith(" does not exist")) {
@@ -47,13 +54,16 @@ holding the lock. It never touches tokens. Exit 1 while any problem remains.`,
       }
       return action && check.status === "problem" ? { ...check, message: `${check.message}; ${adviceFor(action)}` } : check;
     });
-    checks.push(await checkDecrypts(ctx, path, keyFile));
+    checks.push(await checkDecrypts(path, key));
 
     const open = checks.filter((check) => check.status === "problem");
     const fixable = open.filter((check) => check.fix !== undefined);
-    if (ctx.json) ctx.emit({ ok: open.length === 0, path, checks });
-    else {
-      ctx.print(`${BIN} doctor: ${path}`);
+    const summary =
+      `${open.length} problem${open.length === 1 ? "" : "s"}` +
+      (fixable.length > 0 && !fix ? `; '${BIN} doctor --fix' repairs ${fixable.length === open.length ? "them" : `${fixable.length} of them`}` : "");
+    ctx.emit({ path, checks });
+    if (!ctx.json) {
+      ctx.print(`${BIN} doctor: ${printable(path)}`);
       const label: Record<CheckStatus, string> = {
         ok: ctx.out.green("ok      "),
         info: "info    ",
@@ -62,37 +72,34 @@ holding the lock. It never touches tokens. Exit 1 while any problem remains.`,
         fixed: ctx.out.green("fixed   "),
       };
       for (const check of checks) {
-        ctx.print(`  ${label[check.status]} ${check.check}: ${check.message}${check.status === "problem" && check.fix ? ` (fix: ${check.fix})` : ""}`);
+        // Messages name files found in the directory: any character can be in them.
+        ctx.print(`  ${label[check.status]} ${check.check}: ${printable(check.message)}${check.status === "problem" && check.fix ? ` (fix: ${printable(check.fix)})` : ""}`);
       }
       if (open.length === 0) ctx.print(checks.some((check) => check.status === "fixed") ? "repaired; no problems left" : "no problems found");
-      else {
-        ctx.print(
-          `${open.length} problem${open.length === 1 ? "" : "s"}` +
-            (fixable.length > 0 && !fix ? `; '${BIN} doctor --fix' repairs ${fixable.length === open.length ? "them" : `${fixable.length} of them`}` : ""),
-        );
-      }
+      else ctx.print(summary);
     }
-    return open.length > 0 ? EXIT_FAILED : undefined;
+    if (open.length === 0) return;
+    // The report above already says so; no error line repeats it.
+    return ctx.fail({ code: "PROBLEMS_FOUND", message: summary }, { line: false });
   },
 );
 
 /** Decrypts the file when a key is at hand without asking; doctor never prompts. */
-async function checkDecrypts(ctx: Context, path: string, keyFile: string | undefined): Promise<Reported> {
+async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promise<Reported> {
   const check = "decrypts";
-  if (keyFile === undefined && !ctx.io.env[KEY_ENV] && !ctx.io.env[PASSPHRASE_ENV]) {
+  if (key === undefined) {
     return { check, status: "info", message: `not checked: no key given (--key-file, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
   }
   if (!existsSync(path)) return { check, status: "info", message: "not checked: no store file" };
   try {
-    const key = await storeKey(ctx.io, keyFile); // a key is at hand, so this never prompts
-    const store = await EncryptedFileStore.open({ path, ...key });
+    const store = await EncryptedFileStore.open({ path, ...key.option });
     const status = await store.verify();
-    return { check, status: "ok", message: `opens and authenticates with the key given (${status.tokens} token${status.tokens === 1 ? "" : "s"})` };
+    return { check, status: "ok", message: `opens and authenticates with the key given (${key.source}; ${status.tokens} token${status.tokens === 1 ? "" : "s"})` };
   } catch (error) {
-    if (isTokenStoreError(error, "INSECURE_PERMISSIONS")) {
+    if (error instanceof TokenStoreError && error.code === "INSECURE_PERMISSIONS") {
       return { check, status: "info", message: "not checked: the store refuses files other users can access (see above)" };
     }
-    const report = describeError(error);
+    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, storeKeying(path)) : error);
     return { check, status: "problem", message: `${report.code}: ${report.message}` };
   }
 }

@@ -9,11 +9,14 @@
  * kind is reported by its name only, since its message could quote data.
  */
 import { TokenStoreError, type ErrorAction } from "../index.js";
+import { printable } from "./format.js";
 import { styleFor, type CliIo } from "./io.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** Ctrl-C at a prompt: 128 + SIGINT, as a shell reports a process interrupted by it. */
+export const EXIT_INTERRUPTED = 130;
 
 /** Codes of failures the command line tool adds to the store's own ErrorCodes. */
 export type CliErrorCode =
@@ -27,7 +30,7 @@ export type CliErrorCode =
   | "BAD_CSV"
   /** The command was refused for safety (see its message for the flag that allows it). */
   | "REFUSED"
-  /** The user cancelled a prompt. */
+  /** The user cancelled a prompt (Ctrl-C: exit code 130) or typed two different passphrases. */
   | "CANCELLED"
   /** doctor found problems it did not (or could not) repair. */
   | "PROBLEMS_FOUND";
@@ -89,13 +92,44 @@ export function describeError(error: unknown): ErrorReport {
 }
 
 /**
- * Writes the one-line error to stderr (and, with --json, a JSON object to stdout) and
- * returns the exit code.
+ * What every command prints on stdout with --json, on success and on failure: one
+ * object with these four fields, always all four.
+ *
+ * - `ok`: true exactly when `error` is null (and the exit code is 0).
+ * - `command`: the command's name; null when the command line named none.
+ * - `result`: what the command reports, an object of its own shape (see its --help and
+ *   docs/cli.md); null when it failed before it had anything to report. verify and
+ *   doctor report what they found even when that is a failure.
+ * - `error`: null, or `{ "code": "...", "message": "..." }`: the code is one of the
+ *   store's error codes or a CliErrorCode; the message is the line written to stderr.
  */
-export function reportError(error: unknown, io: CliIo, json: boolean): number {
+export interface JsonOutput {
+  ok: boolean;
+  command: string | null;
+  result: unknown;
+  error: { code: string; message: string } | null;
+}
+
+/** Writes the --json object (see JsonOutput) to stdout. */
+export function writeJson(io: CliIo, command: string | null, result: unknown, error: Pick<ErrorReport, "code" | "message"> | null): void {
+  const output: JsonOutput = { ok: error === null, command, result: result ?? null, error: error && { code: error.code, message: error.message } };
+  io.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+}
+
+/** With --json: the command's name, and what it reported before failing, if anything. */
+export interface JsonContext {
+  command: string | null;
+  result?: unknown;
+}
+
+/**
+ * Writes the one-line error to stderr (and, with --json, the JsonOutput object to
+ * stdout) and returns the exit code.
+ */
+export function reportError(error: unknown, io: CliIo, json: JsonContext | undefined): number {
   const report = describeError(error);
   writeErrorLine(io, report);
-  if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: { code: report.code, message: report.message } }, null, 2)}\n`);
+  if (json) writeJson(io, json.command, json.result ?? null, report);
   if (report.code === "INTERNAL" && io.env.ZOHO_TOKEN_STORE_DEBUG && error instanceof Error && error.stack) {
     io.stderr.write(`${error.stack}\n`);
   }
@@ -104,7 +138,8 @@ export function reportError(error: unknown, io: CliIo, json: boolean): number {
 
 export function writeErrorLine(io: CliIo, report: Pick<ErrorReport, "code" | "message">): void {
   const style = styleFor(io.stderr, io.env);
-  io.stderr.write(`zoho-encrypted-filestore: ${style.red(`error ${report.code}`)}: ${report.message}\n`);
+  // Messages quote paths, which may hold any character: written visibly, as everywhere.
+  io.stderr.write(`zoho-encrypted-filestore: ${style.red(`error ${report.code}`)}: ${printable(report.message)}\n`);
 }
 
 function oneLine(text: string): string {

@@ -3,8 +3,9 @@ import { storeFileAt, writePrivateFile } from "../maintenance.js";
 import { defineCommand, openExisting, storePath } from "./command.js";
 import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
-import { plainRecord } from "./format.js";
+import { plainRecord, printable } from "./format.js";
 import { removalCommand } from "./import.js";
+import { STDIN } from "./key.js";
 
 export const exportCommand = defineCommand(
   {
@@ -37,8 +38,8 @@ existing file unless --force is given. Delete the file once the tokens are moved
     const keyFile = ctx.string("key-file");
     // By identity, not by spelling: a symbolic link to the directory, another letter case,
     // "dir/../file" all name the same file.
-    const clash = toStdout ? undefined : storeFileAt(path, out, keyFile === undefined ? undefined : ctx.path(keyFile));
-    if (clash) throw new CliError("REFUSED", `--out ${out} is ${clash}; nothing was written. Choose another file`);
+    const clash = toStdout ? undefined : storeFileAt(path, out, keyFile === undefined || keyFile === STDIN ? undefined : ctx.path(keyFile));
+    if (clash) throw new CliError("REFUSED", `--out ${printable(out)} is ${clash}; nothing was written. Choose another file`);
     if (!toStdout && !force && existsSync(out)) {
       throw new CliError("EXISTS", `${out} already exists; nothing was written. Choose a new file, or add --force to replace it`);
     }
@@ -54,10 +55,10 @@ existing file unless --force is given. Delete the file once the tokens are moved
       return;
     }
     if (!writePrivateFile(out, content, { replace: force })) {
-      throw new CliError("EXISTS", `${out} already exists; nothing was written. Choose a new file, or add --force to replace it`);
+      throw new CliError("EXISTS", `${printable(out)} already exists; nothing was written. Choose a new file, or add --force to replace it`);
     }
-    ctx.warn(`${out} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);
-    if (ctx.json) ctx.emit({ ok: true, out, format, tokens: records.length });
-    else ctx.print(`exported ${count} from ${store.path} to ${out} (${format}, mode 600)`);
+    ctx.warn(`${printable(out)} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);
+    if (ctx.json) ctx.emit({ out, format, tokens: records.length });
+    else ctx.print(`exported ${count} from ${printable(store.path)} to ${printable(out)} (${format}, mode 600)`);
   },
 );

@@ -1,4 +1,4 @@
-/** Formatting shared by the commands: expiry times, token presence, tables. */
+/** Formatting shared by the commands: expiry times, token presence, tables, terminal-safe text. */
 import { TOKEN_FIELDS, type TokenRecord } from "../index.js";
 import type { Style } from "./io.js";
 
@@ -79,7 +79,43 @@ export function plainRecord(record: TokenRecord): TokenRecord {
   return out;
 }
 
-/** A path as a shell word: unchanged when plain, else in single quotes. */
+/**
+ * A path as a shell word: unchanged when plain, else in single quotes; a path holding
+ * a character of UNPRINTABLE is written as `$'...'` with visible escapes, which bash,
+ * zsh and ksh read back as the same path.
+ */
 export function quote(path: string): string {
-  return /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
+  if (/^[\w./@:+-]+$/.test(path)) return path;
+  UNPRINTABLE.lastIndex = 0;
+  if (!UNPRINTABLE.test(path)) return `'${path.replace(/'/g, "'\\''")}'`;
+  return `$'${printable(path.replace(/[\\']/g, (char) => `\\${char}`))}'`;
+}
+
+/**
+ * Characters that act on a terminal instead of showing: C0 controls (ESC, CR, LF, BEL,
+ * ...), DEL, C1 controls (U+0080..U+009F, which some terminals obey like ESC
+ * sequences), the line and paragraph separators, and the Unicode bidirectional
+ * controls (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069) that reorder the
+ * text after them.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const NAMED: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * A value as it may reach a terminal: every character of UNPRINTABLE written visibly
+ * (`\x1b`, `\n`, `\u202e`), so a stored or file-derived value cannot retitle the
+ * window, move the cursor, forge a row of a table or reverse the text after it. Used
+ * for every such value in human output; JSON output keeps values exact.
+ *
+ * @example
+ * printable("a\u001b]0;x\u0007b") // "a\\x1b]0;x\\x07b"
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    const named = NAMED[char];
+    if (named) return named;
+    const code = char.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
 }

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
-import { EncryptedFileStore, TOKEN_FIELDS, TokenStoreError, type TokenInput, type TokenRecord } from "../index.js";
-import { BIN, defineCommand, keyOption, storePath } from "./command.js";
+import { TOKEN_FIELDS, TokenStoreError, type TokenInput, type TokenRecord } from "../index.js";
+import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
-import { quote } from "./format.js";
+import { printable, quote } from "./format.js";
 
 type Action = "added" | "updated" | "unchanged";
 
@@ -12,8 +12,10 @@ export const importCommand = defineCommand(
     name: "import",
     summary: "take every token from a Zoho SDK FileStore CSV into the store",
     usage: "--file F --from-csv PATH [--key-file K] [--skip-bad] [--json]",
-    description: `Reads the CSV file the Zoho SDKs' FileStore writes (9 or 10 columns) and saves each
-row into the store, creating the store if needed. Rows are merged by the SDK's own
+    description: `Reads the CSV file the Zoho SDKs' FileStore writes and saves each row into the store,
+creating the store if needed. Every layout the SDKs have written is read: 10 columns
+(nodejs-sdk-6.0 and later), 9 (before api_domain), and the 6 of the first SDKs
+(user_mail,client_id,refresh_token,access_token,grant_token,expiry_time). Rows are merged by the SDK's own
 matching rules (user name; else access token; else grant or refresh token), so a token
 already in the store is updated, not duplicated. The CSV's ids are not kept: the store
 gives its own.
@@ -42,7 +44,7 @@ reported by its line number (never its values), and then nothing is written unle
     const csv = parseSdkCsv(text, csvPath);
     const total = csv.rows.length + csv.bad.length;
     if (csv.bad.length > 0) {
-      for (const bad of csv.bad) ctx.note(`${csvPath}: line ${bad.line}: ${bad.reason}`);
+      for (const bad of csv.bad) ctx.note(`${printable(csvPath)}: line ${bad.line}: ${bad.reason}`);
       if (!ctx.values["skip-bad"]) {
         throw new CliError(
           "BAD_CSV",
@@ -53,7 +55,7 @@ reported by its line number (never its values), and then nothing is written unle
       ctx.warn(`skipping ${csv.bad.length} row${csv.bad.length === 1 ? "" : "s"} that cannot be read`);
     }
 
-    const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx, { confirm: !existsSync(path) })) });
+    const { store } = await openStore(ctx, path, { create: !existsSync(path) });
     const before = new Map((await store.getTokens()).map((record) => [record.id, record]));
     const generationBefore = (await store.verify()).generation;
     // When every row is already in the store as it is, nothing is written (a second run
@@ -83,7 +85,6 @@ reported by its line number (never its values), and then nothing is written unle
 
     if (ctx.json) {
       ctx.emit({
-        ok: true,
         path: store.path,
         csv: csvPath,
         columns: csv.columns,
@@ -96,18 +97,24 @@ reported by its line number (never its values), and then nothing is written unle
         generation,
         writes: csv.rows.length === 0 ? 0 : generation - generationBefore,
       });
-      ctx.note(`${csvPath} still holds these tokens in plaintext; once the store is checked, remove it: ${removal}`);
+      ctx.note(`${printable(csvPath)} still holds these tokens in plaintext; once the store is checked, remove it: ${removal}`);
       return;
     }
-    ctx.print(`read ${total} row${total === 1 ? "" : "s"} from ${csvPath} (${csv.columns}-column layout)`);
-    for (const result of results) {
-      const who = result.userName ? ` (${result.userName})` : "";
-      const detail = result.sameAsLine === undefined ? "" : `, same token as line ${result.sameAsLine}`;
-      ctx.print(`  line ${result.line}: ${result.action} token ${result.id}${who}${detail}`);
+    ctx.print(`read ${total} row${total === 1 ? "" : "s"} from ${printable(csvPath)} (${csv.columns}-column layout)`);
+    if (!csv.layout.columns.includes("clientSecret")) {
+      ctx.note(
+        "This layout holds no client secret and no redirect URL (those SDKs took them from the program's configuration): " +
+          "the program must keep giving them to the SDK when it builds its OAuth token.",
+      );
     }
-    ctx.print(`added ${count("added")}, updated ${count("updated")}, unchanged ${count("unchanged")}${csv.bad.length ? `, skipped ${csv.bad.length}` : ""} in ${store.path}`);
+    for (const result of results) {
+      const who = result.userName ? ` (${printable(result.userName)})` : "";
+      const detail = result.sameAsLine === undefined ? "" : `, same token as line ${result.sameAsLine}`;
+      ctx.print(`  line ${result.line}: ${result.action} token ${printable(result.id)}${who}${detail}`);
+    }
+    ctx.print(`added ${count("added")}, updated ${count("updated")}, unchanged ${count("unchanged")}${csv.bad.length ? `, skipped ${csv.bad.length}` : ""} in ${printable(store.path)}`);
     ctx.print("");
-    ctx.print(`${ctx.out.yellow(csvPath)} still holds these tokens in plaintext. Check the store`);
+    ctx.print(`${ctx.out.yellow(printable(csvPath))} still holds these tokens in plaintext. Check the store`);
     ctx.print(`('${BIN} list --file ${quote(store.path)}'), stop every program that uses the CSV file,`);
     ctx.print(`then remove it (and any backup or version-control copy of it):`);
     ctx.print(`  ${removal}`);
@@ -126,6 +133,6 @@ function sameValues(a: TokenRecord, b: TokenRecord): boolean {
 /** How to delete the plaintext file on this platform. */
 export function removalCommand(path: string): string {
   if (process.platform === "linux") return `shred -u ${quote(path)}`;
-  if (process.platform === "win32") return `del "${path}"`;
+  if (process.platform === "win32") return `del "${printable(path)}"`;
   return `rm ${quote(path)}`;
 }

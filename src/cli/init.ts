@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
-import { EncryptedFileStore } from "../index.js";
-import { BIN, defineCommand, keyOption, storePath } from "./command.js";
+import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
-import { quote } from "./format.js";
+import { printable, quote } from "./format.js";
 
 export const init = defineCommand(
   {
@@ -16,14 +15,13 @@ sealed with the key. Refuses when the file already exists.`,
   async (ctx) => {
     const path = storePath(ctx);
     if (existsSync(path)) throw new CliError("EXISTS", `${path} already exists; nothing was changed. Use another --file, or '${BIN} verify' to check it`);
-    const key = await keyOption(ctx, { confirm: true });
-    const store = await EncryptedFileStore.open({ path, ...key });
+    const { store, key } = await openStore(ctx, path, { create: true, authenticate: false });
     // Re-sealing the (empty) document under the same key writes the first generation.
-    await store.rekey(key);
+    await store.rekey(key.option);
     const status = await store.verify();
-    if (ctx.json) ctx.emit({ ok: true, path, generation: status.generation, keySource: status.keySource });
+    if (ctx.json) ctx.emit({ path, generation: status.generation, keySource: status.keySource });
     else {
-      ctx.print(`created an empty store at ${path} (${status.keySource === "passphrase" ? "passphrase" : "raw key"})`);
+      ctx.print(`created an empty store at ${printable(path)} (${status.keySource === "passphrase" ? "passphrase" : "raw key"})`);
       ctx.note(`Next: '${BIN} import --file ${quote(path)} --from-csv tokens.csv' moves tokens from an SDK FileStore CSV.`);
     }
   },

@@ -9,14 +9,18 @@ export interface OutStream {
   isTTY?: boolean;
 }
 
-/** The stream a command may read a hidden passphrase from, only when it is a terminal. */
+/**
+ * Standard input: a hidden passphrase is read from it only when it is a terminal, a
+ * key (`--key-file -`) only when it is not.
+ */
 export interface InStream {
   isTTY?: boolean;
   isRaw?: boolean;
   setRawMode?(mode: boolean): unknown;
   setEncoding?(encoding: BufferEncoding): unknown;
-  on(event: "data", listener: (chunk: string | Buffer) => void): unknown;
-  off(event: "data", listener: (chunk: string | Buffer) => void): unknown;
+  // One signature for "data" (a chunk), "end" (nothing) and "error" (the error).
+  on(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
+  off(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
   resume?(): unknown;
   pause?(): unknown;
 }
@@ -37,7 +41,7 @@ export function processIo(): CliIo {
   return { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 }
 
-/** ANSI styles that are no-ops unless the stream is a terminal and NO_COLOR is unset. */
+/** ANSI styles; no-ops when colourOn says no. */
 export interface Style {
   red(text: string): string;
   yellow(text: string): string;
@@ -46,9 +50,21 @@ export interface Style {
   bold(text: string): string;
 }
 
-/** https://no-color.org: any non-empty NO_COLOR turns colour off. */
+/**
+ * Whether to colour a stream. NO_COLOR set to anything but "" turns colour off
+ * (https://no-color.org) and wins over everything; FORCE_COLOR set to anything but ""
+ * turns it on even off a terminal (for a pager or a CI log), except "0", which turns it
+ * off; otherwise colour only on a terminal whose TERM is not "dumb".
+ */
+export function colourOn(stream: OutStream, env: CliIo["env"]): boolean {
+  if (env.NO_COLOR) return false;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined && force !== "") return force !== "0";
+  return stream.isTTY === true && env.TERM !== "dumb";
+}
+
 export function styleFor(stream: OutStream, env: CliIo["env"]): Style {
-  const on = stream.isTTY === true && !env.NO_COLOR && env.TERM !== "dumb";
+  const on = colourOn(stream, env);
   const wrap = (open: number, close: number) => (text: string) => (on ? `\u001b[${open}m${text}\u001b[${close}m` : text);
   return { red: wrap(31, 39), yellow: wrap(33, 39), green: wrap(32, 39), dim: wrap(2, 22), bold: wrap(1, 22) };
 }

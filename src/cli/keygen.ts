@@ -2,6 +2,7 @@ import { generateKey } from "../index.js";
 import { writePrivateFile } from "../maintenance.js";
 import { BIN, defineCommand } from "./command.js";
 import { CliError } from "./exit.js";
+import { printable, quote } from "./format.js";
 
 export const keygen = defineCommand(
   {
@@ -26,8 +27,8 @@ never overwritten. Use the key through --key-file K or ZOHO_TOKEN_STORE_KEY.`,
     writeNewSecretFile(path, `${key}\n`);
     if (ctx.json) ctx.emit({ keyFile: path });
     else {
-      ctx.print(`wrote a new key to ${path} (mode 600)`);
-      ctx.note(`Keep a copy somewhere safe: without it the store cannot be opened. Use it with --key-file '${path}'.`);
+      ctx.print(`wrote a new key to ${printable(path)} (mode 600)`);
+      ctx.note(`Keep a copy somewhere safe: without it the store cannot be opened. Use it with --key-file ${quote(path)}.`);
     }
   },
 );

@@ -1,5 +1,5 @@
 import { defineCommand, openExisting } from "./command.js";
-import { describeExpiry, describePresent, expiryOf, presentSecrets, table } from "./format.js";
+import { describeExpiry, describePresent, expiryOf, presentSecrets, printable, table } from "./format.js";
 import { shortenClientId } from "../maintenance.js";
 
 export const list = defineCommand(
@@ -31,17 +31,17 @@ Never prints a secret value.`,
       return;
     }
     if (records.length === 0) {
-      ctx.print(`no tokens in ${store.path}`);
+      ctx.print(`no tokens in ${printable(store.path)}`);
       return;
     }
     const rows = records.map((record) => [
-      record.id,
-      record.userName ?? "-",
-      record.clientId === null ? "-" : shortenClientId(record.clientId),
+      printable(record.id),
+      record.userName === null ? "-" : printable(record.userName),
+      record.clientId === null ? "-" : printable(shortenClientId(record.clientId)),
       describePresent(record),
       describeExpiry(record, now, ctx.out),
     ]);
     for (const line of table([["ID", "USER", "CLIENT", "TOKENS", "ACCESS TOKEN EXPIRES"].map(ctx.out.bold), ...rows])) ctx.print(line);
-    ctx.print(ctx.out.dim(`${records.length} token${records.length === 1 ? "" : "s"} in ${store.path}`));
+    ctx.print(ctx.out.dim(`${records.length} token${records.length === 1 ? "" : "s"} in ${printable(store.path)}`));
   },
 );

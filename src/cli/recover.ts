@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
-import { EncryptedFileStore, TokenStoreError } from "../index.js";
+import { TokenStoreError } from "../index.js";
 import { StoreLayout } from "../maintenance.js";
-import { defineCommand, keyOption, storePath } from "./command.js";
+import { defineCommand, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
+import { printable } from "./format.js";
 import { PREVIOUS_KEY_ENV } from "./key.js";
 
 export const recover = defineCommand(
@@ -30,7 +31,8 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
     const previousKeyFile = ctx.string("previous-key-file");
     const previousKey = ctx.io.env[PREVIOUS_KEY_ENV];
     const previousKeys = previousKeyFile !== undefined ? [{ keyFile: ctx.path(previousKeyFile) }] : previousKey ? [previousKey] : [];
-    const store = await EncryptedFileStore.open({ path, ...(await keyOption(ctx)), previousKeys });
+    // Not authenticated here: a damaged current file is what recover is for.
+    const { store } = await openStore(ctx, path, { previousKeys, authenticate: false });
     let current: number | undefined;
     try {
       const status = await store.verify();
@@ -55,10 +57,10 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
       }
       throw error;
     });
-    if (ctx.json) ctx.emit({ ok: true, path, ...result });
+    if (ctx.json) ctx.emit({ path, ...result });
     else {
       ctx.print(
-        `restored generation ${result.restoredGeneration} (${result.tokens} token${result.tokens === 1 ? "" : "s"}) from ${prev}; it is now generation ${result.generation} of ${path}`,
+        `restored generation ${result.restoredGeneration} (${result.tokens} token${result.tokens === 1 ? "" : "s"}) from ${printable(prev)}; it is now generation ${result.generation} of ${printable(path)}`,
       );
     }
   },

@@ -1,7 +1,9 @@
 import { StoreLayout } from "../maintenance.js";
 import { existsSync } from "node:fs";
-import { defineCommand, openExisting } from "./command.js";
-import { newStoreKey } from "./key.js";
+import { announceKey, defineCommand, openExisting } from "./command.js";
+import { usage } from "./exit.js";
+import { printable } from "./format.js";
+import { newStoreKey, STDIN } from "./key.js";
 
 export const rekey = defineCommand(
   {
@@ -15,22 +17,32 @@ Every process that uses the store needs the new key afterwards. The previous
 generation (F.prev) stays sealed with the old key: delete it if the old key may have
 leaked.`,
     common: ["file", "key-file", "json"],
-    options: { "new-key-file": { type: "string", value: "K2", description: "file holding the new base64 key (default: $ZOHO_TOKEN_STORE_NEW_KEY)" } },
+    options: {
+      "new-key-file": {
+        type: "string",
+        value: "K2",
+        description: "file holding the new base64 key, or - for standard input (default: $ZOHO_TOKEN_STORE_NEW_KEY, else $ZOHO_TOKEN_STORE_NEW_PASSPHRASE, else a prompt on a terminal)",
+      },
+    },
   },
   async (ctx) => {
-    const store = await openExisting(ctx);
     const newKeyFile = ctx.string("new-key-file");
-    const newKey = await newStoreKey(ctx.io, newKeyFile === undefined ? undefined : ctx.path(newKeyFile));
-    await store.rekey(newKey);
+    if (newKeyFile === STDIN && ctx.string("key-file") === STDIN) {
+      throw usage("--key-file - and --new-key-file - cannot both read standard input; give one of the keys as a file");
+    }
+    const store = await openExisting(ctx);
+    const newKey = await newStoreKey(ctx.io, { keyFile: newKeyFile, resolvePath: ctx.path });
+    announceKey(ctx, "new key", newKey);
+    await store.rekey(newKey.option);
     const status = await store.verify();
     const prev = new StoreLayout(store.path).previous;
     const prevKept = existsSync(prev);
     if (ctx.json) {
-      ctx.emit({ ok: true, path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });
+      ctx.emit({ path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });
       return;
     }
-    ctx.print(`re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${store.path} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`);
+    ctx.print(`re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${printable(store.path)} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`);
     ctx.note("Give the new key to every process that uses this store; the old key no longer opens it.");
-    if (prevKept) ctx.note(`${prev} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
+    if (prevKept) ctx.note(`${printable(prev)} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
   },
 );

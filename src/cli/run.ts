@@ -2,8 +2,7 @@
  * The command table and the dispatch: `run(argv, io)` resolves to the exit code.
  * Tests call it (or a command function) directly; main.ts calls it for the process.
  */
-import { readFileSync } from "node:fs";
-import { BIN, type Command } from "./command.js";
+import { BIN, optionName, type Command } from "./command.js";
 import { EXIT_OK, EXIT_USAGE, reportError, usage } from "./exit.js";
 import type { CliIo } from "./io.js";
 import { keygen } from "./keygen.js";
@@ -18,21 +17,10 @@ import { rekey } from "./rekey.js";
 import { verify } from "./verify.js";
 import { recover } from "./recover.js";
 import { doctor } from "./doctor.js";
+import { nearest } from "./suggest.js";
+import { VERSION } from "./version.js";
 
-export const VERSION: string = packageVersion();
-
-/** The version in this package's package.json: one level up from dist/cli.js, two from src/cli/. */
-function packageVersion(): string {
-  for (const relative of ["../package.json", "../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "zoho-encrypted-filestore" && typeof pkg.version === "string") return pkg.version;
-    } catch {
-      // Not there: try the next level.
-    }
-  }
-  return "unknown";
-}
+export { VERSION };
 
 export const COMMANDS: readonly Command[] = [keygen, init, list, show, deleteCommand, clear, importCommand, exportCommand, rekey, verify, recover, doctor];
 
@@ -46,10 +34,14 @@ Commands:
 ${COMMANDS.map((command) => `  ${command.spec.name.padEnd(width)}${command.spec.summary}`).join("\n")}
 
 The store file comes from --file F or ZOHO_TOKEN_STORE_FILE. The key comes from
---key-file K, ZOHO_TOKEN_STORE_KEY (base64) or a passphrase (ZOHO_TOKEN_STORE_PASSPHRASE,
-or a hidden prompt when stdin is a terminal); never from the command line itself.
+--key-file K (--key-file - reads it from a pipe), ZOHO_TOKEN_STORE_KEY (base64) or a
+passphrase (ZOHO_TOKEN_STORE_PASSPHRASE, or a hidden prompt when stdin is a terminal
+and the store is sealed with a passphrase); never from the command line itself.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+--json prints one object on stdout: {"ok", "command", "result", "error"}.
+Colour only on a terminal; NO_COLOR turns it off, FORCE_COLOR on.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage, 130 interrupted at a prompt.
 '${BIN} <command> --help' describes a command. Version ${VERSION}.
 `;
 }
@@ -72,10 +64,13 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const command = COMMANDS.find((candidate) => candidate.spec.name === first);
   if (!command) {
     // Repeated only when it looks like a command name: a stray argument could be a key.
+    // A suggestion names a command, never repeats the argument.
     const what = first.startsWith("-")
-      ? `option ${/^--?[\w-]{1,30}/.exec(first)?.[0] ?? ""} before the command`
-      : /^[a-z][\w-]{0,19}$/.test(first) ? `command '${first}'` : "command";
-    return reportError(usage(`unknown ${what}; '${BIN} --help' lists the commands`), io, argv.includes("--json"));
+      ? `option ${optionName(first) === undefined ? "" : `${optionName(first)} `}before the command`
+      : /^[a-z][\w-]{0,19}$/i.test(first) ? `command '${first}'` : "command";
+    const meant = first.startsWith("-") ? undefined : nearest(first, COMMANDS.map((candidate) => candidate.spec.name));
+    const hint = meant ? `did you mean '${meant}'? ` : "";
+    return reportError(usage(`unknown ${what}; ${hint}'${BIN} --help' lists the commands`), io, argv.includes("--json") ? { command: null } : undefined);
   }
   return command([...rest], io);
 }

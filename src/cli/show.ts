@@ -1,6 +1,6 @@
 import { redact, TOKEN_FIELDS, TokenStoreError } from "../index.js";
 import { BIN, defineCommand, openExisting } from "./command.js";
-import { describeExpiry, expiryOf, plainRecord, table } from "./format.js";
+import { describeExpiry, expiryOf, plainRecord, printable, table } from "./format.js";
 
 export const show = defineCommand(
   {
@@ -27,7 +27,7 @@ access and grant token) read "[redacted]" and the client id is shortened, unless
     }
     const rows = (["id", ...TOKEN_FIELDS] as const).map((field) => {
       const value = fields[field] ?? null;
-      const shown = value === null ? ctx.out.dim("-") : field === "expiryTime" ? `${value}  ${describeExpiry(record, ctx.now(), ctx.out)}` : value;
+      const shown = value === null ? ctx.out.dim("-") : field === "expiryTime" ? `${printable(value)}  ${describeExpiry(record, ctx.now(), ctx.out)}` : printable(value);
       return [field, shown];
     });
     for (const line of table(rows)) ctx.print(line);

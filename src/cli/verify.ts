@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
-import { EncryptedFileStore, TokenStoreError } from "../index.js";
+import { TokenStoreError } from "../index.js";
 import { StoreLayout } from "../maintenance.js";
-import { defineCommand, keyOption, missing, storePath } from "./command.js";
-import { describeError, EXIT_FAILED, writeErrorLine } from "./exit.js";
+import { defineCommand, missing, openStore, storePath } from "./command.js";
+import { describeError } from "./exit.js";
+import { printable } from "./format.js";
 
 /** What `verify` reports, by the store's error code. */
 const STATUS: Record<string, string> = {
@@ -28,8 +29,9 @@ export const verify = defineCommand(
     summary: "check that the file opens and authenticates (exit 1 and say why when not)",
     usage: "--file F [--key-file K] [--json]",
     description: `Opens the store, decrypts and authenticates it. Exits 0 when it does; otherwise exits 1
-and says which: wrong key, damaged, unsupported version, or missing (--json: "status"
-is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
+and says which: wrong key, damaged, unsupported version, or missing (--json: "result"
+holds "status": "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...,
+also on failure, and "error" the code and message).`,
     common: ["file", "key-file", "json"],
   },
   async (ctx) => {
@@ -37,14 +39,13 @@ is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
     const prev = new StoreLayout(path).previous;
     try {
       if (!existsSync(path) && !existsSync(prev)) throw missing(path);
-      const key = await keyOption(ctx);
-      const store = await EncryptedFileStore.open({ path, ...key });
+      const { store } = await openStore(ctx, path);
       const status = await store.verify();
       if (!status.exists) throw missing(path);
-      if (ctx.json) ctx.emit({ ok: true, status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
+      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
       else {
         ctx.print(
-          `${ctx.out.green("ok")}: ${path} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
+          `${ctx.out.green("ok")}: ${printable(path)} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
             `${status.keySource === "passphrase" ? "passphrase" : "raw key"}`,
         );
       }
@@ -54,9 +55,9 @@ is "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...).`,
       const status = STATUS[error.code] ?? error.code.toLowerCase().replace(/_/g, "-");
       const report = describeError(error);
       const message = LABEL[status] ? `${LABEL[status]}: ${report.message}` : report.message;
-      writeErrorLine(ctx.io, { code: report.code, message });
-      if (ctx.json) ctx.emit({ ok: false, status, code: error.code, message, path, previousGeneration: existsSync(prev) });
-      return EXIT_FAILED;
+      // What verify found is its result, also when it is a failure.
+      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, previousGeneration: existsSync(prev) });
+      return ctx.fail({ code: report.code, message });
     }
   },
 );
