@@ -174,7 +174,7 @@ function checkKeyFile(path: string, fix: boolean): Check {
   const stats = lstat(path);
   if (!stats) return { check: "key file", status: "problem", message: `${path} does not exist` };
   const target = stats.isSymbolicLink() ? fs.statSync(path, { throwIfNoEntry: false }) : stats;
-  if (!target) return { check: "key file", status: "problem", message: `${path} does not exist (a dangling symbolic link)` };
+  if (!target) return { check: "key file", status: "problem", message: `${path} does not exist (dangling symbolic link)` };
   if (!target.isFile()) return { check: "key file", status: "problem", message: `${path} is not a regular file` };
   const result = permissionCheck("key file", privateFileProblem(path, target), target, fix, "");
   if (result.status === "ok") result.message = `${path}: ${result.message}`;

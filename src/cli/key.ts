@@ -6,7 +6,7 @@
  * open (a passphrase store, or one being created).
  */
 import { existsSync } from "node:fs";
-import { TokenStoreError } from "../errors.js";
+import { TokenStoreError } from "../index.js";
 import { CliError, EXIT_INTERRUPTED, usage } from "./exit.js";
 import { printable } from "./format.js";
 import type { CliIo, InStream } from "./io.js";
