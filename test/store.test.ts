@@ -2,14 +2,32 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
 import { join } from "node:path";
-import { EncryptedFileStore, generateKey, TokenStoreError } from "../src/index.js";
+import { EncryptedFileStore, EncryptedTokenStore, MemoryBackend, generateKey, TokenStoreError } from "../src/index.js";
 import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
 
-async function openStore(path = join(tempDir(), "tokens.enc"), key = generateKey()) {
-  return { store: await EncryptedFileStore.open({ path, key }), path, key };
-}
+/**
+ * The same tests run on the file backend and on the in-memory one: the token store knows
+ * only the backend interface. `reopen` opens a second instance on the same stored bytes
+ * (another process, for a file), `stored` reads the bytes as the backend holds them.
+ */
+const backends = [
+  {
+    name: "file",
+    async open(key = generateKey()) {
+      const path = join(tempDir(), "tokens.enc");
+      return { store: await EncryptedFileStore.open({ path, key }), key, reopen: () => EncryptedFileStore.open({ path, key }), stored: () => readFileSync(path) };
+    },
+  },
+  {
+    name: "memory",
+    async open(key = generateKey()) {
+      const backend = new MemoryBackend();
+      return { store: await EncryptedTokenStore.openBackend(backend, { key }), key, reopen: () => EncryptedTokenStore.openBackend(backend, { key }), stored: () => Buffer.from(backend.bytes!) };
+    },
+  },
+];
 
-describe("the six token operations", () => {
+describe.each(backends)("the six token operations ($name backend)", ({ open: openStore }) => {
   it("saves, finds by user name, by id, lists and deletes", async () => {
     const { store } = await openStore();
     expect(await store.getTokens()).toEqual([]);
@@ -26,23 +44,24 @@ describe("the six token operations", () => {
   });
 
   it("returns null for an unknown id and false when deleting one, writing nothing", async () => {
-    const { store, path } = await openStore();
+    const { store, stored } = await openStore();
     await store.saveToken(sampleToken("a"));
     const before = (await store.verify()).generation;
+    const bytes = stored();
     expect(await store.findTokenById("42")).toBeNull();
     expect(await store.deleteToken("42")).toBe(false);
     expect((await store.verify()).generation).toBe(before);
-    expect(path).toBeTruthy();
+    expect(stored().equals(bytes)).toBe(true);
   });
 
   it("never reuses an id, even after deletes and deleteTokens, across instances", async () => {
-    const { store, path, key } = await openStore();
+    const { store, reopen } = await openStore();
     const a = await store.saveToken(sampleToken("a"));
     const b = await store.saveToken(sampleToken("b"));
     await store.deleteToken(b.id);
     const c = await store.saveToken(sampleToken("c"));
     await store.deleteTokens();
-    const other = await EncryptedFileStore.open({ path, key });
+    const other = await reopen();
     const d = await other.saveToken(sampleToken("d"));
     expect(new Set([a.id, b.id, c.id, d.id]).size).toBe(4);
     expect(Number(d.id)).toBeGreaterThan(Number(c.id));
@@ -97,7 +116,7 @@ describe("the six token operations", () => {
   });
 
   it("stores any character in any field", async () => {
-    const { store, path, key } = await openStore();
+    const { store, reopen } = await openStore();
     const nasty = {
       userName: 'a,b"c\nd\r\ne\u0000f\u2028g — ü 🔑',
       clientId: "1000.,\"'\n",
@@ -110,7 +129,7 @@ describe("the six token operations", () => {
       apiDomain: "   ",
     };
     const saved = await store.saveToken(nasty);
-    const reopened = await EncryptedFileStore.open({ path, key });
+    const reopened = await reopen();
     expect({ ...(await reopened.findTokenById(saved.id)) }).toEqual({ id: saved.id, ...nasty });
     expect((await reopened.findToken({ userName: nasty.userName }))?.id).toBe(saved.id);
   });
@@ -135,20 +154,20 @@ describe("the six token operations", () => {
   });
 
   it("readers in the same process never see a change before its file is in place", async () => {
-    const { store, path } = await openStore();
+    const { store, stored } = await openStore();
     // Enough records that sealing goes through WebCrypto, which yields to the event loop.
     await Promise.all(Array.from({ length: 20 }, (_, i) => store.saveToken(sampleToken(`u${i}`))));
     let seenEarly = 0;
     let reads = 0;
     for (let round = 0; round < 30; round++) {
-      const before = readFileSync(path);
+      const before = stored();
       const value = `1000.round-${round}-at`;
       let done = false;
       const saving = store.saveToken({ userName: "user-u3@example.com", accessToken: value }).finally(() => (done = true));
       while (!done) {
         const found = await store.findToken({ userName: "user-u3@example.com" });
         reads++;
-        if (found!.accessToken === value && readFileSync(path).equals(before)) seenEarly++;
+        if (found!.accessToken === value && stored().equals(before)) seenEarly++;
         await new Promise((resolve) => setImmediate(resolve));
       }
       await saving;
@@ -169,7 +188,7 @@ describe("the six token operations", () => {
   });
 });
 
-describe("input validation", () => {
+describe.each(backends)("input validation ($name backend)", ({ open: openStore }) => {
   it("refuses malformed tokens with INVALID_TOKEN and no secret in the message", async () => {
     const { store } = await openStore();
     const secret = "1000.do-not-print-me";
