@@ -8,7 +8,8 @@
 //   node bench/run.mjs --json FILE --markdown FILE --only find,save --dir DIR
 //
 // One file per case in cases/, the subjects in subjects/, timing and the report in
-// lib/, forked processes in children/.
+// lib/, forked processes in children/. better-sqlite3 is this folder's own dependency
+// (package.json here), installed on first use.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,7 @@ import * as multi from "./cases/multi.mjs";
 import * as passphrase from "./cases/passphrase.mjs";
 import * as save from "./cases/save.mjs";
 import * as scale from "./cases/scale.mjs";
+import { ensureDependencies } from "./lib/install.mjs";
 import { loadAverage, machine } from "./lib/machine.mjs";
 import { DIST, DIST_INTERNAL } from "./lib/paths.mjs";
 import { printCase, writeJson, writeMarkdown } from "./lib/report.mjs";
@@ -54,6 +56,7 @@ async function main() {
   for (const file of [DIST, DIST_INTERNAL]) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: run npm run build (npm run bench does)`);
   }
+  ensureDependencies();
 
   const base = fs.mkdtempSync(join(args.dir ?? os.tmpdir(), "zefs-bench-"));
   fs.chmodSync(base, 0o700);
