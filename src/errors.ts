@@ -56,13 +56,7 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
  * - `retry`: the operation can simply be tried again.
  * - `upgrade`: a newer version of the package reads this file.
  */
-export type ErrorAction =
-  | "recover"
-  | "use-store-key"
-  | "restrict-permissions"
-  | "clear-stale-lock"
-  | "retry"
-  | "upgrade";
+export type ErrorAction = "recover" | "use-store-key" | "restrict-permissions" | "clear-stale-lock" | "retry" | "upgrade";
 
 export interface TokenStoreErrorOptions {
   /** The OS-level error that caused this one. Must never carry secret data. */

@@ -134,7 +134,9 @@ function checkDirectory(layout: StoreLayout, fix: boolean): Check {
 function headerText(path: string): { ok: boolean; text: string } {
   try {
     const header = readStoreHeader(path);
-    return header ? { ok: true, text: `, format ${header.formatVersion}, generation ${header.generation}, ${header.keySource === "passphrase" ? "passphrase" : "raw key"}` } : { ok: false, text: "" };
+    return header
+      ? { ok: true, text: `, format ${header.formatVersion}, generation ${header.generation}, ${header.keySource === "passphrase" ? "passphrase" : "raw key"}` }
+      : { ok: false, text: "" };
   } catch (error) {
     if (isTokenStoreError(error, "UNSUPPORTED_VERSION")) return { ok: false, text: "; written by a newer version of this package" };
     if (isTokenStoreError(error)) return { ok: false, text: "; its header is damaged" };
@@ -163,7 +165,13 @@ function checkPrevious(layout: StoreLayout, fix: boolean): Check {
   const prev = layout.previous;
   const stats = lstat(prev);
   if (!stats) return { check: "previous generation", status: "info", message: `none kept (${prev} does not exist); it appears after the next write` };
-  if (!stats.isFile()) return { check: "previous generation", status: "problem", message: `${prev} is not a regular file; writes cannot keep the previous generation`, fix: `rm -r '${prev}'` };
+  if (!stats.isFile())
+    return {
+      check: "previous generation",
+      status: "problem",
+      message: `${prev} is not a regular file; writes cannot keep the previous generation`,
+      fix: `rm -r '${prev}'`,
+    };
   const header = headerText(prev);
   const result = permissionCheck("previous generation", privateFileProblem(prev, stats), stats, fix, header.text);
   if (result.status === "ok") return { ...result, status: header.ok ? "info" : "warn", message: `${prev}: ${result.message}` };
@@ -194,7 +202,8 @@ async function checkLock(layout: StoreLayout, staleMs: number, fix: boolean): Pr
   const mtimeMs = Number(stats.mtimeNs / 1_000_000n);
   const age = Date.now() - mtimeMs;
   const future = datedInFuture(mtimeMs);
-  if (!future && age <= staleMs) return { check: "lock", status: "info", message: `held by a running writer (${lock} refreshed ${duration(Math.max(0, age))} ago)` };
+  if (!future && age <= staleMs)
+    return { check: "lock", status: "info", message: `held by a running writer (${lock} refreshed ${duration(Math.max(0, age))} ago)` };
   const problem = future
     ? `${lock} is dated ${duration(-age)} in the future (a clock change or a restored backup?): no writer can take it until it is removed`
     : `${lock} is stale: last refreshed ${duration(age)} ago, its holder died (writers take it over after ${staleMs} ms)`;
@@ -205,7 +214,8 @@ async function checkLock(layout: StoreLayout, staleMs: number, fix: boolean): Pr
     await new Promise((resolveWait) => setTimeout(resolveWait, watchMs(staleMs)));
     const again = fs.statSync(lock, { bigint: true, throwIfNoEntry: false });
     if (!again) return { check: "lock", status: "fixed", message: `${lock} is gone` };
-    if (again.ino !== stats.ino || again.mtimeNs !== stats.mtimeNs) return { check: "lock", status: "info", message: "a running writer refreshed it meanwhile" };
+    if (again.ino !== stats.ino || again.mtimeNs !== stats.mtimeNs)
+      return { check: "lock", status: "info", message: "a running writer refreshed it meanwhile" };
   }
   try {
     removeStale(layout, lock, stats, staleMs);
@@ -254,7 +264,11 @@ function checkLeases(layout: StoreLayout): Check {
   }
   return count === 0
     ? { check: "leases", status: "ok", message: "no token renewal in progress" }
-    : { check: "leases", status: "info", message: `${count} refresh lease${count === 1 ? "" : "s"} (a token renewal in progress, or left by a process that died; the next renewal clears those)` };
+    : {
+        check: "leases",
+        status: "info",
+        message: `${count} refresh lease${count === 1 ? "" : "s"} (a token renewal in progress, or left by a process that died; the next renewal clears those)`,
+      };
 }
 
 /**

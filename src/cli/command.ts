@@ -307,9 +307,5 @@ export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
 }
 
 export function missing(path: string): TokenStoreError {
-  return new TokenStoreError(
-    "FILE_MISSING",
-    `${path} does not exist; check --file (or ${FILE_ENV}), or create a store with '${BIN} init'`,
-    { path },
-  );
+  return new TokenStoreError("FILE_MISSING", `${path} does not exist; check --file (or ${FILE_ENV}), or create a store with '${BIN} init'`, { path });
 }

@@ -44,7 +44,11 @@ const NINE: ReadonlyArray<TokenField | null> = [null, ...TOKEN_FIELDS.filter((fi
 export const CSV_LAYOUTS: readonly CsvLayout[] = [
   { header: CSV_HEADER, writtenBy: "nodejs-sdk-6.0, nodejs-sdk-8.0", columns: [null, ...TOKEN_FIELDS] },
   { header: CSV_HEADER.replace("user_name", "user_mail"), writtenBy: "typescript-sdk-8.0", columns: [null, ...TOKEN_FIELDS] },
-  { header: HEADER_NAMES.slice(0, 9).join(",").replace("user_name", "user_mail"), writtenBy: "nodejs-sdk-2.0 3.0.0+, nodejs-sdk-2.1, typescript-sdk-2.0 2.0.0+", columns: NINE },
+  {
+    header: HEADER_NAMES.slice(0, 9).join(",").replace("user_name", "user_mail"),
+    writtenBy: "nodejs-sdk-2.0 3.0.0+, nodejs-sdk-2.1, typescript-sdk-2.0 2.0.0+",
+    columns: NINE,
+  },
   { header: HEADER_NAMES.slice(0, 9).join(","), writtenBy: "9 columns, user_name", columns: NINE },
   {
     header: HEADER_NAMES.slice(0, 9).join(",").replace("user_name", "user_mail").replace("redirect_url", "redirect_uri"),
@@ -85,8 +89,14 @@ export interface ParsedCsv {
  * (without a header it could be a row of tokens).
  */
 export function parseSdkCsv(text: string, path: string): ParsedCsv {
-  const lines = text.replace(/^\uFEFF/, "").split("\n").map((line) => line.replace(/\r$/, ""));
-  const header = (lines[0] ?? "").split(",").map((name) => name.trim().toLowerCase()).join(",");
+  const lines = text
+    .replace(/^\uFEFF/, "")
+    .split("\n")
+    .map((line) => line.replace(/\r$/, ""));
+  const header = (lines[0] ?? "")
+    .split(",")
+    .map((name) => name.trim().toLowerCase())
+    .join(",");
   const layout = CSV_LAYOUTS.find((candidate) => candidate.header === header);
   if (!layout) {
     throw new CliError(

@@ -73,7 +73,9 @@ problem remains.`,
       };
       for (const check of checks) {
         // Messages name files found in the directory: any character can be in them.
-        ctx.print(`  ${label[check.status]} ${check.check}: ${printable(check.message)}${check.status === "problem" && check.fix ? ` (fix: ${printable(check.fix)})` : ""}`);
+        ctx.print(
+          `  ${label[check.status]} ${check.check}: ${printable(check.message)}${check.status === "problem" && check.fix ? ` (fix: ${printable(check.fix)})` : ""}`,
+        );
       }
       if (open.length === 0) ctx.print(checks.some((check) => check.status === "fixed") ? "repaired; no problems left" : "no problems found");
       else ctx.print(summary);
@@ -94,7 +96,11 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
   try {
     const store = await EncryptedFileStore.open({ path, ...key.option });
     const status = await store.verify();
-    return { check, status: "ok", message: `opens and authenticates with the key given (${key.source}; ${status.tokens} token${status.tokens === 1 ? "" : "s"})` };
+    return {
+      check,
+      status: "ok",
+      message: `opens and authenticates with the key given (${key.source}; ${status.tokens} token${status.tokens === 1 ? "" : "s"})`,
+    };
   } catch (error) {
     if (error instanceof TokenStoreError && error.code === "INSECURE_PERMISSIONS") {
       return { check, status: "info", message: "not checked: the store refuses files other users can access (see above)" };

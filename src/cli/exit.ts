@@ -79,7 +79,11 @@ export interface ErrorReport {
 export function describeError(error: unknown): ErrorReport {
   if (error instanceof CliError) return { code: error.code, message: oneLine(error.message), exitCode: error.exitCode };
   if (error instanceof TokenStoreError) {
-    const message = error.action ? `${error.reason}; ${adviceFor(error.action)}` : error.code === "INVALID_OPTION" ? `${error.message} (see --help)` : error.message;
+    const message = error.action
+      ? `${error.reason}; ${adviceFor(error.action)}`
+      : error.code === "INVALID_OPTION"
+        ? `${error.message} (see --help)`
+        : error.message;
     return { code: error.code, message: oneLine(message), exitCode: EXIT_FAILED };
   }
   const name = error instanceof Error ? error.name : typeof error;

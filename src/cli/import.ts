@@ -63,9 +63,7 @@ reported by its line number (never its values), and then nothing is written unle
     const matches = await Promise.all(csv.rows.map((row) => store.findToken(row.token)));
     const allPresent = matches.every((match, index) => match !== null && holds(match, csv.rows[index]!.token));
     // Issued together, the saves share one lock and one write of the file.
-    const saved = allPresent
-      ? (matches as TokenRecord[])
-      : await Promise.all(csv.rows.map((row) => store.saveToken(row.token)));
+    const saved = allPresent ? (matches as TokenRecord[]) : await Promise.all(csv.rows.map((row) => store.saveToken(row.token)));
     const generation = (await store.verify()).generation;
 
     const firstLine = new Map<string, number>();
@@ -112,7 +110,9 @@ reported by its line number (never its values), and then nothing is written unle
       const detail = result.sameAsLine === undefined ? "" : `, same token as line ${result.sameAsLine}`;
       ctx.print(`  line ${result.line}: ${result.action} token ${printable(result.id)}${who}${detail}`);
     }
-    ctx.print(`added ${count("added")}, updated ${count("updated")}, unchanged ${count("unchanged")}${csv.bad.length ? `, skipped ${csv.bad.length}` : ""} in ${printable(store.path)}`);
+    ctx.print(
+      `added ${count("added")}, updated ${count("updated")}, unchanged ${count("unchanged")}${csv.bad.length ? `, skipped ${csv.bad.length}` : ""} in ${printable(store.path)}`,
+    );
     ctx.print("");
     ctx.print(`${ctx.out.yellow(printable(csvPath))} still holds these tokens in plaintext. Check the store`);
     ctx.print(`('${BIN} list --file ${quote(store.path)}'), stop every program that uses the CSV file,`);

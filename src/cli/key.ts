@@ -89,7 +89,9 @@ async function resolveKey(io: CliIo, sources: KeySources, request: KeyRequest): 
     const path = request.resolvePath(request.keyFile);
     if (/^[A-Za-z0-9+/]{43}=$/.test(request.keyFile) && !existsSync(path)) {
       // Not repeated: it has the form of a key, given where a file name belongs.
-      throw usage(`${keyFileFlag} takes the name of a file holding the ${what}, not the ${what} itself (keys never go on the command line; use ${keyFileFlag} - to read it from standard input)`);
+      throw usage(
+        `${keyFileFlag} takes the name of a file holding the ${what}, not the ${what} itself (keys never go on the command line; use ${keyFileFlag} - to read it from standard input)`,
+      );
     }
     return { option: { keyFile: path }, source: `${keyFileFlag} ${printable(request.keyFile)}`, kind: "raw", prompted: false };
   }
@@ -103,7 +105,10 @@ async function resolveKey(io: CliIo, sources: KeySources, request: KeyRequest): 
   const keyHelp = `pass ${keyFileFlag} K, ${keyFileFlag} - (the ${what} on standard input) or set ${keyEnv}`;
   if (request.keying === "raw") {
     // A passphrase cannot open it: asking for one would only end in "wrong key".
-    throw new CliError("NO_KEY", `${request.path ? printable(request.path) : "the store"} is sealed with a raw key, and no key was given: ${keyHelp} (base64, as 'zoho-encrypted-filestore keygen' makes it)`);
+    throw new CliError(
+      "NO_KEY",
+      `${request.path ? printable(request.path) : "the store"} is sealed with a raw key, and no key was given: ${keyHelp} (base64, as 'zoho-encrypted-filestore keygen' makes it)`,
+    );
   }
   if (request.prompt !== false && canPrompt(io.stdin)) {
     const first = await promptHidden(io, `Passphrase${what === "key" ? "" : " (new)"}: `);
@@ -129,7 +134,9 @@ export function readStdinKey(io: CliIo, flag: string): Promise<string> {
   const { stdin } = io;
   if (stdin.isTTY) {
     return Promise.reject(
-      usage(`${flag} - reads the key from standard input, which is a terminal here (a typed key would show); pipe or redirect it instead (${flag} - < zoho.key), or give ${flag} PATH`),
+      usage(
+        `${flag} - reads the key from standard input, which is a terminal here (a typed key would show); pipe or redirect it instead (${flag} - < zoho.key), or give ${flag} PATH`,
+      ),
     );
   }
   return new Promise<string>((resolve, reject) => {

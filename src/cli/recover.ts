@@ -18,7 +18,11 @@ refused unless --force is given. After a rekey the previous generation is sealed
 the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY).`,
     common: ["file", "key-file", "json"],
     options: {
-      "previous-key-file": { type: "string", value: "K0", description: "file holding the old key that sealed F.prev (default: $ZOHO_TOKEN_STORE_PREVIOUS_KEY)" },
+      "previous-key-file": {
+        type: "string",
+        value: "K0",
+        description: "file holding the old key that sealed F.prev (default: $ZOHO_TOKEN_STORE_PREVIOUS_KEY)",
+      },
       force: { type: "boolean", description: "recover even though the current file is intact" },
     },
   },

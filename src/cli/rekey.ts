@@ -21,7 +21,8 @@ leaked.`,
       "new-key-file": {
         type: "string",
         value: "K2",
-        description: "file holding the new base64 key, or - for standard input (default: $ZOHO_TOKEN_STORE_NEW_KEY, else $ZOHO_TOKEN_STORE_NEW_PASSPHRASE, else a prompt on a terminal)",
+        description:
+          "file holding the new base64 key, or - for standard input (default: $ZOHO_TOKEN_STORE_NEW_KEY, else $ZOHO_TOKEN_STORE_NEW_PASSPHRASE, else a prompt on a terminal)",
       },
     },
   },
@@ -38,10 +39,18 @@ leaked.`,
     const prev = new StoreLayout(store.path).previous;
     const prevKept = existsSync(prev);
     if (ctx.json) {
-      ctx.emit({ path: store.path, generation: status.generation, tokens: status.tokens, keySource: status.keySource, previousGeneration: prevKept ? prev : null });
+      ctx.emit({
+        path: store.path,
+        generation: status.generation,
+        tokens: status.tokens,
+        keySource: status.keySource,
+        previousGeneration: prevKept ? prev : null,
+      });
       return;
     }
-    ctx.print(`re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${printable(store.path)} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`);
+    ctx.print(
+      `re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${printable(store.path)} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (generation ${status.generation})`,
+    );
     ctx.note("Give the new key to every process that uses this store; the old key no longer opens it.");
     if (prevKept) ctx.note(`${printable(prev)} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
   },

@@ -67,8 +67,15 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     // A suggestion names a command, never repeats the argument.
     const what = first.startsWith("-")
       ? `option ${optionName(first) === undefined ? "" : `${optionName(first)} `}before the command`
-      : /^[a-z][\w-]{0,19}$/i.test(first) ? `command '${first}'` : "command";
-    const meant = first.startsWith("-") ? undefined : nearest(first, COMMANDS.map((candidate) => candidate.spec.name));
+      : /^[a-z][\w-]{0,19}$/i.test(first)
+        ? `command '${first}'`
+        : "command";
+    const meant = first.startsWith("-")
+      ? undefined
+      : nearest(
+          first,
+          COMMANDS.map((candidate) => candidate.spec.name),
+        );
     const hint = meant ? `did you mean '${meant}'? ` : "";
     return reportError(usage(`unknown ${what}; ${hint}'${BIN} --help' lists the commands`), io, argv.includes("--json") ? { command: null } : undefined);
   }

@@ -27,7 +27,8 @@ access and grant token) read "[redacted]" and the client id is shortened, unless
     }
     const rows = (["id", ...TOKEN_FIELDS] as const).map((field) => {
       const value = fields[field] ?? null;
-      const shown = value === null ? ctx.out.dim("-") : field === "expiryTime" ? `${printable(value)}  ${describeExpiry(record, ctx.now(), ctx.out)}` : printable(value);
+      const shown =
+        value === null ? ctx.out.dim("-") : field === "expiryTime" ? `${printable(value)}  ${describeExpiry(record, ctx.now(), ctx.out)}` : printable(value);
       return [field, shown];
     });
     for (const line of table(rows)) ctx.print(line);

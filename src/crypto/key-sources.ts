@@ -107,7 +107,10 @@ export function toKeySource(input: KeyInput, what: string): KeySource {
   if (input instanceof Uint8Array || typeof input === "string") return rawKey(input, what);
   if (isKeySource(input)) return input;
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw new TokenStoreError("INVALID_OPTION", `${what} must be a key (Uint8Array or base64), { keyFile }, { passphrase } or a key source, got ${describeType(input)}`);
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      `${what} must be a key (Uint8Array or base64), { keyFile }, { passphrase } or a key source, got ${describeType(input)}`,
+    );
   }
   const keys = Object.keys(input);
   if (keys.length !== 1) throw new TokenStoreError("INVALID_OPTION", `${what} must have exactly one of key, keyFile, passphrase`);

@@ -48,7 +48,12 @@ function ownerProblem(path: string, stats: Stats | BigIntStats, allowRoot: boole
   if (uid === undefined) return undefined;
   const owner = Number(stats.uid);
   if (owner === uid || (allowRoot && owner === 0)) return undefined;
-  return { path, reason: `is owned by another user (uid ${owner}), who can change it`, repairMode: undefined, fix: `move it to a ${allowRoot ? "directory" : "file"} of your own` };
+  return {
+    path,
+    reason: `is owned by another user (uid ${owner}), who can change it`,
+    repairMode: undefined,
+    fix: `move it to a ${allowRoot ? "directory" : "file"} of your own`,
+  };
 }
 
 /** A store file, previous generation or key file: only its owner (this user) may use it. */

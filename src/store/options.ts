@@ -94,7 +94,10 @@ export function parseFileStoreOptions(options: EncryptedFileStoreOptions): FileS
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TokenStoreError("INVALID_OPTION", `${name} must be an integer from ${min} to ${max}, got ${typeof value === "number" ? value : describeType(value)}`);
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      `${name} must be an integer from ${min} to ${max}, got ${typeof value === "number" ? value : describeType(value)}`,
+    );
   }
   return value;
 }

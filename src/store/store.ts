@@ -471,7 +471,14 @@ export class EncryptedTokenStore {
    * stored bytes, if they are still the version read. `committed` gives the document
    * that is now the store's, once the bytes are replaced.
    */
-  async #commit(session: ExclusiveSession, base: Loaded, plaintext: Uint8Array, master: MasterKey, keepPrevious: boolean, committed: () => TokenDocument): Promise<void> {
+  async #commit(
+    session: ExclusiveSession,
+    base: Loaded,
+    plaintext: Uint8Array,
+    master: MasterKey,
+    keepPrevious: boolean,
+    committed: () => TokenDocument,
+  ): Promise<void> {
     const generation = base.generation + 1;
     const parts = await sealParts(plaintext, master, generation);
     try {

@@ -27,7 +27,10 @@ export function normalizeInput(input: unknown, what = "token"): NormalizedInput 
   }
   for (const key of Reflect.ownKeys(input)) {
     if (typeof key !== "string" || !FIELD_SET.has(key)) {
-      throw new TokenStoreError("INVALID_TOKEN", `${what} has an unknown field ${JSON.stringify(String(key)).slice(0, 40)}; known fields: id, ${TOKEN_FIELDS.join(", ")}`);
+      throw new TokenStoreError(
+        "INVALID_TOKEN",
+        `${what} has an unknown field ${JSON.stringify(String(key)).slice(0, 40)}; known fields: id, ${TOKEN_FIELDS.join(", ")}`,
+      );
     }
   }
   // One object literal with every field in a fixed order (one shape for every query),

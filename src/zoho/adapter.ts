@@ -181,8 +181,14 @@ export async function zohoTokenStore<SDK extends ZohoSdkNamespace, Core extends 
   ZOHOCRMSDK: SDK,
   options: { store: Core } & ZohoAdapterOptions,
 ): Promise<ZohoTokenStore<SDK, Core>>;
-export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: SDK, options: EncryptedFileStoreOptions & ZohoAdapterOptions): Promise<ZohoTokenStore<SDK>>;
-export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: SDK, options: ZohoTokenStoreOptions): Promise<ZohoTokenStore<SDK, AdaptableTokenStore>> {
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
+  ZOHOCRMSDK: SDK,
+  options: EncryptedFileStoreOptions & ZohoAdapterOptions,
+): Promise<ZohoTokenStore<SDK>>;
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
+  ZOHOCRMSDK: SDK,
+  options: ZohoTokenStoreOptions,
+): Promise<ZohoTokenStore<SDK, AdaptableTokenStore>> {
   const classes = sdkClasses(ZOHOCRMSDK);
   if (options === null || typeof options !== "object") {
     throw new TokenStoreError("INVALID_OPTION", "zohoTokenStore expects an options object ({ path, ... } or { store })");
@@ -194,7 +200,10 @@ export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(ZOHOCRMSDK: S
   const core = "store" in storeOptions ? adaptable(storeOptions.store) : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
   // The adapter's tokens are the SDK's own OAuthToken (it builds them with that class and
   // passes others through untouched): typed here as the caller's SDK declares that class.
-  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<SDK, AdaptableTokenStore>;
+  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<
+    SDK,
+    AdaptableTokenStore
+  >;
 }
 
 function adaptable(store: unknown): AdaptableTokenStore {
@@ -223,11 +232,15 @@ function sdkClasses(namespace: unknown): SdkClasses {
   }
   throw new TokenStoreError(
     "INVALID_OPTION",
-    "zohoTokenStore expects the Zoho CRM SDK namespace (import * as ZOHOCRMSDK from \"@zohocrm/...\"), with OAuthToken and UserSignature",
+    'zohoTokenStore expects the Zoho CRM SDK namespace (import * as ZOHOCRMSDK from "@zohocrm/..."), with OAuthToken and UserSignature',
   );
 }
 
-function createAdapter(classes: SdkClasses, core: AdaptableTokenStore, leases: RefreshCoordinator | undefined): ZohoTokenStore<ZohoSdkNamespace, AdaptableTokenStore> {
+function createAdapter(
+  classes: SdkClasses,
+  core: AdaptableTokenStore,
+  leases: RefreshCoordinator | undefined,
+): ZohoTokenStore<ZohoSdkNamespace, AdaptableTokenStore> {
   const { OAuthToken, UserSignature, Base } = classes;
   const isSdkToken = (token: unknown): token is ZohoOAuthToken => token instanceof OAuthToken;
 

@@ -21,15 +21,7 @@ export interface FileIdentity {
 
 /** Whether two identities are the same version of the file (both present). */
 export function sameIdentity(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
-  return (
-    a !== undefined &&
-    b !== undefined &&
-    a.ino === b.ino &&
-    a.mtimeNs === b.mtimeNs &&
-    a.size === b.size &&
-    a.ctimeNs === b.ctimeNs &&
-    a.dev === b.dev
-  );
+  return a !== undefined && b !== undefined && a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.size === b.size && a.ctimeNs === b.ctimeNs && a.dev === b.dev;
 }
 
 /**
