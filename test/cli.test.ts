@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
@@ -16,10 +15,6 @@ async function setup(tags: string[] = ["a", "b"]) {
   const store = await EncryptedFileStore.open({ path: file, key });
   for (const tag of tags) await store.saveToken(sampleToken(tag));
   return { dir, file, key, env: { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key } };
-}
-
-async function generationOf(file: string, key: string): Promise<number> {
-  return (await (await EncryptedFileStore.open({ path: file, key })).verify()).generation;
 }
 
 

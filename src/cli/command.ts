@@ -85,6 +85,7 @@ export interface Context {
 
 export type Command = ((argv: string[], io: CliIo) => Promise<number>) & { spec: CommandSpec; help: () => string };
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a command body returns its exit code, or nothing for success.
 export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise<number | void>): Command {
   const options = allOptions(spec);
   const command = async (argv: string[], io: CliIo): Promise<number> => {
@@ -190,7 +191,9 @@ function context(io: CliIo, values: Context["values"], positionals: string[], js
     print: (line = "") => void io.stdout.write(`${line}\n`),
     note: (line) => void io.stderr.write(`${line}\n`),
     warn: (line) => void io.stderr.write(`${err.yellow("warning:")} ${line}\n`),
-    emit: (value) => void (outcome.result = value),
+    emit: (value) => {
+      outcome.result = value;
+    },
     fail: (report, { line = true } = {}) => {
       outcome.error = { code: report.code, message: report.message };
       if (line) writeErrorLine(io, report);
@@ -210,7 +213,7 @@ export function optionName(arg: string): string | undefined {
   return /^--?[A-Za-z][\w-]{0,29}$/.test(name) ? name : undefined;
 }
 
-export function helpText(spec: CommandSpec): string {
+function helpText(spec: CommandSpec): string {
   const options = allOptions(spec);
   const rows = Object.entries(options).map(([name, option]) => {
     const flag = `${option.short ? `-${option.short}, ` : "    "}--${name}${option.value ? ` ${option.value}` : ""}`;
@@ -234,7 +237,7 @@ export function storePath(ctx: Context): string {
 }
 
 /** How many times a passphrase typed at the prompt may be tried. */
-export const PASSPHRASE_TRIES = 3;
+const PASSPHRASE_TRIES = 3;
 
 /**
  * The key of the store at `path`, from --key-file (a path, or "-" for standard input),

@@ -22,10 +22,10 @@ import { MAX_FIELD_LENGTH } from "../maintenance.js";
 import { CliError } from "./exit.js";
 
 /** Column order of the SDK file after `id`: the record fields, in the same order. */
-export const CSV_FIELDS: readonly TokenField[] = TOKEN_FIELDS;
+const CSV_FIELDS: readonly TokenField[] = TOKEN_FIELDS;
 
 /** The layout `export` writes: the 10-column one of nodejs-sdk-8.0. */
-export const CSV_HEADER = "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain";
+const CSV_HEADER = "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain";
 const HEADER_NAMES = CSV_HEADER.split(",");
 
 /** One layout `import` reads. */
@@ -41,7 +41,7 @@ export interface CsvLayout {
 const NINE: ReadonlyArray<TokenField | null> = [null, ...TOKEN_FIELDS.filter((field) => field !== "apiDomain")];
 
 /** Every layout `import` reads, newest first. A file must start with one of these headers. */
-export const CSV_LAYOUTS: readonly CsvLayout[] = [
+const CSV_LAYOUTS: readonly CsvLayout[] = [
   { header: CSV_HEADER, writtenBy: "nodejs-sdk-6.0, nodejs-sdk-8.0", columns: [null, ...TOKEN_FIELDS] },
   { header: CSV_HEADER.replace("user_name", "user_mail"), writtenBy: "typescript-sdk-8.0", columns: [null, ...TOKEN_FIELDS] },
   {

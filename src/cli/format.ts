@@ -63,7 +63,11 @@ export function describePresent(record: TokenRecord): string {
 export function table(rows: string[][]): string[] {
   const visible = (text: string) => text.replace(/\u001b\[\d+m/g, "").length;
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, visible(cell))));
+  for (const row of rows) {
+    row.forEach((cell, index) => {
+      widths[index] = Math.max(widths[index] ?? 0, visible(cell));
+    });
+  }
   return rows.map((row) =>
     row
       .map((cell, index) => (index === row.length - 1 ? cell : cell + " ".repeat(widths[index]! - visible(cell))))

@@ -19,7 +19,9 @@ export interface InStream {
   setRawMode?(mode: boolean): unknown;
   setEncoding?(encoding: BufferEncoding): unknown;
   // One signature for "data" (a chunk), "end" (nothing) and "error" (the error).
+  // biome-ignore lint/suspicious/noExplicitAny: a listener of several events, as Node's own stream types declare it.
   on(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
+  // biome-ignore lint/suspicious/noExplicitAny: as above.
   off(event: "data" | "end" | "error", listener: (...args: any[]) => void): unknown;
   resume?(): unknown;
   pause?(): unknown;
@@ -56,7 +58,7 @@ export interface Style {
  * turns it on even off a terminal (for a pager or a CI log), except "0", which turns it
  * off; otherwise colour only on a terminal whose TERM is not "dumb".
  */
-export function colourOn(stream: OutStream, env: CliIo["env"]): boolean {
+function colourOn(stream: OutStream, env: CliIo["env"]): boolean {
   if (env.NO_COLOR) return false;
   const force = env.FORCE_COLOR;
   if (force !== undefined && force !== "") return force !== "0";

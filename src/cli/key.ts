@@ -14,8 +14,8 @@ import type { Keying } from "./store-file.js";
 
 export const KEY_ENV = "ZOHO_TOKEN_STORE_KEY";
 export const PASSPHRASE_ENV = "ZOHO_TOKEN_STORE_PASSPHRASE";
-export const NEW_KEY_ENV = "ZOHO_TOKEN_STORE_NEW_KEY";
-export const NEW_PASSPHRASE_ENV = "ZOHO_TOKEN_STORE_NEW_PASSPHRASE";
+const NEW_KEY_ENV = "ZOHO_TOKEN_STORE_NEW_KEY";
+const NEW_PASSPHRASE_ENV = "ZOHO_TOKEN_STORE_NEW_PASSPHRASE";
 export const PREVIOUS_KEY_ENV = "ZOHO_TOKEN_STORE_PREVIOUS_KEY";
 export const FILE_ENV = "ZOHO_TOKEN_STORE_FILE";
 
@@ -130,7 +130,7 @@ async function resolveKey(io: CliIo, sources: KeySources, request: KeyRequest): 
  * several chunks). Refused when stdin is a terminal, where the key would show as it is
  * typed. Nothing read is ever written back.
  */
-export function readStdinKey(io: CliIo, flag: string): Promise<string> {
+function readStdinKey(io: CliIo, flag: string): Promise<string> {
   const { stdin } = io;
   if (stdin.isTTY) {
     return Promise.reject(
@@ -175,7 +175,7 @@ export function readStdinKey(io: CliIo, flag: string): Promise<string> {
   });
 }
 
-export function canPrompt(stdin: InStream): boolean {
+function canPrompt(stdin: InStream): boolean {
   return stdin.isTTY === true && typeof stdin.setRawMode === "function";
 }
 
@@ -184,7 +184,7 @@ export function canPrompt(stdin: InStream): boolean {
  * 130 (as if interrupted); Ctrl-D on an empty line cancels. The prompt goes to stderr,
  * so stdout stays clean for the output.
  */
-export function promptHidden(io: CliIo, question: string): Promise<string> {
+function promptHidden(io: CliIo, question: string): Promise<string> {
   const { stdin, stderr } = io;
   return new Promise<string>((resolve, reject) => {
     let value = "";

@@ -34,7 +34,7 @@ never overwritten. Use the key through --key-file K or ZOHO_TOKEN_STORE_KEY.`,
 );
 
 /** Creates `path` whole (never replacing a file), mode 600, durably. */
-export function writeNewSecretFile(path: string, content: string | Uint8Array): void {
+function writeNewSecretFile(path: string, content: string | Uint8Array): void {
   if (!writePrivateFile(path, content, { replace: false })) {
     throw new CliError("EXISTS", `${path} already exists; nothing was written. Choose a new file name (${BIN} never overwrites a key)`);
   }

@@ -22,9 +22,9 @@ import { VERSION } from "./version.js";
 
 export { VERSION };
 
-export const COMMANDS: readonly Command[] = [keygen, init, list, show, deleteCommand, clear, importCommand, exportCommand, rekey, verify, recover, doctor];
+const COMMANDS: readonly Command[] = [keygen, init, list, show, deleteCommand, clear, importCommand, exportCommand, rekey, verify, recover, doctor];
 
-export function toolHelp(): string {
+function toolHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.spec.name.length)) + 2;
   return `Usage: ${BIN} <command> [options]
 

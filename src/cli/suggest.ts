@@ -5,7 +5,7 @@
  * deletions, substitutions and swaps of two neighbouring characters that turn `a`
  * into `b` ("lsit" is 1 from "list", where plain Levenshtein counts 2).
  */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {

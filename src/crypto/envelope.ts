@@ -39,12 +39,12 @@ import { gcm as gcmNative } from "@noble/ciphers/webcrypto.js";
 import { TokenStoreError } from "../errors.js";
 import { subkeyFor, type MasterKey, type ScryptParams } from "./keys.js";
 
-export const MAGIC = Buffer.from("ZEFSTORE", "ascii");
-export const FORMAT_VERSION = 1;
+const MAGIC = Buffer.from("ZEFSTORE", "ascii");
+const FORMAT_VERSION = 1;
 export const HEADER_BYTES = 96;
 export const TAG_BYTES = 16;
 /** Largest document sealed: 64 MiB of JSON, some 150,000 tokens. */
-export const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
+const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 /** Largest store file: the header, the largest document and the tag. */
 export const MAX_FILE_BYTES = HEADER_BYTES + MAX_DOCUMENT_BYTES + TAG_BYTES;
 const CHECK_BYTES = 8;
@@ -210,7 +210,7 @@ export async function unseal(file: Uint8Array, master: MasterKey, path: string):
 }
 
 /** DAMAGED_FILE for `path`: nothing was changed, and the previous generation may restore it. */
-export function damagedFile(path: string, what: string): TokenStoreError {
+function damagedFile(path: string, what: string): TokenStoreError {
   return new TokenStoreError("DAMAGED_FILE", `${path} ${what}; nothing was changed`, {
     path,
     action: "recover",

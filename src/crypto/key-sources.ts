@@ -11,7 +11,7 @@
 import { describeType, TokenStoreError } from "../errors.js";
 import { readBounded } from "../fs/private-files.js";
 import { privateFileProblem, refuse } from "../fs/permissions.js";
-import { statSync } from "node:fs";
+import { statSync, type Stats } from "node:fs";
 import { parseKey } from "./keys.js";
 
 /** The environment variable read for the key when a store is given no key option. */
@@ -59,7 +59,7 @@ export function keyFile(path: string): KeySource {
   return {
     description,
     load: async () => {
-      let stats;
+      let stats: Stats;
       try {
         stats = statSync(path);
       } catch (error) {

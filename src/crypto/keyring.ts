@@ -14,7 +14,6 @@
  * rotation. Only an explicit `rekey` may return to a key used before; that key is then
  * current again and the one it leaves is retired.
  */
-import { TokenStoreError } from "../errors.js";
 import type { Header } from "./envelope.js";
 import { toKeySource, type KeyInput, type KeySource } from "./key-sources.js";
 import { DEFAULT_SCRYPT, derivePassphraseKey, leaseNameKey, newKdfSalt, rawMasterKey, sameKeyId, type MasterKey, type ScryptParams } from "./keys.js";
@@ -31,7 +30,7 @@ export interface RetiredKey {
 }
 
 /** How many retired keys a document remembers (the newest). */
-export const MAX_RETIRED_KEYS = 16;
+const MAX_RETIRED_KEYS = 16;
 
 export class KeyRing {
   private readonly derived: MasterKey[] = [];

@@ -16,9 +16,9 @@
 import { hkdfSync, randomBytes, scrypt as scryptCallback, timingSafeEqual } from "node:crypto";
 import { describeType, TokenStoreError } from "../errors.js";
 
-export const KEY_BYTES = 32;
-export const KEY_ID_BYTES = 16;
-export const KDF_SALT_BYTES = 16;
+const KEY_BYTES = 32;
+const KEY_ID_BYTES = 16;
+const KDF_SALT_BYTES = 16;
 
 /** scrypt parameters as stored in the header: N = 2^log2N. */
 export interface ScryptParams {
@@ -74,7 +74,7 @@ export function parseKey(value: unknown, what: string): Uint8Array {
 }
 
 /** The header's key identifier for a master key. */
-export function keyIdOf(key: Uint8Array): Uint8Array {
+function keyIdOf(key: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", key, new Uint8Array(0), KEY_ID_INFO, KEY_ID_BYTES));
 }
 

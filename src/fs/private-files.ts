@@ -27,7 +27,7 @@ import { errnoOf, ioError, TokenStoreError } from "../errors.js";
 export type Content = string | Uint8Array | readonly Uint8Array[];
 
 /** The temp file name of a write to `target`: `<target>.<pid>-<12 hex digits>.tmp`. */
-export function tempNameFor(target: string): string {
+function tempNameFor(target: string): string {
   return `${target}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
 }
 
@@ -171,7 +171,7 @@ export function readBounded(path: string, maxBytes: number, what: string): Buffe
   }
 }
 
-export function closeQuietly(fd: number): void {
+function closeQuietly(fd: number): void {
   try {
     fs.closeSync(fd);
   } catch {

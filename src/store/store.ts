@@ -371,7 +371,10 @@ export class EncryptedTokenStore {
           outcomes = batch.map(() => ({ ok: false as const, error }));
         }
         // Settled only now, after the exclusive section ended.
-        outcomes.forEach((outcome, index) => (outcome.ok ? batch[index]!.resolve(outcome.value) : batch[index]!.reject(outcome.error)));
+        outcomes.forEach((outcome, index) => {
+          if (outcome.ok) batch[index]!.resolve(outcome.value);
+          else batch[index]!.reject(outcome.error);
+        });
       }
     } finally {
       this.#draining = false;

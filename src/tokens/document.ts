@@ -13,7 +13,7 @@ import { TokenStoreError } from "../errors.js";
 import { isPlainObject, type NormalizedInput } from "./input.js";
 import { TOKEN_FIELDS, type TokenField, type TokenRecord } from "./types.js";
 
-export const DOCUMENT_FORMAT = 1;
+const DOCUMENT_FORMAT = 1;
 
 const INDEXED = ["userName", "accessToken", "refreshToken", "grantToken"] as const;
 type IndexedField = (typeof INDEXED)[number];
@@ -62,7 +62,8 @@ export class TokenDocument {
   tentatively<T>(change: () => T): { value: T; changes: Changes } {
     if (this.journal) throw new Error("TokenDocument.tentatively does not nest");
     const before = { nextId: this.nextId, nextSeq: this.nextSeq };
-    const journal: MapChange[] = (this.journal = []);
+    const journal: MapChange[] = [];
+    this.journal = journal;
     try {
       const value = change();
       return { value, changes: { journal, before, after: { nextId: this.nextId, nextSeq: this.nextSeq } } };

@@ -54,10 +54,11 @@ export interface HeldLock {
 const QUEUES_KEY = Symbol.for("zoho-encrypted-filestore.file-queues.v1");
 type Queues = Map<string, Promise<unknown>>;
 const globalQueues = globalThis as typeof globalThis & { [QUEUES_KEY]?: Queues };
-const queues: Queues = (globalQueues[QUEUES_KEY] ??= new Map());
+globalQueues[QUEUES_KEY] ??= new Map();
+const queues: Queues = globalQueues[QUEUES_KEY];
 
 /** Runs `task` after every task queued before it for the same file in this process. */
-export function inProcessQueue<T>(file: string, task: () => Promise<T>): Promise<T> {
+function inProcessQueue<T>(file: string, task: () => Promise<T>): Promise<T> {
   const previous = queues.get(file) ?? Promise.resolve();
   const run = previous.then(task, task);
   const tail = run.then(
