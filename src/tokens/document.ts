@@ -1,4 +1,7 @@
 /**
+ * Over 350 lines on purpose: the records, their indexes and the journal that undoes and
+ * redoes changes are one data structure, and every change touches all three.
+ *
  * The decrypted document: every token record, with constant-time look-ups by id,
  * user name, access, refresh and grant token, and the SDK FileStore's matching rules.
  *

@@ -50,6 +50,22 @@ import type { RefreshCoordinator } from "../backend/types.js";
 import { EncryptedFileStore } from "../store/file-store.js";
 import type { EncryptedFileStoreOptions } from "../store/options.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";
+import { isObject, sdkClasses, type SdkClasses, type ZohoOAuthToken, type ZohoSdkNamespace, type ZohoSdkToken } from "./sdk.js";
+import {
+  adoptFresherAccessToken,
+  adoptRenewedToken,
+  fillEmptyFields,
+  freshFor,
+  idString,
+  leaseKeysOf,
+  notFound,
+  renewalLeaseKey,
+  toInput,
+} from "./token-fields.js";
+
+export type { ZohoOAuthToken, ZohoSdkNamespace, ZohoSdkToken, ZohoUserSignature } from "./sdk.js";
+
+const DEFAULT_REFRESH_LEASE_MS = 10_000;
 
 /** What the adapter needs of a store: the six operations on plain records, and optionally a refresh coordinator. */
 export interface AdaptableTokenStore {
@@ -62,55 +78,6 @@ export interface AdaptableTokenStore {
   /** Coordinates renewals among the processes sharing the store; without it, each caller renews on its own. */
   refreshCoordinator?(options: { leaseMs: number }): RefreshCoordinator;
 }
-
-/** The SDK's `UserSignature`, as far as the adapter uses it. */
-export interface ZohoUserSignature {
-  getName(): string | null | undefined;
-}
-
-/** The SDK's `OAuthToken`, as far as the adapter uses it (both SDK families). */
-export interface ZohoOAuthToken {
-  getId(): string | number | null | undefined;
-  setId(id: string | null): void;
-  getUserSignature(): ZohoUserSignature | null | undefined;
-  setUserSignature(signature: ZohoUserSignature | null): void;
-  getClientId(): string | null | undefined;
-  setClientId(clientId: string | null): void;
-  getClientSecret(): string | null | undefined;
-  setClientSecret(clientSecret: string | null): void;
-  getRefreshToken(): string | null | undefined;
-  setRefreshToken(refreshToken: string | null): void;
-  getAccessToken(): string | null | undefined;
-  setAccessToken(accessToken: string | null): void;
-  getGrantToken(): string | null | undefined;
-  setGrantToken(grantToken: string | null): void;
-  getExpiresIn(): string | number | null | undefined;
-  setExpiresIn(expiresIn: string | null): void;
-  getRedirectURL(): string | null | undefined;
-  setRedirectURL(redirectURL: string | null): void;
-  getAPIDomain(): string | null | undefined;
-  setAPIDomain(apiDomain: string | null): void;
-}
-
-/**
- * The part of an SDK namespace (`import * as ZOHOCRMSDK from "@zohocrm/..."`) the
- * adapter reads. A CommonJS namespace imported from ES modules, where the classes sit
- * under `default`, works too.
- */
-export interface ZohoSdkNamespace {
-  OAuthToken: abstract new (...args: never[]) => unknown;
-  UserSignature: new (name: string) => unknown;
-  /** nodejs SDK: a module whose `TokenStore` is a class; typescript SDK: an empty namespace. */
-  TokenStore?: unknown;
-}
-
-/**
- * The token type of the SDK namespace `SDK`: an instance of its own `OAuthToken`, so the
- * type comes from the SDK version the caller installed, without this package naming it.
- * `unknown` for the bare {@link ZohoSdkNamespace}; `any` for an SDK that ships no types
- * (`@zohocrm/nodejs-sdk-*`).
- */
-export type ZohoSdkToken<SDK extends ZohoSdkNamespace = ZohoSdkNamespace> = InstanceType<SDK["OAuthToken"]>;
 
 /** Options of the adapter itself, beside the core store's. */
 export interface ZohoAdapterOptions {
@@ -125,12 +92,6 @@ export interface ZohoAdapterOptions {
 
 /** Options of {@link zohoTokenStore}: the core store's options, or a store already open, plus the adapter's. */
 export type ZohoTokenStoreOptions = (EncryptedFileStoreOptions | { store: AdaptableTokenStore }) & ZohoAdapterOptions;
-
-/** The SDK renews an access token that has fewer than this many ms left (OAuthToken.getTokenExpiry). */
-const SDK_EXPIRY_MARGIN_MS = 5000;
-/** A renewed token counts as fresh for waiters only with this much more time left. */
-const FRESH_MARGIN_MS = SDK_EXPIRY_MARGIN_MS + 2000;
-const DEFAULT_REFRESH_LEASE_MS = 10_000;
 
 /**
  * What {@link zohoTokenStore} resolves to: the SDK's six TokenStore methods, plus the core
@@ -149,12 +110,6 @@ export interface ZohoTokenStore<SDK extends ZohoSdkNamespace = ZohoSdkNamespace,
   deleteTokens(): Promise<void>;
   /** The store underneath, for use without the SDK. */
   readonly encryptedStore: Core;
-}
-
-interface SdkClasses {
-  OAuthToken: new () => ZohoOAuthToken;
-  UserSignature: new (name: string) => ZohoUserSignature;
-  Base: new () => object;
 }
 
 /**
@@ -212,28 +167,6 @@ function adaptable(store: unknown): AdaptableTokenStore {
     throw new TokenStoreError("INVALID_OPTION", `store must be a token store with ${operations.join(", ")} (an EncryptedFileStore, say)`);
   }
   return store as AdaptableTokenStore;
-}
-
-function sdkClasses(namespace: unknown): SdkClasses {
-  const candidates = [namespace, isObject(namespace) ? (namespace as { default?: unknown }).default : undefined];
-  for (const ns of candidates) {
-    if (!isObject(ns)) continue;
-    const { OAuthToken, UserSignature, TokenStore } = ns as Record<string, unknown>;
-    if (typeof OAuthToken !== "function" || typeof UserSignature !== "function") continue;
-    // nodejs SDK: `TokenStore` is the module `{ TokenStore: class, MasterModel: class }`.
-    // typescript SDK: an interface only, so at run time an empty object; no base class needed.
-    const moduleClass = isObject(TokenStore) ? (TokenStore as { TokenStore?: unknown }).TokenStore : undefined;
-    const Base = typeof moduleClass === "function" ? moduleClass : typeof TokenStore === "function" ? TokenStore : Object;
-    return {
-      OAuthToken: OAuthToken as SdkClasses["OAuthToken"],
-      UserSignature: UserSignature as SdkClasses["UserSignature"],
-      Base: Base as SdkClasses["Base"],
-    };
-  }
-  throw new TokenStoreError(
-    "INVALID_OPTION",
-    'zohoTokenStore expects the Zoho CRM SDK namespace (import * as ZOHOCRMSDK from "@zohocrm/..."), with OAuthToken and UserSignature',
-  );
 }
 
 function createAdapter(
@@ -342,122 +275,4 @@ function createAdapter(
   }
 
   return new EncryptedZohoTokenStore();
-}
-
-/** The record fields of an SDK token. The id is used only to save (the SDK's rules). */
-function toInput(token: ZohoOAuthToken, withId: boolean): TokenInput {
-  const expiry = token.getExpiresIn();
-  const input: TokenInput = {
-    userName: text(token.getUserSignature()?.getName()),
-    clientId: text(token.getClientId()),
-    clientSecret: text(token.getClientSecret()),
-    refreshToken: text(token.getRefreshToken()),
-    accessToken: text(token.getAccessToken()),
-    grantToken: text(token.getGrantToken()),
-    expiryTime: expiry === null || expiry === undefined ? null : String(expiry),
-    redirectUrl: text(token.getRedirectURL()),
-    apiDomain: text(token.getAPIDomain()),
-  };
-  if (withId) {
-    const id = token.getId();
-    input.id = id === null || id === undefined || id === "" ? null : String(id);
-  }
-  return input;
-}
-
-/** The FileStore's `setMergeData`: every field still empty on the token takes the record's value. */
-function fillEmptyFields(token: ZohoOAuthToken, record: TokenRecord, UserSignature: SdkClasses["UserSignature"]): void {
-  if (empty(token.getId())) token.setId(record.id);
-  if (token.getUserSignature() == null) {
-    token.setUserSignature(record.userName === null ? null : new UserSignature(record.userName));
-  }
-  if (empty(token.getClientId())) token.setClientId(record.clientId);
-  if (empty(token.getClientSecret())) token.setClientSecret(record.clientSecret);
-  if (empty(token.getRefreshToken())) token.setRefreshToken(record.refreshToken);
-  if (empty(token.getAccessToken())) token.setAccessToken(record.accessToken);
-  if (empty(token.getGrantToken())) token.setGrantToken(record.grantToken);
-  if (empty(token.getExpiresIn()) && record.expiryTime !== null) token.setExpiresIn(record.expiryTime);
-  if (empty(token.getRedirectURL())) token.setRedirectURL(record.redirectUrl);
-  if (empty(token.getAPIDomain())) token.setAPIDomain(record.apiDomain);
-}
-
-/**
- * When the stored record holds a later-expiring access token of the same refresh token
- * than the one in memory, another process renewed it: take that one.
- */
-function adoptFresherAccessToken(token: ZohoOAuthToken, record: TokenRecord): void {
-  const inMemory = text(token.getAccessToken());
-  if (inMemory === null || record.accessToken === null || record.accessToken === inMemory) return;
-  const refreshToken = text(token.getRefreshToken());
-  if (refreshToken === null || refreshToken !== record.refreshToken) return;
-  const storedExpiry = Number(record.expiryTime);
-  const memoryExpiry = Number(token.getExpiresIn() ?? 0);
-  if (!Number.isFinite(storedExpiry) || !(storedExpiry > (Number.isFinite(memoryExpiry) ? memoryExpiry : 0))) return;
-  token.setAccessToken(record.accessToken);
-  token.setExpiresIn(record.expiryTime);
-}
-
-/**
- * The lease key when the SDK, given `token` as findToken fills it, will call the accounts
- * server; undefined when it will not. Mirrors OAuthToken.getToken(): no access token
- * means a refresh (with a refresh token) or a grant exchange; an access token with
- * under 5 s left means a refresh.
- */
-function renewalLeaseKey(token: ZohoOAuthToken): string | undefined {
-  const accessToken = text(token.getAccessToken());
-  const expiresIn = token.getExpiresIn();
-  const expiry = empty(expiresIn) ? null : Number(expiresIn);
-  const renews = accessToken === null || (expiry !== null && expiry > 0 && expiry - Date.now() < SDK_EXPIRY_MARGIN_MS);
-  if (!renews) return undefined;
-  const refreshToken = text(token.getRefreshToken());
-  if (refreshToken !== null) return `refresh:${refreshToken}`;
-  const grantToken = text(token.getGrantToken());
-  if (grantToken !== null && accessToken === null) return `grant:${grantToken}`;
-  return undefined;
-}
-
-/** The lease keys a saved token ends: its refresh token's and its grant code's. */
-function leaseKeysOf(input: TokenInput): string[] {
-  const keys: string[] = [];
-  if (input.refreshToken) keys.push(`refresh:${input.refreshToken}`);
-  if (input.grantToken) keys.push(`grant:${input.grantToken}`);
-  return keys;
-}
-
-/** True when `record` holds an access token the SDK will use as it is, for this token. */
-function freshFor(token: ZohoOAuthToken, record: TokenRecord): boolean {
-  if (record.accessToken === null || !(Number(record.expiryTime) - Date.now() >= FRESH_MARGIN_MS)) return false;
-  const refreshToken = text(token.getRefreshToken());
-  return refreshToken === null || refreshToken === record.refreshToken;
-}
-
-/** Another caller renewed the token while this one waited: take its access token and expiry. */
-function adoptRenewedToken(token: ZohoOAuthToken, record: TokenRecord): void {
-  token.setAccessToken(record.accessToken);
-  token.setExpiresIn(record.expiryTime);
-  if (empty(token.getRefreshToken())) token.setRefreshToken(record.refreshToken);
-}
-
-function idString(id: unknown): string {
-  if (typeof id === "number" && Number.isSafeInteger(id)) return String(id);
-  if (typeof id !== "string" || id.length === 0) {
-    throw new TokenStoreError("INVALID_TOKEN", "the token id must be a non-empty string");
-  }
-  return id;
-}
-
-function notFound(): TokenStoreError {
-  return new TokenStoreError("NOT_FOUND", "no stored token has this id");
-}
-
-function text(value: unknown): string | null {
-  return typeof value === "string" && value.length > 0 ? value : null;
-}
-
-function empty(value: unknown): boolean {
-  return value === null || value === undefined || value === "";
-}
-
-function isObject(value: unknown): value is object {
-  return (typeof value === "object" || typeof value === "function") && value !== null;
 }

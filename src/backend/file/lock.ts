@@ -1,5 +1,6 @@
 /**
- * Mutual exclusion for writers of one store file.
+ * Mutual exclusion for writers of one store file. (Over 350 lines on purpose: the `fs`
+ * handed to proper-lockfile and the takeover protocol share the state of one attempt.)
  *
  * Within a process: a queue per file, kept on `globalThis` so that every copy of this
  * module loaded into one process (ESM and CommonJS, two installed versions) shares it;
