@@ -3,7 +3,7 @@
  * with `tsc -p examples` (which also type-checks the others), each run as a child process
  * against the loopback Zoho server (scripts/zoho-loopback-server.mjs) with the real SDKs,
  * a first run with a grant code and a restart that finds the stored token. Their output
- * holds no token, secret, client id or key. And the README's code blocks are excerpts of them, so it stays in sync.
+ * holds no token, secret, client id or key. And the code blocks of the README and docs/ are excerpts of them, so they stay in sync.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -152,6 +152,15 @@ describe("examples/", () => {
     }
   }, TEST_TIMEOUT_MS);
 
+  it("memory-backend.mjs runs the store on the in-memory backend", async () => {
+    const result = await runExample(join(EXAMPLES, "memory-backend.mjs"), {}, tempDir());
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^TokenRecord \{\n {2}id: '1',\n {2}userName: 'me@example\.com',/);
+    expect(result.stdout).toContain("refreshToken: '[redacted]'");
+    expect(result.stdout).toMatch(/\n\d+ sealed bytes in memory\n$/);
+    expect(result.stdout).not.toContain("1000.made-up-refresh-token");
+  }, TEST_TIMEOUT_MS);
 });
 
 /** The ```lang blocks of a Markdown text, with the line before each (for the marker). */
@@ -182,18 +191,20 @@ function isExcerpt(code: string[], text: string): boolean {
 const NOT_AN_EXAMPLE = "<!-- not-an-example -->";
 const CHECKED_LANGS = new Set(["ts", "js", "typescript", "javascript", "mjs", "cjs", "mts", "cts", "tsx", "jsx"]);
 
-describe("README.md", () => {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+/** The Markdown files whose code blocks must be excerpts of examples/: the README and the documentation. */
+const MARKDOWN = ["README.md", "SECURITY.md", ...readdirSync(join(ROOT, "docs")).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)];
+
+describe("README.md and docs/", () => {
   const examples = readdirSync(EXAMPLES)
     .filter((name) => /\.(ts|mts|cts|js|mjs|cjs)$/.test(name))
     .map((name) => ({ name, text: readFileSync(join(EXAMPLES, name), "utf8") }));
 
-  it(`every ts/js block is an excerpt of a file in examples/, or marked ${NOT_AN_EXAMPLE}`, () => {
-    const blocks = codeBlocks(readme).filter((block) => CHECKED_LANGS.has(block.lang));
-    expect(blocks.length).toBeGreaterThanOrEqual(3);
+  it.each(MARKDOWN)(`every ts/js block of %s is an excerpt of a file in examples/, or marked ${NOT_AN_EXAMPLE}`, (file) => {
+    const blocks = codeBlocks(readFileSync(join(ROOT, file), "utf8")).filter((block) => CHECKED_LANGS.has(block.lang));
+    if (file === "README.md") expect(blocks.length).toBeGreaterThanOrEqual(2);
     const stray = blocks
       .filter((block) => block.before !== NOT_AN_EXAMPLE)
-      .filter((block) => !examples.some((file) => isExcerpt(block.code, file.text)))
+      .filter((block) => !examples.some((example) => isExcerpt(block.code, example.text)))
       .map((block) => `line ${block.line}: ${block.code[0]}`);
     expect(stray).toEqual([]);
   });

@@ -52,7 +52,8 @@ problem remains.`,
       if (check.check === "store file" && check.message.endsWith(" does not exist")) {
         return { ...check, message: `${check.message} (check --file or ${FILE_ENV}; '${BIN} init' creates a store)` };
       }
-      return action && check.status === "problem" ? { ...check, message: `${check.message}; ${adviceFor(action)}` } : check;
+      // A problem that --fix does not repair says what to do instead.
+      return action && check.status === "problem" && !check.fix ? { ...check, message: `${check.message}; ${adviceFor(action)}` } : check;
     });
     checks.push(await checkDecrypts(path, key));
 
