@@ -10,15 +10,15 @@
  */
 import * as fs from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { errnoOf, isTokenStoreError, type ErrorAction } from "./errors.js";
+import { errnoOf, isTokenStoreError, TokenStoreError, type ErrorAction } from "./errors.js";
 import { HEADER_BYTES, readHeader } from "./crypto/envelope.js";
 import { privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "./fs/permissions.js";
-import { writePrivateFile } from "./fs/private-files.js";
+import { readBounded, writePrivateFile } from "./fs/private-files.js";
 import { StoreLayout, type EntryKind } from "./backend/file/layout.js";
 import { datedInFuture, FileLock, removeStale } from "./backend/file/lock.js";
 import { sweepLeftovers } from "./backend/file/store-file.js";
 
-export { writePrivateFile, StoreLayout };
+export { readBounded, writePrivateFile, StoreLayout };
 export type { Content } from "./fs/private-files.js";
 export type { EntryKind };
 
@@ -62,15 +62,17 @@ export interface HeaderSummary {
 export function readStoreHeader(path: string): HeaderSummary | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
   } catch (error) {
     if (errnoOf(error) === "ENOENT") return undefined;
     throw error;
   }
   try {
+    const stats = fs.fstatSync(fd);
+    if (!stats.isFile()) throw new TokenStoreError("INVALID_PATH", `${path} is not a regular file`, { path });
     const head = Buffer.alloc(HEADER_BYTES);
     const read = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
-    const header = readHeader(head.subarray(0, read), path, fs.fstatSync(fd).size);
+    const header = readHeader(head.subarray(0, read), path, stats.size);
     return { formatVersion: header.version, generation: header.generation, keySource: header.kdf ? "passphrase" : "raw" };
   } finally {
     fs.closeSync(fd);

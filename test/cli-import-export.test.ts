@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
@@ -194,6 +194,18 @@ describe("import --from-csv", () => {
     const missing = await cli(["import", "--from-csv", join(dir, "nope.csv")], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("error IO_ERROR: cannot read");
+  });
+
+  it("a CSV file larger than any store holds is refused without being read whole", async () => {
+    const { dir, env } = newStore();
+    const csv = join(dir, "huge.csv");
+    writeFileSync(csv, "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain\n");
+    truncateSync(csv, 5 * 1024 ** 3); // sparse: 5 GiB that take no disk
+    const before = process.memoryUsage().rss;
+    const result = await cli(["import", "--from-csv", csv], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/error INVALID_OPTION: .*huge\.csv holds more than the 67108864 bytes/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 ** 2);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { EncryptedFileStore, generateKey, TokenStoreError } from "../src/index.js";
 import { sampleToken, tempDir } from "./helpers.js";
 
@@ -12,6 +13,25 @@ async function code(promise: Promise<unknown>): Promise<string> {
 }
 
 describe("files and permissions", () => {
+  it("a FIFO at the store path, or at a lease's name, is refused at once instead of blocking the process", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    execFileSync("mkfifo", ["-m", "600", path]);
+    // A blocking open of the FIFO would hang this very process: the test would time out.
+    expect(await code(EncryptedFileStore.open({ path, key: generateKey() }))).toBe("INVALID_PATH");
+    const other = join(dir, "u.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path: other, key });
+    await store.saveToken(sampleToken("a"));
+    const coordinator = store.refreshCoordinator({ leaseMs: 2000 });
+    // Names are keyed: take the one this coordinator uses, then put a FIFO there.
+    expect(await coordinator.claim("refresh:x", async () => false)).toBe("acquired");
+    const lease = readdirSync(dir).find((name) => name.startsWith("u.enc.lease-"))!;
+    coordinator.release("refresh:x");
+    execFileSync("mkfifo", ["-m", "600", join(dir, lease)]);
+    expect(await coordinator.claim("refresh:x", async () => false)).toBe("acquired");
+  });
+
   it("creates the file 0600 and missing directories 0700", async () => {
     const dir = join(tempDir(), "a", "b");
     const path = join(dir, "tokens.enc");

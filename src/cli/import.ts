@@ -1,11 +1,15 @@
-import { existsSync, readFileSync } from "node:fs";
-import { TOKEN_FIELDS, TokenStoreError, type TokenInput, type TokenRecord } from "../index.js";
+import { existsSync } from "node:fs";
+import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../index.js";
+import { readBounded } from "../maintenance.js";
 import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
 import { printable, quote } from "./format.js";
 
 type Action = "added" | "updated" | "unchanged";
+
+/** Largest CSV file read: more than any store holds (a document is at most 64 MiB). */
+const MAX_CSV_BYTES = 64 * 1024 * 1024;
 
 export const importCommand = defineCommand(
   {
@@ -34,13 +38,8 @@ reported by its line number (never its values), and then nothing is written unle
     if (csvGiven === undefined) throw usage(`'import' needs --from-csv PATH; usage: ${BIN} import --file F --from-csv PATH`);
     const path = storePath(ctx);
     const csvPath = ctx.path(csvGiven);
-    let text: string;
-    try {
-      text = readFileSync(csvPath, "utf8");
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? "error";
-      throw new TokenStoreError("IO_ERROR", `cannot read ${csvPath}: ${code}${code === "ENOENT" ? " (no such file)" : ""}`, { cause: error });
-    }
+    // Bounded: a CSV larger than any store could hold is the wrong file, not one to read whole.
+    const text = readBounded(csvPath, MAX_CSV_BYTES, printable(csvPath)).toString("utf8");
     const csv = parseSdkCsv(text, csvPath);
     const total = csv.rows.length + csv.bad.length;
     if (csv.bad.length > 0) {

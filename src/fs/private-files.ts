@@ -15,7 +15,7 @@
  *
  * A full disk is an `IO_ERROR` whose cause has code `ENOSPC`.
  *
- * Also here: bounded reads of small private files (key files, CSV files), so that a huge
+ * Also here: bounded reads of files given by a user (key files, CSV files), so that a huge
  * file given by mistake is refused instead of filling memory.
  */
 import * as fs from "node:fs";
@@ -139,8 +139,8 @@ export function syncDirectory(dir: string): void {
 }
 
 /**
- * Reads a small file whole, refusing one larger than `maxBytes` before reading it.
- * `what` names the file in messages ("key file ./zoho.key").
+ * Reads a file (or a pipe) whole, refusing one larger than `maxBytes` without reading
+ * past that. `what` names it in messages ("key file ./zoho.key").
  */
 export function readBounded(path: string, maxBytes: number, what: string): Buffer {
   let fd: number;
@@ -151,18 +151,19 @@ export function readBounded(path: string, maxBytes: number, what: string): Buffe
     throw new TokenStoreError("IO_ERROR", `cannot read ${what}: ${code}${code === "ENOENT" ? " (no such file)" : ""}`, { path, cause: error });
   }
   try {
-    const size = fs.fstatSync(fd).size;
-    if (size > maxBytes) {
-      throw new TokenStoreError("INVALID_OPTION", `${what} is ${size} bytes, more than the ${maxBytes} such a file can hold; is it the right file?`, { path });
-    }
-    const bytes = Buffer.allocUnsafe(size);
-    let offset = 0;
-    while (offset < size) {
-      const read = fs.readSync(fd, bytes, offset, size - offset, offset);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const read = fs.readSync(fd, chunk, 0, chunk.length, null);
       if (read === 0) break;
-      offset += read;
+      total += read;
+      if (total > maxBytes) {
+        throw new TokenStoreError("INVALID_OPTION", `${what} holds more than the ${maxBytes} bytes such a file can hold; is it the right file?`, { path });
+      }
+      chunks.push(chunk.subarray(0, read));
     }
-    return bytes.subarray(0, offset);
+    return Buffer.concat(chunks, total);
   } catch (error) {
     if (error instanceof TokenStoreError) throw error;
     throw new TokenStoreError("IO_ERROR", `cannot read ${what}: ${errnoOf(error)}`, { path, cause: error });

@@ -110,7 +110,7 @@ export class FileLeases implements RefreshCoordinator {
     try {
       stats = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
       if (!stats) return; // Gone: look again on the next poll.
-      holder = JSON.parse(fs.readFileSync(path, "utf8")) as typeof holder;
+      holder = JSON.parse(readLease(path)) as typeof holder;
     } catch {
       holder = {}; // Not a lease this package wrote: it cannot be right.
     }
@@ -136,5 +136,17 @@ export class FileLeases implements RefreshCoordinator {
     } catch (error) {
       return (error as NodeJS.ErrnoException).code === "ESRCH";
     }
+  }
+}
+
+/** A lease file's text: a few dozen bytes; anything else (a FIFO, a huge file) is not a lease. */
+function readLease(path: string): string {
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw new Error("not a lease");
+    const buffer = Buffer.alloc(256);
+    return buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString("utf8");
+  } finally {
+    fs.closeSync(fd);
   }
 }

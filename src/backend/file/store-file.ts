@@ -66,7 +66,9 @@ const FIRST_READ_BYTES = 64 * 1024;
 export function readWithIdentity(path: string, head?: HeadCheck): { bytes: Buffer; identity: FileIdentity } | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+    // O_NONBLOCK: a FIFO put at the path is opened (and refused as not a regular file)
+    // instead of blocking the process until someone writes to it.
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     if ((error as NodeJS.ErrnoException).code === "ELOOP") throw symbolicLink(path);
