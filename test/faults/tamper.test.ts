@@ -8,12 +8,12 @@
  * until recover() is called.
  */
 import { describe, expect, it } from "vitest";
-import { copyFileSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, type ErrorCode, type KeyInput } from "../../src/index.js";
 import { tempDir } from "../helpers.js";
-import { bytesOf, expectBytes, failure, outcome, registerSecrets, sized, STRESS, userNames } from "./support.js";
+import { bytesOf, expectBytes, failure, listing, outcome, registerSecrets, sized, STRESS, userNames } from "./support.js";
 
 const FAST = { scryptCost: 14 };
 
@@ -161,6 +161,61 @@ describe("tampering and damage", () => {
       // A process that never saw the newer generation cannot know: it reads generation 2.
       expect(await userNames(path, key), how).toEqual(["a", "b"]);
     }
+  });
+});
+
+describe("a huge file at the store path", () => {
+  const GiB = 1024 ** 3;
+
+  it("sparse files of 1 and 5 GiB (zeros, or a valid store header and a sparse tail), as the store or as its previous generation: DAMAGED_FILE, never a RangeError, without reading them", async () => {
+    const { dir, path, key, bytes } = await twoGenerations();
+    const cases: Array<[string, Buffer, number]> = [
+      ["5 GiB of zeros", Buffer.alloc(0), 5 * GiB],
+      ["a store header and a 5 GiB sparse tail", bytes, 5 * GiB],
+      ["1 GiB of zeros", Buffer.alloc(0), GiB],
+      ["a store header and a 1 GiB sparse tail", bytes, GiB],
+    ];
+    const figures: Record<string, { ms: number; rssGrowthMB: number }> = {};
+    for (const [what, start, length] of cases) {
+      for (const where of ["store", "previous generation"] as const) {
+        const label = `${what}, as the ${where}`;
+        const huge = where === "store" ? path : `${path}.prev`;
+        // The store file whole (the huge previous generation is what recover() would restore).
+        if (where === "previous generation") writeFileSync(path, bytes, { mode: 0o600 });
+        writeFileSync(huge, start, { mode: 0o600 });
+        truncateSync(huge, length);
+        expect(statSync(huge).size).toBe(length);
+        globalThis.gc?.();
+        const rssBefore = process.memoryUsage().rss;
+        let rssPeak = rssBefore;
+        const started = performance.now();
+        const sample = () => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss));
+        const store = await EncryptedFileStore.open({ path, key });
+        sample();
+        const calls: Array<[string, () => Promise<unknown>]> =
+          where === "store"
+            ? [
+                ["getTokens", () => store.getTokens()],
+                ["verify", () => store.verify()],
+                ["saveToken", () => store.saveToken({ userName: "x", refreshToken: "1000.x" })],
+                ["a fresh open, then getTokens", async () => (await EncryptedFileStore.open({ path, key })).getTokens()],
+              ]
+            : [["recover", () => store.recover()]];
+        // Reads of the store itself are not disturbed by a huge previous generation.
+        if (where === "previous generation") expect((await store.getTokens()).map((t) => t.userName), label).toEqual(["a", "b"]);
+        for (const [name, call] of calls) {
+          const error = await failure(call);
+          sample();
+          expect(error.code, `${label}: ${name}`).toBe("DAMAGED_FILE");
+        }
+        figures[label] = { ms: Math.round(performance.now() - started), rssGrowthMB: Math.round((rssPeak - rssBefore) / 2 ** 20) };
+        expect(rssPeak - rssBefore, `${label}: resident memory growth`).toBeLessThan(100 * 2 ** 20);
+        expect(statSync(huge).size, label).toBe(length);
+        rmSync(huge);
+      }
+    }
+    expect(listing(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    console.log(`[fault figures] huge sparse files ${JSON.stringify(figures)}`);
   });
 });
 
