@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:f
 import { inspect } from "node:util";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, TokenStoreError, type ErrorCode } from "../../src/index.js";
+import { StoreLayout } from "../../src/maintenance.js";
 import { tempDir } from "../helpers.js";
 import { bytesOf, errorText, expectBytes, expectNoSecrets, listing, registerSecrets, userNames } from "./support.js";
 
@@ -277,5 +278,59 @@ describe("hostile values fed to every option", () => {
       expect(await attempt(what, call), what).toEqual({ ok: false, code: "INVALID_PATH" });
     }
     expect(listing(path)).toEqual([]);
+  });
+});
+
+describe("store file names near the longest a directory entry may have", () => {
+  /** The longest name this store puts beside its file: a refresh lease's temp file (pid up to 4194304, Linux's largest). */
+  const LONGEST_SUFFIX = `.lease-${"0".repeat(32)}.4194304-${"0".repeat(12)}.tmp`;
+  const NAME_MAX = 255;
+
+  it("names of 255 down to 150 bytes (ASCII and multibyte): open refuses with INVALID_PATH exactly those that leave no room for the longest name beside them; every name it accepts is written, rekeyed, recovered and leased", async () => {
+    expect(StoreLayout.maxNameBytes).toBe(NAME_MAX - LONGEST_SUFFIX.length);
+    const dir = tempDir();
+    const key = generateKey();
+    registerSecrets(key);
+    const names: string[] = [];
+    for (let bytes = NAME_MAX; bytes >= 150; bytes--) {
+      names.push(String(bytes).padEnd(bytes, "n"));
+      // Three-byte characters, then ASCII to make up the length.
+      const wide = Math.floor((bytes - 3) / 3);
+      names.push(`${"€".repeat(wide)}${"m".repeat(bytes - 3 * wide)}`);
+    }
+    const verdicts = { refused: 0, accepted: 0 };
+    for (const name of names) {
+      const bytes = Buffer.byteLength(name);
+      const path = join(dir, name);
+      const fits = bytes + LONGEST_SUFFIX.length <= NAME_MAX;
+      const opened = await attempt(name, () => EncryptedFileStore.open({ path, key }));
+      if (!fits) {
+        expect(opened, `${bytes} bytes`).toEqual({ ok: false, code: "INVALID_PATH" });
+        verdicts.refused++;
+        continue;
+      }
+      expect(opened.ok, `${bytes} bytes: ${JSON.stringify(opened)}`).toBe(true);
+      verdicts.accepted++;
+      const store = (opened as { value: EncryptedFileStore }).value;
+      await store.saveToken({ userName: "a", refreshToken: "1000.long-name-a" });
+      await store.saveToken({ userName: "b", refreshToken: "1000.long-name-b" });
+      const newKey = generateKey();
+      registerSecrets(newKey);
+      await store.rekey(newKey);
+      expect(await userNames(path, newKey), `${bytes} bytes: rekeyed`).toEqual(["a", "b"]);
+      const recovered = await store.recover();
+      expect(recovered, `${bytes} bytes: recovered`).toMatchObject({ restoredGeneration: 2, tokens: 2 });
+      // A refresh lease: a file beside the store, created through a temp file with the longest name.
+      const leases = store.refreshCoordinator({ leaseMs: 60_000 });
+      expect(await leases.claim("user-a", async () => false), `${bytes} bytes: lease`).toBe("acquired");
+      expect(listing(dir).filter((entry) => entry.startsWith(`${name}.lease-`)), `${bytes} bytes: lease file`).toHaveLength(1);
+      leases.release("user-a");
+      expect(listing(dir).filter((entry) => entry.startsWith(`${name}.`) && entry !== `${name}.prev`), `${bytes} bytes: leftovers`).toEqual([]);
+      expect(await userNames(path, newKey), `${bytes} bytes: read back`).toEqual(["a", "b"]);
+    }
+    expect(verdicts).toEqual({ refused: 2 * (NAME_MAX - StoreLayout.maxNameBytes), accepted: 2 * (StoreLayout.maxNameBytes - 150 + 1) });
+    // Nothing was created for a refused name.
+    expect(listing(dir).every((entry) => Buffer.byteLength(entry) <= NAME_MAX && entry.length > 0)).toBe(true);
+    expect(new Set(listing(dir).map((entry) => entry.replace(/\.prev$/, ""))).size).toBe(verdicts.accepted);
   });
 });
