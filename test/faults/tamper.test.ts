@@ -389,6 +389,25 @@ describe("key rotation never goes backwards", () => {
     expect(await opensWith(forward, keys), "after a write by a lagging process").toEqual({ first: "WRONG_KEY", second: "ok f,g,h" });
   }
 
+  it("recover() by a process with the old key current, over a damaged file whose header (not authenticated) names the old key, seals with the new key", async () => {
+    const [first, second] = [generateKey(), generateKey()];
+    registerSecrets(first, second);
+    const path = join(tempDir(), "t.enc");
+    const a = await EncryptedFileStore.open({ path, key: first });
+    await a.saveToken({ userName: "a", refreshToken: "1000.recover-rotation-a" });
+    const sealedWithFirst = bytesOf(path)!;
+    await a.rekey(second);
+    await a.saveToken({ userName: "b", refreshToken: "1000.recover-rotation-b" });
+    // Damaged: an old header, which names the first key, over the newest body. The kept
+    // previous generation is the rekeyed one, sealed with the second key, whose
+    // authenticated document records the first key as retired.
+    writeFileSync(path, Buffer.concat([sealedWithFirst.subarray(0, 96), bytesOf(path)!.subarray(96)]));
+    const lagging = await EncryptedFileStore.open({ path, key: first, previousKeys: [second] });
+    expect((await failure(lagging.getTokens())).code).toBe("DAMAGED_FILE");
+    expect(await lagging.recover()).toMatchObject({ restoredGeneration: 2, tokens: 1 });
+    expect(await opensWith(path, { first: { key: first }, second: { key: second } })).toEqual({ first: "WRONG_KEY", second: "ok a" });
+  });
+
   it("raw keys: after a rekey, a process with the old key current and the new one in previousKeys (opened before or after the rekey) writes with the new key; the old key alone is WRONG_KEY", async () => {
     const [first, second] = [generateKey(), generateKey()];
     registerSecrets(first, second);
