@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
-import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
+import { assertNoSecrets, fixture, sampleToken, secretsOf, tempDir } from "./helpers.js";
 import { cli, jsonResult, sdkCsv } from "./cli-helpers.js";
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
@@ -275,6 +276,93 @@ describe("export", () => {
     const overStore = await cli(["export", "--out", file, "--force"], env);
     expect(overStore.code).toBe(1);
     expect(overStore.stderr).toContain("error REFUSED");
+  });
+
+  it("--out never names the store, its previous generation, the key file or the lock, however spelled (a symlinked directory, dir/../, a hard link, inside the held lock): REFUSED, every file unchanged", async () => {
+    const { dir, file, key } = await filled();
+    const keyFile = join(dir, "store.key");
+    writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+    const aside = tempDir();
+    const alias = join(aside, "alias");
+    symlinkSync(dir, alias);
+    const hardLink = join(aside, "hard-link.enc");
+    linkSync(file, hardLink);
+    // A writer of the store, stopped while it holds the lock (the lock directory exists).
+    const writer = spawn(process.execPath, [fixture("fault-writer.mjs"), file, "w", "1"], {
+      env: { ...process.env, ZOHO_TOKEN_STORE_KEY: key, FAULT_STALL: "locked", FAULT_STALL_HOW: "stop" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const closed = new Promise((resolve) => writer.on("close", resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let seen = "";
+        writer.stdout.on("data", (chunk: Buffer) => {
+          seen += chunk.toString();
+          if (seen.includes("stalled")) resolve();
+        });
+        writer.on("close", () => reject(new Error(`the writer ended before it held the lock: ${seen}`)));
+      });
+      expect(statSync(`${file}.lock`).isDirectory()).toBe(true);
+      const snapshot = () => ({
+        files: Object.fromEntries(readdirSync(dir).filter((name) => !name.endsWith(".lock")).map((name) => [name, readFileSync(join(dir, name)).toString("base64")])),
+        lock: readdirSync(`${file}.lock`),
+        hardLink: readFileSync(hardLink).toString("base64"),
+      });
+      const before = snapshot();
+      expect(Object.keys(before.files).sort()).toEqual(["store.key", "tokens.enc", "tokens.enc.prev"]);
+      const parent = join(dir, "..");
+      const spellings: Array<[string, string]> = [
+        ["the store through a symlinked directory", join(alias, "tokens.enc")],
+        ["the previous generation through a symlinked directory", join(alias, "tokens.enc.prev")],
+        ["the key file through a symlinked directory", join(alias, "store.key")],
+        ["the store as dir/../dir/file", `${parent}/${basename(dir)}/../${basename(dir)}/tokens.enc`],
+        ["the previous generation as dir/./file", `${dir}/./tokens.enc.prev`],
+        ["a hard link to the store", hardLink],
+        ["the lock directory", `${file}.lock`],
+        ["a new file inside the held lock", join(`${file}.lock`, "export.csv")],
+        ["a new file inside the held lock, through a symlinked directory", join(alias, "tokens.enc.lock", "export.csv")],
+      ];
+      const env = { ZOHO_TOKEN_STORE_FILE: file };
+      for (const [what, out] of spellings) {
+        for (const force of [[], ["--force"]]) {
+          for (const storeSpelling of [file, join(alias, "tokens.enc")]) {
+            const result = await cli(["export", "--out", out, "--key-file", keyFile, ...force], { ...env, ZOHO_TOKEN_STORE_FILE: storeSpelling });
+            const label = `${what}${force.length ? " (--force)" : ""}, store given as ${storeSpelling === file ? "its path" : "a symlinked directory"}`;
+            expect(result.code, `${label}: ${result.stdout}${result.stderr}`).toBe(1);
+            expect(result.stderr, label).toContain("error REFUSED");
+            expect(snapshot(), label).toEqual(before);
+          }
+        }
+      }
+    } finally {
+      writer.kill("SIGKILL");
+      await closed;
+    }
+  });
+
+  it("an unrelated <out>.<pid>.tmp survives an export, whether the export succeeds or fails", async () => {
+    const { dir, env } = await filled();
+    // The in-process run() is this process: its pid is the one an export would have used.
+    const out = join(dir, "export.csv");
+    const stranger = `${out}.${process.pid}.tmp`;
+    writeFileSync(stranger, "somebody else's file", { mode: 0o600 });
+    const written = await cli(["export", "--out", out], env);
+    expect(written.code, written.stderr).toBe(0);
+    expect(readFileSync(out, "utf8")).toContain("user-a@example.com");
+    expect(readFileSync(stranger, "utf8")).toBe("somebody else's file");
+
+    // A directory where the export should go: the rename fails after the temp file is written.
+    const taken = join(dir, "taken");
+    mkdirSync(join(taken, "inside"), { recursive: true });
+    const strangerOfTaken = `${taken}.${process.pid}.tmp`;
+    writeFileSync(strangerOfTaken, "another file of somebody else", { mode: 0o600 });
+    const failed = await cli(["export", "--out", taken, "--force"], env);
+    expect(failed.code, failed.stdout).toBe(1);
+    expect(failed.stderr).toContain("error IO_ERROR");
+    expect(readFileSync(strangerOfTaken, "utf8")).toBe("another file of somebody else");
+    expect(readdirSync(taken)).toEqual(["inside"]);
+    // And no temp file of the export's own is left.
+    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp")).sort()).toEqual([basename(stranger), basename(strangerOfTaken)].sort());
   });
 
   it("csv refuses a value the SDK layout cannot hold", async () => {

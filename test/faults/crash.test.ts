@@ -120,7 +120,8 @@ async function crashTrial(trial: Trial): Promise<TrialResult> {
 }
 
 describe("crash at any instant", () => {
-  const trials = sized(12, 300);
+  // At least 1,000 kills under `npm run stress`.
+  const trials = sized(12, 1000);
   it(`${trials} writers SIGKILLed at random moments: a whole generation, the acknowledged one or the next, and no leftovers`, async () => {
     const parallel = STRESS ? 6 : 4;
     const plans: Trial[] = Array.from({ length: trials }, (_, i) => ({

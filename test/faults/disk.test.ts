@@ -9,12 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
-import fs, { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import fs, { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, TokenStoreError } from "../../src/index.js";
-import { tempDir } from "../helpers.js";
+import { sampleToken, tempDir } from "../helpers.js";
+import { cli } from "../cli-helpers.js";
 import { bytesOf, expectBytes, failure, listing, registerSecrets, sized, userNames } from "./support.js";
 
 const MOUNT_BYTES = 256 * 1024;
@@ -140,6 +141,89 @@ describe("full disk (tmpfs)", () => {
     expect(await userNames(path, key)).toEqual(["base", "next"]);
     expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
   });
+});
+
+describe("full disk: the files the command-line tool writes (tmpfs)", () => {
+  it("export --out (a new file, or --force over one) and keygen --out at every amount of free space: the whole file, or IO_ERROR (ENOSPC), exit 1 and no file (the old one, for --force), never a temp file", async (context) => {
+    if (!mountPoint) {
+      context.skip(`mount -t tmpfs was refused (${mountRefused})`);
+      return;
+    }
+    const source = tempDir();
+    const file = join(source, "tokens.enc");
+    const key = generateKey();
+    registerSecrets(key);
+    const store = await EncryptedFileStore.open({ path: file, key });
+    // 60 tokens of about 700 bytes each (no comma: the CSV layout holds them), in one write.
+    const tokens = Array.from({ length: 60 }, (_, i) => sampleToken(`x${i}`, { redirectUrl: `https://example.com/${"p".repeat(500)}/${i}` }));
+    await Promise.all(tokens.map((token) => store.saveToken(token)));
+    const env = { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key };
+    // The whole export, written where there is room, to compare with.
+    const reference = join(tempDir(), "reference.csv");
+    expect((await cli(["export", "--out", reference], env)).code).toBe(0);
+    const whole = readFileSync(reference);
+    expect(whole.toString("utf8").trim().split("\n")).toHaveLength(61);
+
+    const dir = join(mountPoint, "exports");
+    mkdirSync(dir, { mode: 0o700 });
+    const out = join(dir, "export.csv");
+    const keyOut = join(dir, "new.key");
+    const older = Buffer.from("an older export, kept whole when the new one does not fit\n");
+    const pages = Math.ceil(whole.length / 4096);
+    const outcomes = { export: { failed: 0, written: 0 }, exportForce: { failed: 0, written: 0 }, keygen: { failed: 0, written: 0 } };
+    const failedWithEnospc = (result: { code: number; stdout: string; stderr: string }, what: string) => {
+      expect(result.code, `${what}: ${result.stdout}${result.stderr}`).toBe(1);
+      expect(result.stderr, what).toMatch(/error IO_ERROR: .*ENOSPC/);
+      expect(result.stdout, what).toBe("");
+    };
+    // From nothing free to a page more than the export takes, one 4 KiB page at a time.
+    for (let free = 0; free <= (pages + 1) * 4096; free += 4096) {
+      const what = `${free} bytes free`;
+      for (const force of [false, true]) {
+        rmSync(out, { force: true });
+        if (force) writeFileSync(out, older, { mode: 0o600 });
+        fillUntil(mountPoint, free);
+        const result = await cli(["export", "--out", out, ...(force ? ["--force"] : [])], env);
+        const tally = force ? outcomes.exportForce : outcomes.export;
+        if (result.code === 0) {
+          tally.written++;
+          expect(result.stdout, what).toContain("exported 60 tokens");
+          expectBytes(out, whole, `${what}: the export`);
+          expect(statSync(out).mode & 0o777).toBe(0o600);
+        } else {
+          tally.failed++;
+          failedWithEnospc(result, `${what}: export${force ? " --force" : ""}`);
+          expectBytes(out, force ? older : null, `${what}: after a failed export${force ? " --force" : ""}`);
+        }
+        expect(listing(dir), what).toEqual(["export.csv"].filter(() => result.code === 0 || force));
+        rmSync(join(mountPoint, "filler"), { force: true });
+      }
+
+      rmSync(out, { force: true });
+      fillUntil(mountPoint, free);
+      const result = await cli(["keygen", "--out", keyOut], {});
+      if (result.code === 0) {
+        outcomes.keygen.written++;
+        const text = readFileSync(keyOut, "utf8");
+        expect(text, what).toMatch(/^[A-Za-z0-9+/]{43}=\n$/);
+        expect(Buffer.from(text.trim(), "base64")).toHaveLength(32);
+        expect(statSync(keyOut).mode & 0o777).toBe(0o600);
+        rmSync(keyOut);
+      } else {
+        outcomes.keygen.failed++;
+        failedWithEnospc(result, `${what}: keygen`);
+      }
+      // No key file (not even an empty one) after a failure, and no temp file either way.
+      expect(listing(dir), what).toEqual([]);
+      rmSync(join(mountPoint, "filler"), { force: true });
+    }
+    // Nothing free: every command failed; a page more than the export: every one wrote.
+    for (const tally of Object.values(outcomes)) {
+      expect(tally.failed).toBeGreaterThan(0);
+      expect(tally.written).toBeGreaterThan(0);
+    }
+    console.log(`[fault figures] full disk, CLI files ${JSON.stringify({ exportBytes: whole.length, freeSpaceSteps: pages + 2, ...outcomes })}`);
+  }, 60_000);
 });
 
 type FsName = "openSync" | "writeSync" | "fsyncSync" | "renameSync" | "linkSync" | "closeSync" | "readSync" | "statSync" | "utimesSync";

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:f
 import { inspect } from "node:util";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, TokenStoreError, type ErrorCode } from "../../src/index.js";
+import { StoreLayout } from "../../src/maintenance.js";
 import { tempDir } from "../helpers.js";
 import { bytesOf, errorText, expectBytes, expectNoSecrets, listing, registerSecrets, userNames } from "./support.js";
 
@@ -183,6 +184,64 @@ describe("hostile values fed to every method", () => {
   });
 });
 
+describe("the id counter near 2^53", () => {
+  /** Every record of the store, as a fresh instance reads them (a fresh process would). */
+  async function freshRead(path: string, key: string, what: string) {
+    const fresh = await EncryptedFileStore.open({ path, key });
+    const result = await attempt(what, () => fresh.getTokens());
+    expect(result.ok ? "ok" : result.code, `${what}: a fresh instance reads the file`).toBe("ok");
+    return ((result as { value: Array<{ id: string }> }).value).map((t) => ({ ...t }));
+  }
+
+  it("an explicit id just below 2^53, then ordinary inserts: each insert is stored or refused with LIMIT_EXCEEDED, never written past the counter; a fresh instance reads after every step, after recover() and after the next insert", async () => {
+    const figures: Record<string, string[]> = {};
+    for (const explicit of ["9007199254740989", "9007199254740990", "9007199254740991", "9007199254740992", "9007199254740993"]) {
+      const { path, key, store } = await setup();
+      const steps: string[] = [];
+      const check = async (what: string) => {
+        const records = await freshRead(path, key, `${explicit}: ${what}`);
+        expect(records, `${explicit}: ${what}: the writer and a fresh instance agree`).toEqual((await store.getTokens()).map((t) => ({ ...t })));
+        expect(new Set(records.map((r) => r.id)).size, `${explicit}: ${what}: ids are unique`).toBe(records.length);
+      };
+      await store.saveToken({ id: explicit, refreshToken: `1000.explicit-${explicit}` });
+      await check("explicit id saved");
+      for (let i = 0; i < 3; i++) {
+        const before = bytesOf(path)!;
+        const inserted = await attempt(`insert ${i}`, () => store.saveToken({ refreshToken: `1000.insert-${explicit}-${i}` }));
+        if (inserted.ok) steps.push(`insert -> id ${(inserted.value as { id: string }).id}`);
+        else {
+          expect(inserted.code, `${explicit}: insert ${i}`).toBe("LIMIT_EXCEEDED");
+          expectBytes(path, before, `${explicit}: refused insert ${i}`);
+          steps.push("insert -> LIMIT_EXCEEDED");
+        }
+        await check(`insert ${i}`);
+      }
+      // Records with explicit ids can still be added, and records deleted.
+      await store.saveToken({ id: "named", refreshToken: `1000.named-${explicit}` });
+      await check("a named id");
+      expect(await store.deleteToken(explicit)).toBe(true);
+      await check("the explicit id deleted");
+      // recover() restores the generation before the last write; the next insert keeps it readable.
+      await store.recover();
+      await check("recover()");
+      const again = await attempt("insert after recover()", () => store.saveToken({ refreshToken: `1000.after-recover-${explicit}` }));
+      steps.push(again.ok ? `insert after recover() -> id ${(again.value as { id: string }).id}` : `insert after recover() -> ${again.code}`);
+      if (!again.ok) expect(again.code).toBe("LIMIT_EXCEEDED");
+      await check("an insert after recover()");
+      // Another process, writing on its own, too.
+      const other = await EncryptedFileStore.open({ path, key });
+      const third = await attempt("insert by another instance", () => other.saveToken({ refreshToken: `1000.other-${explicit}` }));
+      if (!third.ok) expect(third.code).toBe("LIMIT_EXCEEDED");
+      await check("an insert by another instance");
+      figures[explicit] = steps;
+    }
+    // Below 2^53 - 2 the counter hands out ids up to 2^53 - 2, then refuses; larger explicit ids are names it never reaches.
+    expect(figures["9007199254740989"]).toEqual(["insert -> id 9007199254740990", "insert -> LIMIT_EXCEEDED", "insert -> LIMIT_EXCEEDED", "insert after recover() -> LIMIT_EXCEEDED"]);
+    expect(figures["9007199254740990"]).toEqual(["insert -> LIMIT_EXCEEDED", "insert -> LIMIT_EXCEEDED", "insert -> LIMIT_EXCEEDED", "insert after recover() -> LIMIT_EXCEEDED"]);
+    expect(figures["9007199254740992"]![0]).toBe("insert -> id 2");
+  });
+});
+
 /**
  * The hostile values an option accepts, as documented: undefined is "not given" (the
  * default), and so is null for previousKeys; a path is any non-blank string without NUL, resolved against the working
@@ -277,5 +336,59 @@ describe("hostile values fed to every option", () => {
       expect(await attempt(what, call), what).toEqual({ ok: false, code: "INVALID_PATH" });
     }
     expect(listing(path)).toEqual([]);
+  });
+});
+
+describe("store file names near the longest a directory entry may have", () => {
+  /** The longest name this store puts beside its file: a refresh lease's temp file (pid up to 4194304, Linux's largest). */
+  const LONGEST_SUFFIX = `.lease-${"0".repeat(32)}.4194304-${"0".repeat(12)}.tmp`;
+  const NAME_MAX = 255;
+
+  it("names of 255 down to 150 bytes (ASCII and multibyte): open refuses with INVALID_PATH exactly those that leave no room for the longest name beside them; every name it accepts is written, rekeyed, recovered and leased", async () => {
+    expect(StoreLayout.maxNameBytes).toBe(NAME_MAX - LONGEST_SUFFIX.length);
+    const dir = tempDir();
+    const key = generateKey();
+    registerSecrets(key);
+    const names: string[] = [];
+    for (let bytes = NAME_MAX; bytes >= 150; bytes--) {
+      names.push(String(bytes).padEnd(bytes, "n"));
+      // Three-byte characters, then ASCII to make up the length.
+      const wide = Math.floor((bytes - 3) / 3);
+      names.push(`${"€".repeat(wide)}${"m".repeat(bytes - 3 * wide)}`);
+    }
+    const verdicts = { refused: 0, accepted: 0 };
+    for (const name of names) {
+      const bytes = Buffer.byteLength(name);
+      const path = join(dir, name);
+      const fits = bytes + LONGEST_SUFFIX.length <= NAME_MAX;
+      const opened = await attempt(name, () => EncryptedFileStore.open({ path, key }));
+      if (!fits) {
+        expect(opened, `${bytes} bytes`).toEqual({ ok: false, code: "INVALID_PATH" });
+        verdicts.refused++;
+        continue;
+      }
+      expect(opened.ok, `${bytes} bytes: ${JSON.stringify(opened)}`).toBe(true);
+      verdicts.accepted++;
+      const store = (opened as { value: EncryptedFileStore }).value;
+      await store.saveToken({ userName: "a", refreshToken: "1000.long-name-a" });
+      await store.saveToken({ userName: "b", refreshToken: "1000.long-name-b" });
+      const newKey = generateKey();
+      registerSecrets(newKey);
+      await store.rekey(newKey);
+      expect(await userNames(path, newKey), `${bytes} bytes: rekeyed`).toEqual(["a", "b"]);
+      const recovered = await store.recover();
+      expect(recovered, `${bytes} bytes: recovered`).toMatchObject({ restoredGeneration: 2, tokens: 2 });
+      // A refresh lease: a file beside the store, created through a temp file with the longest name.
+      const leases = store.refreshCoordinator({ leaseMs: 60_000 });
+      expect(await leases.claim("user-a", async () => false), `${bytes} bytes: lease`).toBe("acquired");
+      expect(listing(dir).filter((entry) => entry.startsWith(`${name}.lease-`)), `${bytes} bytes: lease file`).toHaveLength(1);
+      leases.release("user-a");
+      expect(listing(dir).filter((entry) => entry.startsWith(`${name}.`) && entry !== `${name}.prev`), `${bytes} bytes: leftovers`).toEqual([]);
+      expect(await userNames(path, newKey), `${bytes} bytes: read back`).toEqual(["a", "b"]);
+    }
+    expect(verdicts).toEqual({ refused: 2 * (NAME_MAX - StoreLayout.maxNameBytes), accepted: 2 * (StoreLayout.maxNameBytes - 150 + 1) });
+    // Nothing was created for a refused name.
+    expect(listing(dir).every((entry) => Buffer.byteLength(entry) <= NAME_MAX && entry.length > 0)).toBe(true);
+    expect(new Set(listing(dir).map((entry) => entry.replace(/\.prev$/, ""))).size).toBe(verdicts.accepted);
   });
 });

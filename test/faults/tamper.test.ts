@@ -8,12 +8,12 @@
  * until recover() is called.
  */
 import { describe, expect, it } from "vitest";
-import { copyFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { copyFileSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { EncryptedFileStore, generateKey, type ErrorCode } from "../../src/index.js";
+import { EncryptedFileStore, generateKey, type ErrorCode, type KeyInput } from "../../src/index.js";
 import { tempDir } from "../helpers.js";
-import { bytesOf, expectBytes, failure, outcome, registerSecrets, sized, STRESS, userNames } from "./support.js";
+import { bytesOf, expectBytes, failure, listing, outcome, registerSecrets, sized, STRESS, userNames } from "./support.js";
 
 const FAST = { scryptCost: 14 };
 
@@ -164,6 +164,107 @@ describe("tampering and damage", () => {
   });
 });
 
+describe("a huge file at the store path", () => {
+  const GiB = 1024 ** 3;
+
+  it("sparse files of 1 and 5 GiB (zeros, or a valid store header and a sparse tail), as the store or as its previous generation: DAMAGED_FILE, never a RangeError, without reading them", async () => {
+    const { dir, path, key, bytes } = await twoGenerations();
+    const cases: Array<[string, Buffer, number]> = [
+      ["5 GiB of zeros", Buffer.alloc(0), 5 * GiB],
+      ["a store header and a 5 GiB sparse tail", bytes, 5 * GiB],
+      ["1 GiB of zeros", Buffer.alloc(0), GiB],
+      ["a store header and a 1 GiB sparse tail", bytes, GiB],
+    ];
+    const figures: Record<string, { ms: number; rssGrowthMB: number }> = {};
+    for (const [what, start, length] of cases) {
+      for (const where of ["store", "previous generation"] as const) {
+        const label = `${what}, as the ${where}`;
+        const huge = where === "store" ? path : `${path}.prev`;
+        // The store file whole (the huge previous generation is what recover() would restore).
+        if (where === "previous generation") writeFileSync(path, bytes, { mode: 0o600 });
+        writeFileSync(huge, start, { mode: 0o600 });
+        truncateSync(huge, length);
+        expect(statSync(huge).size).toBe(length);
+        globalThis.gc?.();
+        const rssBefore = process.memoryUsage().rss;
+        let rssPeak = rssBefore;
+        const started = performance.now();
+        const sample = () => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss));
+        const store = await EncryptedFileStore.open({ path, key });
+        sample();
+        const calls: Array<[string, () => Promise<unknown>]> =
+          where === "store"
+            ? [
+                ["getTokens", () => store.getTokens()],
+                ["verify", () => store.verify()],
+                ["saveToken", () => store.saveToken({ userName: "x", refreshToken: "1000.x" })],
+                ["a fresh open, then getTokens", async () => (await EncryptedFileStore.open({ path, key })).getTokens()],
+              ]
+            : [["recover", () => store.recover()]];
+        // Reads of the store itself are not disturbed by a huge previous generation.
+        if (where === "previous generation") expect((await store.getTokens()).map((t) => t.userName), label).toEqual(["a", "b"]);
+        for (const [name, call] of calls) {
+          const error = await failure(call);
+          sample();
+          expect(error.code, `${label}: ${name}`).toBe("DAMAGED_FILE");
+        }
+        figures[label] = { ms: Math.round(performance.now() - started), rssGrowthMB: Math.round((rssPeak - rssBefore) / 2 ** 20) };
+        expect(rssPeak - rssBefore, `${label}: resident memory growth`).toBeLessThan(100 * 2 ** 20);
+        expect(statSync(huge).size, label).toBe(length);
+        rmSync(huge);
+      }
+    }
+    expect(listing(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    console.log(`[fault figures] huge sparse files ${JSON.stringify(figures)}`);
+  });
+});
+
+describe("recover() trusts no unauthenticated number", () => {
+  /** Writes `generation` into the file's header (bytes 52..59) and fixes the header check (88..95), so only the tag tells. */
+  function forgeGeneration(path: string, generation: bigint): void {
+    const bytes = readFileSync(path);
+    bytes.writeBigUInt64BE(generation, 52);
+    createHash("sha256").update(bytes.subarray(0, 88)).digest().copy(bytes, 88, 0, 8);
+    writeFileSync(path, bytes);
+  }
+
+  it("a damaged file whose intact-looking header claims generation 2^62, 2^64-1, 2^53-1 or 1000: recover() restores the previous one as a generation at most 2 above it, and generations keep increasing", async () => {
+    const figures: Record<string, number> = {};
+    for (const forged of [2n ** 62n, 2n ** 64n - 1n, 2n ** 53n - 1n, 1000n]) {
+      for (const who of ["the writer, which saw generation 2", "a process started after the damage"]) {
+        const what = `generation ${forged} claimed, recovered by ${who}`;
+        const { path, key, store: writer } = await twoGenerations();
+        forgeGeneration(path, forged);
+        const store = who.startsWith("the writer") ? writer : await EncryptedFileStore.open({ path, key });
+        expect((await failure(store.getTokens())).code, what).toBe("DAMAGED_FILE");
+        const result = await store.recover();
+        expect(result.restoredGeneration, what).toBe(1);
+        expect(result.tokens, what).toBe(1);
+        expect(result.generation, what).toBeGreaterThan(1);
+        expect(result.generation, what).toBeLessThanOrEqual(1 + 2);
+        figures[what] = result.generation;
+        expect((await store.verify()).generation, what).toBe(result.generation);
+        expect(await userNames(path, key), what).toEqual(["a"]);
+        // Every later write is one generation more, for this process and for a fresh one.
+        for (let step = 1; step <= 3; step++) {
+          await store.saveToken({ userName: `after-${step}`, refreshToken: `1000.after-${step}` });
+          expect((await store.verify()).generation, what).toBe(result.generation + step);
+          expect((await (await EncryptedFileStore.open({ path, key })).verify()).generation, what).toBe(result.generation + step);
+        }
+        // And rollback detection still works: the recovered generation put back is refused.
+        const reader = await EncryptedFileStore.open({ path, key });
+        await reader.getTokens();
+        copyFileSync(`${path}.prev`, `${path}.old`);
+        await store.saveToken({ userName: "after-4", refreshToken: "1000.after-4" });
+        await reader.getTokens();
+        renameSync(`${path}.old`, path);
+        expect((await failure(reader.getTokens())).code, what).toBe("ROLLBACK_DETECTED");
+      }
+    }
+    console.log(`[fault figures] recover over a forged generation ${JSON.stringify(figures)}`);
+  });
+});
+
 describe("wrong keys", () => {
   it("wrong key, another store's key, a one-bit change, raw key on a passphrase store and back: WRONG_KEY; malformed keys: INVALID_OPTION; never DAMAGED_FILE", async () => {
     const { path, key, bytes } = await twoGenerations();
@@ -229,5 +330,93 @@ describe("wrong keys", () => {
     expect((await failure(store.deleteTokens())).code).toBe("WRONG_KEY");
     expectBytes(path, foreign);
     expect(key).not.toBe(other.key);
+  });
+});
+
+describe("key rotation never goes backwards", () => {
+  /** What each key alone makes of the store: "ok" with the user names, or the error code. */
+  async function opensWith(path: string, keys: Record<string, Record<string, unknown>>): Promise<Record<string, string>> {
+    const seen: Record<string, string> = {};
+    for (const [name, options] of Object.entries(keys)) {
+      try {
+        const store = await EncryptedFileStore.open({ path, ...options } as never);
+        seen[name] = `ok ${(await store.getTokens()).map((t) => t.userName).join(",")}`;
+      } catch (error) {
+        seen[name] = (await failure(Promise.reject(error))).code;
+      }
+    }
+    return seen;
+  }
+
+  /**
+   * A rotates the store from the first key to the second; B, configured as a rotation
+   * is rolled out (the old key current, the new one among previousKeys), writes, opened
+   * before the rotation and after it; C, configured the other way, moves a store still
+   * on the first key to the second.
+   */
+  async function rotation(first: KeyInput, second: KeyInput, alone: (key: KeyInput) => Record<string, unknown>, extra: Record<string, unknown> = {}) {
+    const path = join(tempDir(), "t.enc");
+    const a = await EncryptedFileStore.open({ path, ...alone(first), ...extra } as never);
+    await a.saveToken({ userName: "a", refreshToken: "1000.rotation-a" });
+    const lagging = { ...alone(first), previousKeys: [second], ...extra };
+    const openedBefore = await EncryptedFileStore.open({ path, ...lagging } as never);
+    expect((await openedBefore.getTokens()).map((t) => t.userName)).toEqual(["a"]);
+    await a.rekey(second);
+    const openedAfter = await EncryptedFileStore.open({ path, ...lagging } as never);
+    const keys = { first: { ...alone(first), ...extra }, second: { ...alone(second), ...extra } };
+    expect(await opensWith(path, keys)).toEqual({ first: "WRONG_KEY", second: "ok a" });
+
+    await openedBefore.saveToken({ userName: "b1", refreshToken: "1000.rotation-b1" });
+    expect(await opensWith(path, keys), "after a write by a process opened before the rotation").toEqual({ first: "WRONG_KEY", second: "ok a,b1" });
+    await openedAfter.saveToken({ userName: "b2", refreshToken: "1000.rotation-b2" });
+    expect(await opensWith(path, keys), "after a write by a process opened after the rotation").toEqual({ first: "WRONG_KEY", second: "ok a,b1,b2" });
+    await openedBefore.deleteToken((await openedBefore.findToken({ userName: "b1" }))!.id);
+    await openedAfter.saveToken({ userName: "b3", refreshToken: "1000.rotation-b3" });
+    expect(await opensWith(path, keys), "after more writes by both").toEqual({ first: "WRONG_KEY", second: "ok a,b2,b3" });
+    // A third lagging process, started after all that.
+    await (await EncryptedFileStore.open({ path, ...lagging } as never)).saveToken({ userName: "b4", refreshToken: "1000.rotation-b4" });
+    expect(await opensWith(path, keys), "after a write by a lagging process started later").toEqual({ first: "WRONG_KEY", second: "ok a,b2,b3,b4" });
+
+    // Forward: a process with the second key current and the first among previousKeys moves
+    // a store still on the first key to the second, and the first key is retired from then on.
+    const forward = join(tempDir(), "f.enc");
+    await (await EncryptedFileStore.open({ path: forward, ...alone(first), ...extra } as never)).saveToken({ userName: "f", refreshToken: "1000.rotation-f" });
+    expect(await opensWith(forward, keys)).toEqual({ first: "ok f", second: "WRONG_KEY" });
+    const ahead = await EncryptedFileStore.open({ path: forward, ...alone(second), previousKeys: [first], ...extra } as never);
+    await ahead.saveToken({ userName: "g", refreshToken: "1000.rotation-g" });
+    expect(await opensWith(forward, keys), "after a write by a process with the new key current").toEqual({ first: "WRONG_KEY", second: "ok f,g" });
+    await (await EncryptedFileStore.open({ path: forward, ...lagging } as never)).saveToken({ userName: "h", refreshToken: "1000.rotation-h" });
+    expect(await opensWith(forward, keys), "after a write by a lagging process").toEqual({ first: "WRONG_KEY", second: "ok f,g,h" });
+  }
+
+  it("recover() by a process with the old key current, over a damaged file whose header (not authenticated) names the old key, seals with the new key", async () => {
+    const [first, second] = [generateKey(), generateKey()];
+    registerSecrets(first, second);
+    const path = join(tempDir(), "t.enc");
+    const a = await EncryptedFileStore.open({ path, key: first });
+    await a.saveToken({ userName: "a", refreshToken: "1000.recover-rotation-a" });
+    const sealedWithFirst = bytesOf(path)!;
+    await a.rekey(second);
+    await a.saveToken({ userName: "b", refreshToken: "1000.recover-rotation-b" });
+    // Damaged: an old header, which names the first key, over the newest body. The kept
+    // previous generation is the rekeyed one, sealed with the second key, whose
+    // authenticated document records the first key as retired.
+    writeFileSync(path, Buffer.concat([sealedWithFirst.subarray(0, 96), bytesOf(path)!.subarray(96)]));
+    const lagging = await EncryptedFileStore.open({ path, key: first, previousKeys: [second] });
+    expect((await failure(lagging.getTokens())).code).toBe("DAMAGED_FILE");
+    expect(await lagging.recover()).toMatchObject({ restoredGeneration: 2, tokens: 1 });
+    expect(await opensWith(path, { first: { key: first }, second: { key: second } })).toEqual({ first: "WRONG_KEY", second: "ok a" });
+  });
+
+  it("raw keys: after a rekey, a process with the old key current and the new one in previousKeys (opened before or after the rekey) writes with the new key; the old key alone is WRONG_KEY", async () => {
+    const [first, second] = [generateKey(), generateKey()];
+    registerSecrets(first, second);
+    await rotation(first, second, (key) => ({ key }));
+  });
+
+  it("passphrases: the same, with the passphrase's salt changing at each rotation", async () => {
+    const [first, second] = ["rotation passphrase one", "rotation passphrase two"];
+    registerSecrets(first, second);
+    await rotation({ passphrase: first }, { passphrase: second }, (key) => ({ passphrase: (key as { passphrase: string }).passphrase }), FAST);
   });
 });
