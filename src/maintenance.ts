@@ -296,9 +296,10 @@ export function storeFileAt(storePath: string, candidate: string, keyFile?: stri
     const match = named.find(([, id]) => id === own);
     if (match) return match[0];
   }
-  // A name that does not exist yet: compare the directory it would be made in.
+  // A name that does not exist yet: compare the directory it would be made in (also by
+  // name for the lock, which comes and goes).
   const dir = identity(dirname(target));
-  if (dir !== undefined && dir === identity(layout.lock)) return "the lock";
+  if (dirname(target) === layout.lock || (dir !== undefined && dir === identity(layout.lock))) return "the lock";
   if (dir !== undefined && dir === identity(layout.directory)) {
     const kind = layout.classify(basename(target));
     if (kind !== undefined) return describeKind(kind);

@@ -220,10 +220,14 @@ export class EncryptedTokenStore {
         const claimed = Math.min(base.claimedGeneration ?? 0, previous.generation + 1);
         const floor = Math.max(base.generation, this.#highestGeneration, previous.generation, claimed);
         const retired = [...readRetired(base.doc.meta), ...readRetired(previous.doc.meta)];
-        const master = this.#keys.sealingKey(base.key ?? previous.key, retired);
+        // Only authenticated keys decide: the current file's when it opened, else the previous
+        // generation's (a damaged header's key id could name a key a rotation retired).
+        const master = this.#keys.sealingKey(base.header ? base.key : previous.key, retired);
         let meta = previous.doc.meta;
         for (const entry of retired) meta = withRetired(meta, entry);
-        for (const left of [base.key, previous.key]) if (left && !sameKeyId(left.keyId, master.keyId)) meta = withRetired(meta, retiredEntry(left));
+        for (const left of [base.key, previous.key]) {
+          if (left && !sameKeyId(left.keyId, master.keyId)) meta = withRetired(meta, retiredEntry(left));
+        }
         // The current bytes are not kept as the previous generation: they are what is being recovered from.
         await this.#commit(session, { ...base, generation: floor }, previous.doc.serialize(meta), master, false, () => {
           previous.doc.meta = meta;
@@ -452,21 +456,16 @@ export class EncryptedTokenStore {
 
   /** The base for recover() when the stored bytes cannot be opened: replace whatever is there. */
   async #unreadableBase(session: ExclusiveSession): Promise<Loaded> {
-    // The damaged file's header is not authenticated: its generation is not trusted, and
-    // its key id only suggests which key of ours the store was last sealed with.
-    let key: MasterKey | undefined;
+    // The damaged file's header is not authenticated: the generation it claims counts only
+    // within bounds (see recover), and its key id not at all.
     let claimedGeneration: number | undefined;
     try {
       const stored = await session.read(headCheck(this.#backend.location));
-      if (stored) {
-        const header = readHeader(stored.bytes, this.#backend.location);
-        key = this.#keys.find(header);
-        claimedGeneration = header.generation;
-      }
+      if (stored) claimedGeneration = readHeader(stored.bytes, this.#backend.location).generation;
     } catch {
       // Unreadable header too.
     }
-    return { doc: TokenDocument.empty(), version: await session.currentVersion(), generation: 0, claimedGeneration, header: undefined, key };
+    return { doc: TokenDocument.empty(), version: await session.currentVersion(), generation: 0, claimedGeneration, header: undefined, key: undefined };
   }
 
   /**
