@@ -9,3 +9,5 @@
 export { seal, sealParts, unseal, HEADER_BYTES, TAG_BYTES } from "./crypto/envelope.js";
 export { rawMasterKey } from "./crypto/keys.js";
 export type { MasterKey } from "./crypto/keys.js";
+export { FileLock } from "./backend/file/lock.js";
+export { StoreLayout } from "./backend/file/layout.js";

@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import { EncryptedFileStore, generateKey, TokenStoreError } from "../src/index.js";
 import { sampleToken, tempDir } from "./helpers.js";
 
@@ -11,6 +13,39 @@ async function code(promise: Promise<unknown>): Promise<string> {
     (error: unknown) => (error instanceof TokenStoreError ? error.code : String(error)),
   );
 }
+
+describe("file identity", () => {
+  it("every generation's mtime is above the one before, even where file times keep whole seconds", async () => {
+    // utimes() through a stand-in that keeps whole seconds, as some file systems do, and
+    // each generation dated ahead of the next one's creation: a 1 ms step then lands back
+    // on the old mtime.
+    const path = join(tempDir(), "t.enc");
+    const store = await EncryptedFileStore.open({ path, key: generateKey() });
+    const original = fs.utimesSync;
+    (fs as { utimesSync: typeof fs.utimesSync }).utimesSync = (target, atime, mtime) => {
+      const seconds = (time: fs.TimeLike) => Math.floor(new Date(time as Date).getTime() / 1000);
+      return original(target, seconds(atime), seconds(mtime));
+    };
+    syncBuiltinESMExports();
+    try {
+      let last = -1n;
+      let notAbove = 0;
+      for (let i = 0; i < 20; i++) {
+        await store.saveToken(sampleToken("a", { accessToken: `1000.access-${i % 2}-at` }));
+        const mtime = statSync(path, { bigint: true }).mtimeNs;
+        if (mtime <= last) notAbove++;
+        // The file dated the next whole second: the next new file, made now, is dated before it.
+        const next = Number(mtime / 1_000_000_000n) + 1;
+        original(path, next, next);
+        last = statSync(path, { bigint: true }).mtimeNs;
+      }
+      expect(notAbove).toBe(0);
+    } finally {
+      (fs as { utimesSync: typeof fs.utimesSync }).utimesSync = original;
+      syncBuiltinESMExports();
+    }
+  });
+});
 
 describe("files and permissions", () => {
   it("a FIFO at the store path, or at a lease's name, is refused at once instead of blocking the process", async () => {

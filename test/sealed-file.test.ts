@@ -157,6 +157,36 @@ describe("previous generation and recovery", () => {
     expect(await fresh.getTokens()).toHaveLength(1);
   });
 
+  it("recovers the generation before the current one as it is when the lock is taken: a write just before is not dropped unseen", async () => {
+    const path = join(tempDir(), "t.enc");
+    const key = generateKey();
+    const a = await EncryptedFileStore.open({ path, key });
+    await a.saveToken(sampleToken("one"));
+    await a.saveToken(sampleToken("two"));
+    const r = await EncryptedFileStore.open({ path, key });
+    const w = await EncryptedFileStore.open({ path, key });
+    // Both at once: recover() takes the lock first; the save lands on what it restored.
+    await Promise.all([r.recover(), w.saveToken(sampleToken("three"))]);
+    const names = (await (await EncryptedFileStore.open({ path, key })).getTokens()).map((t) => t.userName);
+    expect(names).toEqual(["user-one@example.com", "user-three@example.com"]);
+  });
+
+  it("recovering a damaged file never undoes a key rotation, even run by a process still on the old key", async () => {
+    const path = join(tempDir(), "t.enc");
+    const [k1, k2] = [generateKey(), generateKey()];
+    const s1 = await EncryptedFileStore.open({ path, key: k1 });
+    await s1.saveToken(sampleToken("a"));
+    await s1.rekey(k2); // the current file is sealed with k2; its previous generation with k1
+    const damaged = readFileSync(path);
+    damaged[damaged.length - 1]! ^= 1; // the tag: the header, naming k2, stays intact
+    writeFileSync(path, damaged);
+    await (await EncryptedFileStore.open({ path, key: k1, previousKeys: [k2] })).recover();
+    // A process on the new key writes; the store must stay sealed with it.
+    await (await EncryptedFileStore.open({ path, key: k2, previousKeys: [k1] })).saveToken(sampleToken("b"));
+    expect((await (await EncryptedFileStore.open({ path, key: k2 })).getTokens()).map((t) => t.userName)).toEqual(["user-a@example.com", "user-b@example.com"]);
+    await expect(EncryptedFileStore.open({ path, key: k1 })).rejects.toMatchObject({ code: "WRONG_KEY" });
+  });
+
   it("numbers a recovered generation above a damaged file's intact header", async () => {
     const { path, key, store, bytes } = await sealedStore();
     await store.saveToken(sampleToken("c"));

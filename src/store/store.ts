@@ -18,7 +18,7 @@
 import { inspect } from "node:util";
 import { TokenStoreError, isTokenStoreError } from "../errors.js";
 import { HEADER_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
-import { KeyRing, leaseSecret, readRetired, retiredEntry, withoutRetired, withRetired, type LoadedKey } from "../crypto/keyring.js";
+import { KeyRing, leaseSecret, readRetired, retiredEntry, withoutRetired, withRetired, type LoadedKey, type RetiredKey } from "../crypto/keyring.js";
 import { sameKeyId, type MasterKey } from "../crypto/keys.js";
 import type { KeyInput } from "../crypto/key-sources.js";
 import type { ExclusiveSession, HeadCheck, RefreshCoordinator, StorageBackend, Stored, Version } from "../backend/types.js";
@@ -48,6 +48,8 @@ interface Loaded {
   generation: number;
   /** For bytes that could not be opened: the generation their header claims (not authenticated). */
   claimedGeneration?: number;
+  /** For bytes that could not be opened: the key of ours their header names (not authenticated). */
+  claimedKey?: MasterKey;
   header: Header | undefined;
   /** The key that opened it (undefined: nothing stored, or unreadable). */
   key: MasterKey | undefined;
@@ -206,26 +208,26 @@ export class EncryptedTokenStore {
    */
   async recover(): Promise<{ restoredGeneration: number; generation: number; tokens: number }> {
     const location = this.#backend.location;
-    const stored = await this.#backend.readPrevious(headCheck(location));
-    const previous = stored && (await this.#open(`${location} (previous generation)`, stored, { checkRollback: false, mayDerive: true }));
-    if (!previous) {
-      throw new TokenStoreError("FILE_MISSING", `there is no previous generation of ${location} to recover`, { path: location });
-    }
     let result!: { restoredGeneration: number; generation: number; tokens: number };
     await this.#exclusive(
       async (base, session) => {
+        // Read in the exclusive section: a write in between makes the previous generation
+        // another one, and restoring the one read before would drop that write unseen.
+        const stored = await this.#backend.readPrevious(headCheck(location));
+        const previous = stored && (await this.#open(`${location} (previous generation)`, stored, { checkRollback: false, mayDerive: false }));
+        if (!previous) {
+          throw new TokenStoreError("FILE_MISSING", `there is no previous generation of ${location} to recover`, { path: location });
+        }
         // Numbered above every authenticated generation, and above the damaged file's
         // claimed one only as far as it can be the successor of the previous generation:
         // its header is not authenticated and could claim any number.
         const claimed = Math.min(base.claimedGeneration ?? 0, previous.generation + 1);
         const floor = Math.max(base.generation, this.#highestGeneration, previous.generation, claimed);
-        const retired = [...readRetired(base.doc.meta), ...readRetired(previous.doc.meta)];
-        // Only authenticated keys decide: the current file's when it opened, else the previous
-        // generation's (a damaged header's key id could name a key a rotation retired).
-        const master = this.#keys.sealingKey(base.header ? base.key : previous.key, retired);
+        const { key: fileKey, retired } = this.#recoveryKeys(base, previous);
+        const master = this.#keys.sealingKey(fileKey, retired);
         let meta = previous.doc.meta;
         for (const entry of retired) meta = withRetired(meta, entry);
-        for (const left of [base.key, previous.key]) {
+        for (const left of [base.key, base.claimedKey, previous.key]) {
           if (left && !sameKeyId(left.keyId, master.keyId)) meta = withRetired(meta, retiredEntry(left));
         }
         // The current bytes are not kept as the previous generation: they are what is being recovered from.
@@ -238,6 +240,24 @@ export class EncryptedTokenStore {
       { tolerateCurrent: true },
     );
     return result;
+  }
+
+  /**
+   * Which key the store is on, for recover(), and the keys it retired. Authenticated facts
+   * decide: the current file's key when it opened, else the previous generation's, and
+   * both documents' retired keys. A damaged file's header may name another key of ours:
+   * then the store moved to that key after the previous generation (a rekey), and the
+   * previous generation's key counts as retired, unless an authenticated list retired
+   * the named key (a header forged to name an old key changes nothing).
+   */
+  #recoveryKeys(base: Loaded, previous: Loaded): { key: MasterKey | undefined; retired: RetiredKey[] } {
+    const retired = [...readRetired(base.doc.meta), ...readRetired(previous.doc.meta)];
+    if (base.header) return { key: base.key, retired };
+    const named = base.claimedKey;
+    if (!named || !previous.key || sameKeyId(named.keyId, previous.key.keyId) || retired.some((entry) => sameKeyId(entry.keyId, named.keyId))) {
+      return { key: previous.key, retired };
+    }
+    return { key: named, retired: [...retired, retiredEntry(previous.key)] };
   }
 
   /** Opens and authenticates what is stored and reports what is in it. */
@@ -456,16 +476,29 @@ export class EncryptedTokenStore {
 
   /** The base for recover() when the stored bytes cannot be opened: replace whatever is there. */
   async #unreadableBase(session: ExclusiveSession): Promise<Loaded> {
-    // The damaged file's header is not authenticated: the generation it claims counts only
-    // within bounds (see recover), and its key id not at all.
+    // The damaged file's header is not authenticated: what it claims counts only within
+    // bounds (see recover and #recoveryKeys).
     let claimedGeneration: number | undefined;
+    let claimedKey: MasterKey | undefined;
     try {
       const stored = await session.read(headCheck(this.#backend.location));
-      if (stored) claimedGeneration = readHeader(stored.bytes, this.#backend.location).generation;
+      if (stored) {
+        const header = readHeader(stored.bytes, this.#backend.location);
+        claimedGeneration = header.generation;
+        claimedKey = this.#keys.find(header);
+      }
     } catch {
       // Unreadable header too.
     }
-    return { doc: TokenDocument.empty(), version: await session.currentVersion(), generation: 0, claimedGeneration, header: undefined, key: undefined };
+    return {
+      doc: TokenDocument.empty(),
+      version: await session.currentVersion(),
+      generation: 0,
+      claimedGeneration,
+      claimedKey,
+      header: undefined,
+      key: undefined,
+    };
   }
 
   /**

@@ -25,8 +25,9 @@
  *   is still the one it saw, moves it aside (whatever a stranger put inside it) and
  *   removes it; only then do the others and it race to create a new lock, which `mkdir`
  *   decides. A claim whose holder died is itself taken over the same way.
- * - Release removes the lock directory only if it is still this holder's (same inode),
- *   so a holder that stalled past `staleMs` never removes the next holder's lock.
+ * - Release removes the lock directory only if it is still this holder's (same inode
+ *   and the mtime it last set), so a holder that stalled past `staleMs` never removes
+ *   the next holder's lock.
  */
 import * as fs from "node:fs";
 import lockfile from "proper-lockfile";
@@ -107,8 +108,8 @@ export class FileLock {
   /** The `fs` proper-lockfile uses for this lock (see #synchronousFs). */
   readonly #fs: object;
   #attemptState: AttemptState = { active: false, existed: false, observed: undefined, made: false, madeAt: 0 };
-  /** The inode of the lock directory this process made, while it holds the lock. */
-  #ownIno: bigint | undefined;
+  /** The lock directory this process made, while it holds the lock (see isOwnLock). */
+  #own: OwnLock | undefined;
   /** The future-dated lock this process is watching, if any. */
   #watched: Observation | undefined;
 
@@ -148,10 +149,10 @@ export class FileLock {
       const delay = Math.min(25, 5 * 1.35 ** attempt) * (0.5 + Math.random());
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, this.#settings.waitMs - elapsed + 1)));
     }
-    const ownIno = this.#ownIno;
+    const own = this.#own;
     const held: HeldLock = {
       contended,
-      stillHeld: () => !compromised && ownIno !== undefined && lockIno(this.#layout.lock) === ownIno,
+      stillHeld: () => !compromised && own !== undefined && isOwnLock(this.#layout.lock, own) === true,
     };
     try {
       return await task(held);
@@ -159,7 +160,7 @@ export class FileLock {
       // After a loss the lock directory may belong to another holder now; the release
       // then leaves it alone (see #removeOwnLock), and the caller has refused to write.
       await release().catch(() => undefined);
-      this.#ownIno = undefined;
+      this.#own = undefined;
     }
   }
 
@@ -187,9 +188,11 @@ export class FileLock {
       return await attempt;
     } catch (error) {
       if (errnoOf(error) === HELD) return HELD;
-      // The directory vanished between calls (a holder released, or a takeover moved
-      // it): the lock is being handed over; try again.
-      if (errnoOf(error) === "ENOENT") return HELD;
+      // The lock directory vanished between calls (a holder released, or a takeover
+      // moved it): the lock is being handed over; try again. Not when the store's
+      // directory is gone: no lock can be made there, and waiting would end in a
+      // LOCK_TIMEOUT blaming another writer.
+      if (errnoOf(error) === "ENOENT" && fs.existsSync(this.#layout.directory)) return HELD;
       throw new TokenStoreError("IO_ERROR", `cannot take the lock on ${this.#layout.path}: ${errnoOf(error)}`, { path: this.#layout.path, cause: error });
     }
   }
@@ -230,9 +233,10 @@ export class FileLock {
 
   /** Removes the lock directory if it is still the one this process made. */
   #removeOwnLock(path: string): void {
-    const ino = lockIno(path);
-    if (ino === undefined) throw Object.assign(new Error("lock directory gone"), { code: "ENOENT" });
-    if (ino !== this.#ownIno) return; // Not the one this process made (another holder's now).
+    if (!this.#own) return; // This process made none (or released it).
+    const own = isOwnLock(path, this.#own);
+    if (own === undefined) throw Object.assign(new Error("lock directory gone"), { code: "ENOENT" });
+    if (!own) return; // Not the one this process made (another holder's now).
     try {
       fs.rmdirSync(path);
     } catch (error) {
@@ -278,13 +282,13 @@ export class FileLock {
           // in between, which takes staleMs: a process stopped right after its mkdir may
           // see another holder's directory by now. Then this attempt failed.
           if (performance.now() - state.madeAt >= this.#settings.staleMs / 2) throw held();
-          this.#ownIno = stats.ino;
+          this.#own = { ino: stats.ino, mtimeMs: toMs(stats.mtimeNs) };
         } else if (path === lockPath && state.active && state.existed && !state.observed) {
           // Judging a lock found taken: report it as stale (mtime 0) or fresh (now).
           state.observed = stats;
           return { mtime: new Date(this.#isStale(stats) ? 0 : Date.now()) };
         }
-        return { mtime: new Date(Number(stats.mtimeNs / 1_000_000n)) };
+        return { mtime: new Date(toMs(stats.mtimeNs)) };
       }),
       rmdir: callbackForm((path: string) => {
         const observed = this.#attemptState.active ? this.#attemptState.observed : undefined;
@@ -299,7 +303,11 @@ export class FileLock {
           fs.rmdirSync(path);
         }
       }),
-      utimes: callbackForm((path: string, atime: Date, mtime: Date) => fs.utimesSync(path, atime, mtime)),
+      utimes: callbackForm((path: string, atime: Date, mtime: Date) => {
+        fs.utimesSync(path, atime, mtime);
+        // proper-lockfile refreshing the lock it holds (it checked the mtime was its own first).
+        if (path === lockPath && this.#own) this.#own.mtimeMs = mtime.getTime();
+      }),
       realpath: callbackForm((path: string) => fs.realpathSync(path)),
       // Called by proper-lockfile's exit handler, to drop locks still held when the process exits.
       rmdirSync: (path: string) => (path === lockPath ? this.#removeOwnLock(path) : fs.rmdirSync(path)),
@@ -353,12 +361,36 @@ export function datedInFuture(mtimeMs: number, now = Date.now()): boolean {
   return mtimeMs > now + FUTURE_SLACK_MS;
 }
 
+/**
+ * A file time in whole ms, rounded as node:fs does for `Stats.mtime`: utimes() stores a
+ * Date's ms as a float number of seconds, often read back a microsecond short
+ * (…122.999 ms), and proper-lockfile compares what it set with what stat returns.
+ */
+function toMs(ns: bigint): number {
+  return Number((ns + 500_000n) / 1_000_000n);
+}
+
 function held(): Error {
   return Object.assign(new Error("Lock file is already being held"), { code: HELD });
 }
 
-function lockIno(path: string): bigint | undefined {
-  return fs.statSync(path, { bigint: true, throwIfNoEntry: false })?.ino;
+/** The lock directory a holder made: its inode, and the mtime it last gave it. */
+interface OwnLock {
+  ino: bigint;
+  mtimeMs: number;
+}
+
+/**
+ * Whether the lock directory at `path` is `own` (undefined: there is none). The inode
+ * alone does not tell: a file system hands the inode of a removed directory to the next
+ * one made (ext4 does, every time), so the next holder's lock has the inode of the last.
+ * Its mtime does: only the holder sets it, and a directory taken over was not refreshed
+ * for `staleMs` before the next one was made. (Not the creation time: where statx() is
+ * missing, Node reports the ctime as such, and every refresh changes the ctime.)
+ */
+function isOwnLock(path: string, own: OwnLock): boolean | undefined {
+  const stats = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  return stats && stats.ino === own.ino && toMs(stats.mtimeNs) === own.mtimeMs;
 }
 
 function callbackForm<A extends unknown[]>(call: (...args: A) => unknown) {

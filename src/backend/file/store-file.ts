@@ -103,6 +103,9 @@ function readInto(path: string, fd: number, buffer: Buffer, from: number): numbe
   return offset;
 }
 
+/** Steps tried to date a new generation after the one it replaces (see replaceFile). */
+const MTIME_STEPS_MS = [1, 2, 1000, 2000];
+
 /**
  * Replaces the store file with `parts` so that a crash at any instant leaves either the
  * old or the new file, whole, and the new one survives a power cut once this returns:
@@ -152,8 +155,12 @@ export function replaceFile(
   // "not changed".
   try {
     let stats = fs.statSync(path, { bigint: true });
-    if (previous && stats.mtimeNs <= previous.mtimeNs) {
-      const next = new Date(Number(previous.mtimeNs / 1_000_000n) + 1);
+    // Read back, and a larger step tried, until it is above: utimes() takes a float of
+    // seconds and often stores a microsecond short of the ms asked for (a 1 ms step then
+    // lands on the old mtime), and a file system that keeps whole seconds drops the ms.
+    for (const stepMs of MTIME_STEPS_MS) {
+      if (!previous || stats.mtimeNs > previous.mtimeNs) break;
+      const next = new Date(Number(previous.mtimeNs / 1_000_000n) + stepMs);
       fs.utimesSync(path, next, next);
       stats = fs.statSync(path, { bigint: true });
     }
