@@ -181,6 +181,8 @@ describe("previous generation and recovery", () => {
     damaged[damaged.length - 1]! ^= 1; // the tag: the header, naming k2, stays intact
     writeFileSync(path, damaged);
     await (await EncryptedFileStore.open({ path, key: k1, previousKeys: [k2] })).recover();
+    // Still sealed with the new key: a process that has only it opens the store.
+    expect(await (await EncryptedFileStore.open({ path, key: k2 })).getTokens()).toHaveLength(1);
     // A process on the new key writes; the store must stay sealed with it.
     await (await EncryptedFileStore.open({ path, key: k2, previousKeys: [k1] })).saveToken(sampleToken("b"));
     expect((await (await EncryptedFileStore.open({ path, key: k2 })).getTokens()).map((t) => t.userName)).toEqual(["user-a@example.com", "user-b@example.com"]);
