@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import { inspect } from "node:util";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -130,6 +132,28 @@ describe("key rotation", () => {
     const toPass = await EncryptedFileStore.open({ path, passphrase: "second pass", previousKeys: [key], ...FAST });
     await toPass.deleteToken("1");
     expect((await (await EncryptedFileStore.open({ path, passphrase: "second pass" })).getTokens()).map((t) => t.id)).toEqual(["2"]);
+  });
+
+  it("a rekey whose new file is in place but whose last step failed leaves this process able to open its own store", async () => {
+    const path = join(tempDir(), "t.enc");
+    const store = await EncryptedFileStore.open({ path, key: generateKey() });
+    await store.saveToken(sampleToken("a"));
+    const original = fs.fsyncSync;
+    // The directory's fsync fails: the rename happened, the rekey reports IO_ERROR.
+    (fs as { fsyncSync: typeof fs.fsyncSync }).fsyncSync = (fd) => {
+      if (fs.fstatSync(fd).isDirectory()) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+      return original(fd);
+    };
+    syncBuiltinESMExports();
+    try {
+      await expect(store.rekey(generateKey())).rejects.toMatchObject({ code: "IO_ERROR" });
+    } finally {
+      (fs as { fsyncSync: typeof fs.fsyncSync }).fsyncSync = original;
+      syncBuiltinESMExports();
+    }
+    expect((await store.getTokens()).map((t) => t.userName)).toEqual(["user-a@example.com"]);
+    await store.saveToken(sampleToken("b"));
+    expect(await store.getTokens()).toHaveLength(2);
   });
 
   it("rekey re-encrypts in place under the lock; the old key stops working", async () => {

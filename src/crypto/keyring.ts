@@ -116,30 +116,41 @@ export class KeyRing {
    */
   needsRetiredCheck(fileKey: MasterKey | undefined, retired: readonly RetiredKey[]): boolean {
     if (fileKey === undefined || fileKey === this.current || this.currentSource.kind !== "passphrase") return false;
+    if (this.#currentRetired(retired, false)) return false;
     return retired.some((entry) => entry.kdf && !this.#retiredChecks.has(kdfKey(entry.kdf)));
   }
 
-  /** Derives the current passphrase with each retired passphrase key's salt (outside any lock). */
+  /** Derives the current passphrase with each retired passphrase key's salt (outside any lock), until one matches. */
   async prepareRetiredCheck(retired: readonly RetiredKey[]): Promise<void> {
     if (this.currentSource.kind !== "passphrase") return;
     for (const entry of retired) {
-      if (!entry.kdf || this.#retiredChecks.has(kdfKey(entry.kdf))) continue;
+      if (!entry.kdf) continue;
+      const known = this.#retiredChecks.get(kdfKey(entry.kdf));
+      if (known && sameKeyId(known, entry.keyId)) return; // Retired: nothing more to learn.
+      if (known) continue;
       const master = await derivePassphraseKey(this.currentSource.passphrase, entry.kdf.salt, entry.kdf.params);
       this.#retiredChecks.set(kdfKey(entry.kdf), master.keyId);
+      if (sameKeyId(master.keyId, entry.keyId)) return;
     }
   }
 
   /** The current passphrase's key ids under retired keys' salts, by salt and parameters. */
   readonly #retiredChecks = new Map<string, Uint8Array>();
 
-  #currentRetired(retired: readonly RetiredKey[]): boolean {
+  /** Whether the current key is among `retired`; a passphrase not yet derived with a retired salt counts as retired when `unknownIsRetired`. */
+  #currentRetired(retired: readonly RetiredKey[], unknownIsRetired = true): boolean {
     return retired.some((entry) => {
       if (sameKeyId(entry.keyId, this.current.keyId)) return true;
       if (!entry.kdf || this.currentSource.kind !== "passphrase") return false;
-      // Unknown (not derived): count it as retired, so the file keeps its key.
+      // Unknown (not derived): counted as retired, so the file keeps its key.
       const derived = this.#retiredChecks.get(kdfKey(entry.kdf));
-      return derived === undefined || sameKeyId(derived, entry.keyId);
+      return derived === undefined ? unknownIsRetired : sameKeyId(derived, entry.keyId);
     });
+  }
+
+  /** Makes `master` a key this ring opens files with (not the current one): the key a rekey is moving to. */
+  know(master: MasterKey): void {
+    if (!this.derived.includes(master)) this.derived.push(master);
   }
 
   /** The key that opens a file with this header, if this ring has it ready. */

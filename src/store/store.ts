@@ -189,6 +189,9 @@ export class EncryptedTokenStore {
   async rekey(newKey?: KeyInput): Promise<void> {
     const next = newKey === undefined ? undefined : await this.#keys.masterFor(newKey);
     const master = next?.master ?? this.#keys.currentKey;
+    // Known before the write: should finishing it fail after the new file is in place, this
+    // process still opens its own store.
+    this.#keys.know(master);
     await this.#exclusive(async (base, session) => {
       const left = base.key && !sameKeyId(base.key.keyId, master.keyId) ? withRetired(base.doc.meta, retiredEntry(base.key)) : base.doc.meta;
       const meta = withoutRetired(left, master.keyId);
