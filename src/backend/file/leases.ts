@@ -3,7 +3,7 @@
  *
  * A lease is a small file beside the store, `<store>.lease-<name>`, created whole and
  * exclusively (fs/private-files.ts: a temp file hard-linked into place) and holding only
- * the holder's pid and start time. Its name is an HMAC of the token under a key derived
+ * the holder's pid, start time and a random nonce (which tells two holders' files apart). Its name is an HMAC of the token under a key derived
  * from the store's key, so someone who can list the directory cannot confirm a guessed
  * token from it.
  *
@@ -13,7 +13,7 @@
  * for its own lease: asking again while it holds one (its renewal failed, nothing was
  * saved) makes it the renewer again at once.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { writePrivateFile } from "../../fs/private-files.js";
 import type { LeaseOutcome, RefreshCoordinator } from "../types.js";
@@ -21,7 +21,9 @@ import type { StoreLayout } from "./layout.js";
 
 interface Held {
   path: string;
+  /** The lease file's inode and text: together they tell this holder's file from a later one (inodes are reused). */
   ino: bigint;
+  text: string;
   timer: NodeJS.Timeout;
 }
 
@@ -68,8 +70,9 @@ export class FileLeases implements RefreshCoordinator {
     this.#held.delete(key);
     clearTimeout(held.timer);
     try {
-      // Only our own lease file: an expired one may have been replaced by a new holder's.
-      if (fs.statSync(held.path, { bigint: true }).ino === held.ino) fs.unlinkSync(held.path);
+      // Only our own lease file: an expired one may have been replaced by a new holder's,
+      // which may even have the same inode.
+      if (fs.statSync(held.path, { bigint: true }).ino === held.ino && readLease(held.path) === held.text) fs.unlinkSync(held.path);
     } catch {
       // Already gone.
     }
@@ -81,9 +84,10 @@ export class FileLeases implements RefreshCoordinator {
 
   #tryCreate(key: string, path: string): boolean {
     try {
-      if (!writePrivateFile(path, JSON.stringify({ pid: process.pid, since: Date.now() }), { replace: false, durable: false })) return false;
+      const text = JSON.stringify({ pid: process.pid, since: Date.now(), nonce: randomBytes(6).toString("hex") });
+      if (!writePrivateFile(path, text, { replace: false, durable: false })) return false;
       const ino = fs.statSync(path, { bigint: true }).ino;
-      this.#held.set(key, { path, ino, timer: this.#timer(key) });
+      this.#held.set(key, { path, ino, text, timer: this.#timer(key) });
       return true;
     } catch {
       // Cannot create it (the directory is full, say): renew without a lease.
