@@ -9,11 +9,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../../src/index.js";
 import { fixture, runNode, tempDir } from "../helpers.js";
-import { bytesOf, expectBytes, failure, listing, registerSecrets, sized, STRESS, userNames } from "./support.js";
+import { bytesOf, expectBytes, failure, listing, outcome, registerSecrets, sized, STRESS, userNames } from "./support.js";
 
 /**
  * Checks a trace of "<pid" (entered), "=pid" (committed a write), ">pid" (left) lines:
@@ -228,7 +228,7 @@ describe("stale and stolen locks", () => {
     }
   }, STRESS ? 300_000 : 60_000);
 
-  it("a lock directory dated in the future is never taken over: LOCK_TIMEOUT naming it, file unchanged", async () => {
+  it("a lock directory dated in the future: LOCK_TIMEOUT says so while it is watched, and a writer takes it over once it stayed unchanged for lockStaleMs", async () => {
     const dir = tempDir();
     const path = join(dir, "t.enc");
     const key = generateKey();
@@ -238,10 +238,138 @@ describe("stale and stolen locks", () => {
     mkdirSync(`${path}.lock`);
     const future = new Date(Date.now() + 3_600_000);
     utimesSync(`${path}.lock`, future, future);
+    // A wait shorter than the stale time: LOCK_TIMEOUT, naming the lock and what is wrong with it.
     const error = await failure(store.saveToken({ userName: "x", refreshToken: "1000.x" }));
     expect(error.code).toBe("LOCK_TIMEOUT");
     expect(error.message).toContain(`${path}.lock`);
+    expect(error.message).toMatch(/in the future/);
     expectBytes(path, before);
     expect(await store.findToken({ userName: "base" })).not.toBeNull();
+    // The default wait (lockStaleMs + 5 s): the writer watches the lock stay unchanged
+    // for lockStaleMs, then takes it over.
+    const patient = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+    const started = Date.now();
+    await patient.saveToken({ userName: "y", refreshToken: "1000.y" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1990);
+    expect(await userNames(path, key)).toEqual(["base", "y"]);
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+  }, 30_000);
+});
+
+describe("a stale lock taken over under scheduling delays", () => {
+  const rounds = sized(3, 15);
+  const racers = 6;
+  const saves = 3;
+  it(`${rounds} rounds of ${racers} processes x ${saves} saves racing for one stale lock, with a random delay around every file-system call: one holder at a time, every acknowledged save kept, no save fails`, async () => {
+    let lost = 0;
+    for (let round = 0; round < rounds; round++) {
+      const dir = tempDir();
+      const logs = tempDir();
+      const path = join(dir, "t.enc");
+      const trace = join(logs, "trace");
+      const key = generateKey();
+      registerSecrets(key);
+      await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+      mkdirSync(`${path}.lock`);
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(`${path}.lock`, old, old);
+      // All start their first save at the same moment (a writer that starts later still runs).
+      const startAt = String(Date.now() + 1500);
+      const writers = Array.from({ length: racers }, (_, p) =>
+        spawnWriter(path, `p${p}`, saves, {
+          FAULT_START_AT: startAt,
+          ZOHO_TOKEN_STORE_KEY: key,
+          FAULT_TRACE: trace,
+          FAULT_ACK: join(logs, `ack-p${p}`),
+          FAULT_STALE_MS: "2000",
+          FAULT_DELAY_MS: "4",
+        }),
+      );
+      const results = await Promise.all(writers.map((w) => w.output));
+      // What each writer was told was saved must be in the store, whatever else happened.
+      const names = new Set(await userNames(path, key));
+      const acknowledged = results.flatMap((_, p) => {
+        const acks = existsSync(join(logs, `ack-p${p}`)) ? readFileSync(join(logs, `ack-p${p}`), "utf8") : "";
+        return acks.split("\n").filter(Boolean).map((line) => `p${p}-${line.split(" ")[1]}`);
+      });
+      lost += acknowledged.filter((name) => !names.has(name)).length;
+      expect(acknowledged.filter((name) => !names.has(name)), `round ${round}: acknowledged saves missing from the store`).toEqual([]);
+      expect(results.map((r) => `${r.stdout.trim()}${r.stderr}`), `round ${round}`).toEqual(Array(racers).fill("done ok"));
+      expect(acknowledged).toHaveLength(racers * saves);
+      expect(checkExclusion(readFileSync(trace, "utf8")).commits).toBe(racers * saves);
+      expect(names.size).toBe(racers * saves + 1);
+      expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+    }
+    console.log(`[fault figures] delayed stale-lock race ${JSON.stringify({ rounds, racers, saves, lost })}`);
+  }, STRESS ? 600_000 : 120_000);
+});
+
+describe("lock timeouts", () => {
+  it("with a wait of 0 or 1 ms on a lock another process holds, every save fails with LOCK_TIMEOUT, never another code", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+    const before = bytesOf(path);
+    const holder = spawn(process.execPath, [fixture("hold-lock.mjs"), path, "60000"], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("locked") && resolve()));
+      const codes: Record<string, number> = {};
+      for (const lockWaitMs of [0, 1]) {
+        const store = await EncryptedFileStore.open({ path, key, lockWaitMs });
+        for (let i = 0; i < sized(300, 1500); i++) {
+          const code = `${lockWaitMs} ms: ${await outcome(store.saveToken({ userName: `u${i}`, refreshToken: `1000.u${i}` }))}`;
+          codes[code] = (codes[code] ?? 0) + 1;
+        }
+      }
+      expect(codes).toEqual({ "0 ms: LOCK_TIMEOUT": sized(300, 1500), "1 ms: LOCK_TIMEOUT": sized(300, 1500) });
+      expectBytes(path, before);
+    } finally {
+      holder.kill("SIGKILL");
+    }
+  }, 60_000);
+});
+
+describe("the lock directory is private", () => {
+  it("a writer under umask 000 makes it mode 0700; a file put inside it while held is moved aside with it on release, and later writes go on", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    registerSecrets(key);
+    await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+    // Stopped while holding the lock, after it has read the store file.
+    const p = spawnWriter(path, "P", 1, { ZOHO_TOKEN_STORE_KEY: key, FAULT_UMASK: "000", FAULT_STALL: "read", FAULT_STALL_HOW: "stop" });
+    await Promise.race([p.stalled, p.output.then((r) => Promise.reject(new Error(`P ended before stalling: ${r.stdout} ${r.stderr}`)))]);
+    expect((statSync(`${path}.lock`).mode & 0o7777).toString(8)).toBe("700");
+    // Someone puts files inside the held lock.
+    writeFileSync(`${path}.lock/junk`, "not the store's");
+    mkdirSync(`${path}.lock/nested`);
+    writeFileSync(`${path}.lock/nested/more`, "junk");
+    p.child.kill("SIGCONT");
+    const result = await p.output;
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim()).toBe("stalled\ndone ok");
+    // Released whole: no lock stays behind to be waited for or taken over.
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+    const next = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+    await next.saveToken({ userName: "next", refreshToken: "1000.next" });
+    expect(await userNames(path, key)).toEqual(["base", "P-1", "next"]);
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+  }, 30_000);
+
+  it("a stale lock with files inside it is taken over by the next write", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+    await store.saveToken({ userName: "base", refreshToken: "1000.base" });
+    mkdirSync(`${path}.lock`);
+    writeFileSync(`${path}.lock/junk`, "not the store's");
+    mkdirSync(`${path}.lock/nested`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, old, old);
+    await store.saveToken({ userName: "x", refreshToken: "1000.x" });
+    expect(await userNames(path, key)).toEqual(["base", "x"]);
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
   });
 });
