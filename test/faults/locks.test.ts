@@ -64,6 +64,17 @@ function spawnWriter(path: string, prefix: string, count: number, env: Record<st
   return { child, output, stalled };
 }
 
+/**
+ * Resolves once `child` has stopped itself (SIGSTOP after printing "stalled"): a SIGCONT
+ * sent before that would be lost, and the child would stay stopped.
+ */
+async function stoppedNow(child: ChildProcess): Promise<void> {
+  const stat = `/proc/${child.pid}/stat`;
+  if (!existsSync(stat)) return sleep(1000);
+  // The state is the field after the command name, which is in parentheses.
+  while (!/\) [Tt] /.test(readFileSync(stat, "utf8"))) await sleep(5);
+}
+
 describe("mutual exclusion", () => {
   it("the checker itself catches an overlap, a write outside the lock and a holder that never left", () => {
     expect(checkExclusion("<1\n=1\n>1\n<2\n=2\n>2\n")).toEqual({ entries: 2, commits: 2 });
@@ -340,6 +351,7 @@ describe("the lock directory is private", () => {
     // Stopped while holding the lock, after it has read the store file.
     const p = spawnWriter(path, "P", 1, { ZOHO_TOKEN_STORE_KEY: key, FAULT_UMASK: "000", FAULT_STALL: "read", FAULT_STALL_HOW: "stop" });
     await Promise.race([p.stalled, p.output.then((r) => Promise.reject(new Error(`P ended before stalling: ${r.stdout} ${r.stderr}`)))]);
+    await stoppedNow(p.child);
     expect((statSync(`${path}.lock`).mode & 0o7777).toString(8)).toBe("700");
     // Someone puts files inside the held lock.
     writeFileSync(`${path}.lock/junk`, "not the store's");
@@ -391,6 +403,7 @@ describe("a holder whose lock was taken over", () => {
       // Q takes P's lock over once it is 2 s old, and stops inside it, before writing.
       q = spawnWriter(path, "Q", 1, { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALE_MS: "2000", FAULT_STALL: "link", FAULT_STALL_HOW: "stop" });
       await Promise.race([q.stalled, q.output.then((r) => Promise.reject(new Error(`Q ended before stalling: ${r.stdout} ${r.stderr}`)))]);
+      await Promise.all([stoppedNow(p.child), stoppedNow(q.child)]);
       const inodeOfQ = statSync(`${path}.lock`).ino;
       const before = bytesOf(path);
       // P goes on while Q is inside: it must find out that it lost the lock and wait.
