@@ -386,47 +386,63 @@ describe("the lock directory is private", () => {
   });
 });
 
+/**
+ * P holds the lock and stops; Q takes it over once stale and stops inside it, before
+ * writing; P goes on. Returns whether Q's lock directory got P's inode.
+ */
+async function takenOverHolder(): Promise<boolean> {
+  const dir = tempDir();
+  const path = join(dir, "t.enc");
+  const key = generateKey();
+  registerSecrets(key);
+  await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+  let p: ReturnType<typeof spawnWriter> | undefined;
+  let q: ReturnType<typeof spawnWriter> | undefined;
+  try {
+    // P stops while holding the lock, after reading; it would take a lock over only after 60 s.
+    p = spawnWriter(path, "P", 1, { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALE_MS: "60000", FAULT_STALL: "read", FAULT_STALL_HOW: "stop" });
+    await Promise.race([p.stalled, p.output.then((r) => Promise.reject(new Error(`P ended before stalling: ${r.stdout} ${r.stderr}`)))]);
+    const inodeOfP = statSync(`${path}.lock`).ino;
+    // Q takes P's lock over once it is 2 s old, and stops inside it, before writing.
+    q = spawnWriter(path, "Q", 1, { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALE_MS: "2000", FAULT_STALL: "link", FAULT_STALL_HOW: "stop" });
+    await Promise.race([q.stalled, q.output.then((r) => Promise.reject(new Error(`Q ended before stalling: ${r.stdout} ${r.stderr}`)))]);
+    await Promise.all([stoppedNow(p.child), stoppedNow(q.child)]);
+    const inodeOfQ = statSync(`${path}.lock`).ino;
+    const before = bytesOf(path);
+    // P goes on while Q is inside: it must find out that it lost the lock and wait.
+    p.child.kill("SIGCONT");
+    const early = await Promise.race([p.output.then((r) => r.stdout.trim()), sleep(3000).then(() => "still waiting")]);
+    const lockWhileQInside = existsSync(`${path}.lock`) ? statSync(`${path}.lock`).ino : undefined;
+    const bytesWhileQInside = bytesOf(path);
+    // Nor may a third writer get in while Q is inside (Q's lock is not stale to it).
+    const third = await outcome((async () => (await EncryptedFileStore.open({ path, key, lockStaleMs: 60_000, lockWaitMs: 1000 })).saveToken({ userName: "R", refreshToken: "1000.r" }))());
+    q.child.kill("SIGCONT");
+    const [resultP, resultQ] = await Promise.all([p.output, q.output]);
+    expect.soft(bytesWhileQInside !== null && before !== null && bytesWhileQInside.equals(before), "P wrote the store file while Q held the lock").toBe(true);
+    expect.soft(lockWhileQInside, "Q's lock directory while Q is inside").toBe(inodeOfQ);
+    expect.soft(early).toBe("still waiting");
+    expect.soft(third, "a third writer while Q is inside").toBe("LOCK_TIMEOUT");
+    expect(resultP.stdout.trim()).toBe("stalled\ndone ok");
+    expect(resultQ.stdout.trim()).toBe("stalled\ndone ok");
+    expect(await userNames(path, key)).toEqual(["base", "Q-1", "P-1"]);
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+    return inodeOfP === inodeOfQ;
+  } finally {
+    // Never leave a stopped process behind when an expectation above failed early.
+    for (const writer of [p, q]) if (writer && writer.child.exitCode === null && writer.child.signalCode === null) writer.child.kill("SIGKILL");
+  }
+}
+
 describe("a holder whose lock was taken over", () => {
-  it("does not write, nor remove the new holder's lock, while the new holder is inside (even when the new lock directory gets the old one's inode)", async () => {
-    const dir = tempDir();
-    const path = join(dir, "t.enc");
-    const key = generateKey();
-    registerSecrets(key);
-    await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
-    let p: ReturnType<typeof spawnWriter> | undefined;
-    let q: ReturnType<typeof spawnWriter> | undefined;
-    try {
-      // P stops while holding the lock, after reading; it would take a lock over only after 60 s.
-      p = spawnWriter(path, "P", 1, { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALE_MS: "60000", FAULT_STALL: "read", FAULT_STALL_HOW: "stop" });
-      await Promise.race([p.stalled, p.output.then((r) => Promise.reject(new Error(`P ended before stalling: ${r.stdout} ${r.stderr}`)))]);
-      const inodeOfP = statSync(`${path}.lock`).ino;
-      // Q takes P's lock over once it is 2 s old, and stops inside it, before writing.
-      q = spawnWriter(path, "Q", 1, { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALE_MS: "2000", FAULT_STALL: "link", FAULT_STALL_HOW: "stop" });
-      await Promise.race([q.stalled, q.output.then((r) => Promise.reject(new Error(`Q ended before stalling: ${r.stdout} ${r.stderr}`)))]);
-      await Promise.all([stoppedNow(p.child), stoppedNow(q.child)]);
-      const inodeOfQ = statSync(`${path}.lock`).ino;
-      const before = bytesOf(path);
-      // P goes on while Q is inside: it must find out that it lost the lock and wait.
-      p.child.kill("SIGCONT");
-      const early = await Promise.race([p.output.then((r) => r.stdout.trim()), sleep(3000).then(() => "still waiting")]);
-      const lockWhileQInside = existsSync(`${path}.lock`) ? statSync(`${path}.lock`).ino : undefined;
-      const bytesWhileQInside = bytesOf(path);
-      // Nor may a third writer get in while Q is inside (Q's lock is not stale to it).
-      const third = await outcome((async () => (await EncryptedFileStore.open({ path, key, lockStaleMs: 60_000, lockWaitMs: 1000 })).saveToken({ userName: "R", refreshToken: "1000.r" }))());
-      q.child.kill("SIGCONT");
-      const [resultP, resultQ] = await Promise.all([p.output, q.output]);
-      console.log(`[fault figures] taken-over holder ${JSON.stringify({ inodeReused: inodeOfP === inodeOfQ, p: early.replace(/\n/g, " ") })}`);
-      expect.soft(bytesWhileQInside !== null && before !== null && bytesWhileQInside.equals(before), "P wrote the store file while Q held the lock").toBe(true);
-      expect.soft(lockWhileQInside, "Q's lock directory while Q is inside").toBe(inodeOfQ);
-      expect.soft(early).toBe("still waiting");
-      expect.soft(third, "a third writer while Q is inside").toBe("LOCK_TIMEOUT");
-      expect(resultP.stdout.trim()).toBe("stalled\ndone ok");
-      expect(resultQ.stdout.trim()).toBe("stalled\ndone ok");
-      expect(await userNames(path, key)).toEqual(["base", "Q-1", "P-1"]);
-      expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
-    } finally {
-      // Never leave a stopped process behind when an expectation above failed early.
-      for (const writer of [p, q]) if (writer && writer.child.exitCode === null && writer.child.signalCode === null) writer.child.kill("SIGKILL");
+  it("does not write, nor remove the new holder's lock, while the new holder is inside, also when the new lock directory got the old one's inode", async () => {
+    // The file system hands a freed inode to the next directory often, not always: the
+    // case is tried until it happens (the holder must then still tell the two apart).
+    let attempts = 0;
+    let reused = false;
+    while (!reused && attempts < 5) {
+      attempts++;
+      reused = await takenOverHolder();
     }
-  }, 60_000);
+    console.log(`[fault figures] taken-over holder ${JSON.stringify({ attempts, inodeReused: reused })}`);
+  }, 120_000);
 });
