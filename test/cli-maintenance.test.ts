@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, sampleToken, secretsOf, tempDir } from "./helpers.js";
 import { cli, jsonOutput, jsonResult } from "./cli-helpers.js";
@@ -251,6 +251,42 @@ describe("doctor", () => {
     expect(lock).toMatchObject({ status: "info", message: expect.stringContaining("held by a running writer") });
     expect(existsSync(`${file}.lock`)).toBe(true);
   });
+
+  it("a stale lock with files put inside it: --fix removes it whole", async () => {
+    const { file, env } = await setup();
+    mkdirSync(`${file}.lock`);
+    writeFileSync(`${file}.lock/junk`, "not the store's");
+    mkdirSync(`${file}.lock/nested`);
+    writeFileSync(`${file}.lock/nested/more`, "junk");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${file}.lock`, old, old);
+    const found = await cli(["doctor"], env);
+    expect(found.code).toBe(1);
+    expect(found.stdout).toMatch(/PROBLEM\s+lock: .*tokens\.enc\.lock is stale/);
+    const fixed = await cli(["doctor", "--fix"], env);
+    expect(fixed.code, fixed.stdout).toBe(0);
+    expect(fixed.stdout).toMatch(/fixed\s+lock: removed the stale lock/);
+    expect(readdirSync(dirname(file)).sort()).toEqual(["store.key", "tokens.enc", "tokens.enc.prev"]);
+    await (await EncryptedFileStore.open({ path: file, key: env.ZOHO_TOKEN_STORE_KEY, lockWaitMs: 1000 })).saveToken(sampleToken("c"));
+  });
+
+  it("a lock dated in the future is a problem; --fix removes it once it stayed unchanged while watched", async () => {
+    const { file, env } = await setup();
+    mkdirSync(`${file}.lock`);
+    const future = new Date(Date.now() + 3_600_000);
+    utimesSync(`${file}.lock`, future, future);
+    const found = await cli(["doctor"], env);
+    expect(found.code).toBe(1);
+    expect(found.stdout).toMatch(/PROBLEM\s+lock: .*tokens\.enc\.lock is dated 60 min in the future.*\(fix: /);
+    expect(existsSync(`${file}.lock`)).toBe(true);
+    const fixed = await cli(["doctor", "--fix"], env);
+    expect(fixed.code, fixed.stdout).toBe(0);
+    expect(fixed.stdout).toMatch(/fixed\s+lock: removed the future-dated lock/);
+    expect(existsSync(`${file}.lock`)).toBe(false);
+    expect(readdirSync(dirname(file)).sort()).toEqual(["store.key", "tokens.enc", "tokens.enc.prev"]);
+    // Writers no longer wait for it.
+    await (await EncryptedFileStore.open({ path: file, key: env.ZOHO_TOKEN_STORE_KEY, lockWaitMs: 1000 })).saveToken(sampleToken("c"));
+  }, 30_000);
 
   it("a missing or damaged store file is a problem it does not try to repair", async () => {
     const { file, env } = await setup();
