@@ -75,7 +75,9 @@ async function main() {
   console.log("zoho-encrypted-filestore benchmark");
   console.log(`machine: ${info.cpu}, ${info.cores} cores, ${info.memory} RAM, ${info.os}`);
   console.log(`node ${info.node}; temp dir ${info.tempDir} on ${info.fileSystem}`);
-  console.log(`better-sqlite3 ${info.versions["better-sqlite3"]} (SQLite ${info.versions.sqlite}); @zohocrm/nodejs-sdk-8.0 ${info.versions["@zohocrm/nodejs-sdk-8.0"]}`);
+  console.log(
+    `better-sqlite3 ${info.versions["better-sqlite3"]} (SQLite ${info.versions.sqlite}); @zohocrm/nodejs-sdk-8.0 ${info.versions["@zohocrm/nodejs-sdk-8.0"]}`,
+  );
   console.log(`load average at start: ${info.loadAverageAtStart}${args.quick ? "; --quick: short run, numbers not stable" : ""}`);
 
   const results = [];
@@ -92,7 +94,9 @@ async function main() {
   info.loadAverageAtEnd = loadAverage();
   const seconds = (Date.now() - started) / 1000;
   const failed = results.flatMap((r) => r.targets.filter((t) => !t.pass).map((t) => `${r.id}: ${t.text}`));
-  console.log(`\n${results.reduce((n, r) => n + r.targets.length, 0) - failed.length} targets met, ${failed.length} missed; ${seconds.toFixed(0)} s; load average at end: ${info.loadAverageAtEnd}`);
+  console.log(
+    `\n${results.reduce((n, r) => n + r.targets.length, 0) - failed.length} targets met, ${failed.length} missed; ${seconds.toFixed(0)} s; load average at end: ${info.loadAverageAtEnd}`,
+  );
   for (const f of failed) console.log(`  missed: ${f}`);
 
   const report = { command: `node bench/run.mjs ${process.argv.slice(2).join(" ")}`.trim(), started, seconds, machine: info, results };

@@ -40,7 +40,7 @@ async function main() {
 
   const environment = new ZOHOCRMSDK.Environment(
     env.ZOHO_API_URL ?? "https://www.zohoapis.com",
-    (env.ZOHO_ACCOUNTS_URL ?? "https://accounts.zoho.com") + "/oauth/v2/token",
+    `${env.ZOHO_ACCOUNTS_URL ?? "https://accounts.zoho.com"}/oauth/v2/token`,
     env.ZOHO_FILE_UPLOAD_URL ?? "https://content.zohoapis.com",
   );
   await (await new ZOHOCRMSDK.InitializeBuilder()).environment(environment).token(token).store(store).initialize();

@@ -24,11 +24,11 @@ const now = Date.now();
 const secrets = ["1000.secret-made-up-7f3a", "1000.refresh-ops-made-up", "1000.access-ops-made-up", "1000.refresh-sales-made-up", "1000.access-sales-made-up"];
 writeFileSync(
   join(dir, "zcrm_oauthtokens.csv"),
-  [
+  `${[
     "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain",
     `1,ops@example.com,1000.K3X9MADEUPCLIENT,${secrets[0]},${secrets[1]},${secrets[2]},,${now + 40 * 60_000},https://example.com/cb,https://www.zohoapis.com`,
     `2,sales@example.com,1000.K3X9MADEUPCLIENT,${secrets[0]},${secrets[3]},${secrets[4]},,${now - 1.5 * hour},https://example.com/cb,https://www.zohoapis.com`,
-  ].join("\n") + "\n",
+  ].join("\n")}\n`,
   { mode: 0o600 },
 );
 
@@ -53,7 +53,13 @@ function run(line) {
   for (const secret of [...secrets, ...keys]) {
     if (output.includes(secret)) throw new Error(`the output of "${line}" holds a secret value`);
   }
-  block.push(`$ ${line}`, ...output.trimEnd().split("\n").filter((l, i, all) => l !== "" || i < all.length - 1));
+  block.push(
+    `$ ${line}`,
+    ...output
+      .trimEnd()
+      .split("\n")
+      .filter((l, i, all) => l !== "" || i < all.length - 1),
+  );
   if (result.status !== 0) block.push(`[exit ${result.status}]`);
   block.push("");
 }
@@ -96,5 +102,5 @@ run("zoho-encrypted-filestore recover --previous-key-file zoho.key");
 run("zoho-encrypted-filestore list");
 section("");
 
-process.stdout.write(blocks.filter(Boolean).join("\n\n") + "\n");
+process.stdout.write(`${blocks.filter(Boolean).join("\n\n")}\n`);
 rmSync(dir, { recursive: true, force: true });

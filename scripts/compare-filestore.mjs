@@ -75,7 +75,7 @@ async function concurrentRound(pkg, { sdk, store, processes, calls, key }) {
       secretsInPlaintext: found.length,
       clientIdInPlaintext: clientIdFound,
       clientSecretInPlaintext: found.includes(server.clientSecret),
-      errorKinds: [...new Set(summary.errors.map((e) => e.split(":")[0] + ":" + (e.split(":")[1] ?? "").split("<").pop()))],
+      errorKinds: [...new Set(summary.errors.map((e) => `${e.split(":")[0]}:${(e.split(":")[1] ?? "").split("<").pop()}`))],
     };
   } finally {
     await server.close();
@@ -192,7 +192,7 @@ async function main() {
   if (!values.json) process.stderr.write("\n");
 
   if (values.json) {
-    process.stdout.write(JSON.stringify({ processes, calls, rounds, rows }, null, 2) + "\n");
+    process.stdout.write(`${JSON.stringify({ processes, calls, rounds, rows }, null, 2)}\n`);
     return;
   }
   const header = ["SDK", "store", "calls failed", "tokens lost", "secrets readable in file", "odd user name after restart"];
@@ -201,33 +201,41 @@ async function main() {
     r.store,
     `${r.callsFailed} of ${r.calls}`,
     `${r.tokensLost} of ${r.tokens}`,
-    r.secretsInPlaintext === "0" && !r.clientIdInPlaintext ? "none" : `${r.secretsInPlaintext} tokens${r.clientSecretInPlaintext ? " + client secret" : ""}${r.clientIdInPlaintext ? " + client id" : ""}`,
+    r.secretsInPlaintext === "0" && !r.clientIdInPlaintext
+      ? "none"
+      : `${r.secretsInPlaintext} tokens${r.clientSecretInPlaintext ? " + client secret" : ""}${r.clientIdInPlaintext ? " + client id" : ""}`,
     r.oddUserNameSurvivesRestart ? "reused" : "lost (new grant needed)",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-  const line = (cells) => "| " + cells.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
   console.log(`${processes} processes at once, one store file, one user and grant code each, ${calls} API calls each;`);
   console.log(`real Zoho SDKs against a loopback Zoho server; ${rounds} round(s) per row (ranges are min-max per round).`);
   console.log("");
   console.log(line(header));
-  console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const row of table) console.log(line(row));
   console.log("");
   console.log(`${processes} processes at once sharing one user (one refresh token), 10 calls each over ~10 s,`);
   console.log("access tokens living 9 s (the SDKs renew with 5 s left), so each process meets ~2 renewals:");
   console.log("");
   const header2 = ["SDK", "store", "calls failed", "renewals asked of Zoho", "refused (Access Denied)"];
-  const table2 = rows.map((r) => [r.sdk, r.store, `${r.sharedUser.callsFailed} of ${r.sharedUser.calls}`, r.sharedUser.refreshesAsked, r.sharedUser.refreshesRefused]);
+  const table2 = rows.map((r) => [
+    r.sdk,
+    r.store,
+    `${r.sharedUser.callsFailed} of ${r.sharedUser.calls}`,
+    r.sharedUser.refreshesAsked,
+    r.sharedUser.refreshesRefused,
+  ]);
   const widths2 = header2.map((h, i) => Math.max(h.length, ...table2.map((row) => String(row[i]).length)));
-  const line2 = (cells) => "| " + cells.map((c, i) => String(c).padEnd(widths2[i])).join(" | ") + " |";
+  const line2 = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths2[i])).join(" | ")} |`;
   console.log(line2(header2));
-  console.log("|" + widths2.map((w) => "-".repeat(w + 2)).join("|") + "|");
+  console.log(`|${widths2.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const row of table2) console.log(line2(row));
   const kinds = rows.filter((r) => r.errorKinds.length > 0).map((r) => `${r.sdk} / ${r.store}: ${r.errorKinds.join(", ")}`);
   if (kinds.length > 0) {
     console.log("");
     console.log("Failure kinds (SDK error codes): ");
-    for (const k of kinds) console.log("  " + k);
+    for (const k of kinds) console.log(`  ${k}`);
   }
 }
 

@@ -54,7 +54,19 @@ async function expire(store, path, userName) {
   }
   // The SDK's CSV: id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,...
   const lines = readFileSync(path, "utf8").split("\n");
-  writeFileSync(path, lines.map((line, i) => (i === 0 || !line ? line : line.split(",").map((v, c) => (c === 7 ? past : v)).join(","))).join("\n"));
+  writeFileSync(
+    path,
+    lines
+      .map((line, i) =>
+        i === 0 || !line
+          ? line
+          : line
+              .split(",")
+              .map((v, c) => (c === 7 ? past : v))
+              .join(","),
+      )
+      .join("\n"),
+  );
 }
 
 async function scenario(kind, { label, store, storeOptions }) {
@@ -81,8 +93,8 @@ async function scenario(kind, { label, store, storeOptions }) {
       refused: server.stats.refreshRefusals - before.refreshRefusals,
       grantsExchanged: server.stats.grantsExchanged - before.grantsExchanged,
       grantFailures: server.stats.grantFailures - before.grantFailures,
-      processesFailed: results.filter((r) => !r || !r.initialized).length,
-      callsFailed: results.reduce((sum, r) => sum + (r && r.initialized ? r.failed : base.calls), 0),
+      processesFailed: results.filter((r) => !r?.initialized).length,
+      callsFailed: results.reduce((sum, r) => sum + (r?.initialized ? r.failed : base.calls), 0),
       calls: PROCESSES * base.calls,
     };
   } finally {
@@ -97,13 +109,15 @@ for (const kind of ["expired", "grant"]) {
 }
 
 if (args.json) {
-  process.stdout.write(JSON.stringify({ sdk: SDK, latencyMs: Number(args.latency), rows }, null, 2) + "\n");
+  process.stdout.write(`${JSON.stringify({ sdk: SDK, latencyMs: Number(args.latency), rows }, null, 2)}\n`);
 } else {
   console.log(`${PROCESSES} processes through @zohocrm/${SDK === "ts" ? "typescript" : "nodejs"}-sdk-8.0, token requests answered after ${args.latency} ms\n`);
   console.log("| scenario | store | refreshes | refused | grant exchanges | grant failures | processes failed | calls failed |");
   console.log("|---|---|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) {
     const scenarioLabel = r.scenario === "expired" ? "one expired token" : "one new grant code";
-    console.log(`| ${scenarioLabel} | ${r.store} | ${r.refreshes} | ${r.refused} | ${r.grantsExchanged} | ${r.grantFailures} | ${r.processesFailed} of ${r.processes} | ${r.callsFailed} of ${r.calls} |`);
+    console.log(
+      `| ${scenarioLabel} | ${r.store} | ${r.refreshes} | ${r.refused} | ${r.grantsExchanged} | ${r.grantFailures} | ${r.processesFailed} of ${r.processes} | ${r.callsFailed} of ${r.calls} |`,
+    );
   }
 }

@@ -23,7 +23,7 @@ const DELAY_MS = 700;
 const LIFETIME_MS = 9_000;
 const SDK_NAMES = { ts: "@zohocrm/typescript-sdk-8.0", nodejs: "@zohocrm/nodejs-sdk-8.0" };
 
-const out = (line = "") => process.stdout.write(line + "\n");
+const out = (line = "") => process.stdout.write(`${line}\n`);
 
 async function main() {
   let pkg;
@@ -35,7 +35,7 @@ async function main() {
 
   out("zoho-encrypted-filestore demo");
   out("=============================");
-  out("Real:      the Zoho CRM SDKs " + Object.values(SDK_NAMES).join(" and ") + " (unmodified),");
+  out(`Real:      the Zoho CRM SDKs ${Object.values(SDK_NAMES).join(" and ")} (unmodified),`);
   out("           this package's encrypted store, and separate OS processes sharing one store file.");
   out("Simulated: Zoho's accounts server and CRM API, played by a loopback server on 127.0.0.1");
   out("           (single-use grant codes, 10 access tokens per refresh token per 10 minutes,");
@@ -61,7 +61,16 @@ async function main() {
       const runs = await Promise.all(
         clients.map((c) =>
           runSdkClient(
-            { ...serverConfig(server), sdk: c.sdk, store: "ours", path, userName: userOf(c).userName, grantCode: userOf(c).grantCode, calls: CALLS, delayMs: DELAY_MS },
+            {
+              ...serverConfig(server),
+              sdk: c.sdk,
+              store: "ours",
+              path,
+              userName: userOf(c).userName,
+              grantCode: userOf(c).grantCode,
+              calls: CALLS,
+              delayMs: DELAY_MS,
+            },
             env,
             180_000,
           ),
@@ -76,7 +85,10 @@ async function main() {
         const c = clients[i];
         const label = `  pid ${String(r?.pid ?? "?").padEnd(7)} ${c.sdk === "ts" ? "typescript-sdk" : "nodejs-sdk    "}  ${(userName ?? c.userName).padEnd(19)}`;
         if (!r) out(`${label} exited without a result (code ${run.code ?? run.signal})`);
-        else out(`${label} ${r.ok} calls ok, ${r.failed} failed${r.errors.length ? ` (${r.errors.join(", ")})` : ""}  token id ${r.tokenId ?? "-"}  ${(r.ms / 1000).toFixed(1)} s`);
+        else
+          out(
+            `${label} ${r.ok} calls ok, ${r.failed} failed${r.errors.length ? ` (${r.errors.join(", ")})` : ""}  token id ${r.tokenId ?? "-"}  ${(r.ms / 1000).toFixed(1)} s`,
+          );
       }
     };
     const snapshot = () => ({ ...server.stats });
@@ -112,8 +124,10 @@ async function main() {
     const s3 = snapshot();
     const span = (Date.now() - sharedStart) / 1000;
     const usable = (LIFETIME_MS - 5_000) / 1000;
-    out(`   -> access tokens renewed: ${delta(s2, s3, "refreshes")} for ${PROCESSES} processes in ${span.toFixed(0)} s, a token being usable for ${usable} s ` +
-      `(so about ${Math.ceil(span / usable)} renewals at most were needed), renewals refused: ${delta(s2, s3, "refreshRefusals")},`);
+    out(
+      `   -> access tokens renewed: ${delta(s2, s3, "refreshes")} for ${PROCESSES} processes in ${span.toFixed(0)} s, a token being usable for ${usable} s ` +
+        `(so about ${Math.ceil(span / usable)} renewals at most were needed), renewals refused: ${delta(s2, s3, "refreshRefusals")},`,
+    );
     out(`      API calls accepted: ${delta(s2, s3, "apiCallsOk")}, rejected: ${delta(s2, s3, "apiCallsFailed")}`);
     out("");
 
@@ -148,7 +162,9 @@ async function main() {
     out(`  API calls made:         ${callsOk + callsFailed}, failed: ${callsFailed}`);
     out(`  tokens stored:          ${tokens.length} of ${PROCESSES} users`);
     out(`  grant codes used:       ${server.stats.grantsExchanged} (one per user, none on restart)`);
-    out(`  access tokens renewed:  ${server.stats.refreshes} (${delta(s2, s3, "refreshes")} of them for the ${PROCESSES} processes sharing one user), refused: ${server.stats.refreshRefusals}`);
+    out(
+      `  access tokens renewed:  ${server.stats.refreshes} (${delta(s2, s3, "refreshes")} of them for the ${PROCESSES} processes sharing one user), refused: ${server.stats.refreshRefusals}`,
+    );
     out(`  secrets in the file:    ${inFile.length}; in any output: ${inOutput.length}`);
     const ok = callsFailed === 0 && tokens.length === PROCESSES && inFile.length === 0 && inOutput.length === 0;
     out(ok ? "  result:                 OK" : "  result:                 PROBLEM (see above)");

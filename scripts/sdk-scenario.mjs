@@ -50,7 +50,18 @@ export function serverConfig(server) {
  * all through the store file at `path`.
  * @returns {{ runs, users, callsOk, callsFailed, initFailures, errors }}
  */
-export async function runConcurrentClients({ server, sdk, store, path, processes = 8, calls = 5, delayMs = 0, env = {}, userPrefix = "user", timeoutMs = 90_000 }) {
+export async function runConcurrentClients({
+  server,
+  sdk,
+  store,
+  path,
+  processes = 8,
+  calls = 5,
+  delayMs = 0,
+  env = {},
+  userPrefix = "user",
+  timeoutMs = 90_000,
+}) {
   const users = Array.from({ length: processes }, (_, i) => `${userPrefix}${i + 1}@example.com`);
   const runs = await Promise.all(
     users.map((userName) =>

@@ -114,7 +114,7 @@ export async function startZohoServer(options = {}) {
     while (entry.active.length > config.maxActiveTokens) {
       const oldest = entry.active.shift();
       const old = accessTokens.get(oldest);
-      if (old && old.valid && old.expiresAt > now) stats.accessTokensEvicted += 1;
+      if (old?.valid && old.expiresAt > now) stats.accessTokensEvicted += 1;
       if (old) old.valid = false;
     }
     stats.accessTokensIssued += 1;
@@ -181,7 +181,7 @@ export async function startZohoServer(options = {}) {
     const match = /^Zoho-oauthtoken (.+)$/.exec(header);
     if (!match) return null;
     const entry = accessTokens.get(match[1]);
-    if (!entry || !entry.valid || entry.expiresAt <= Date.now()) return null;
+    if (!entry?.valid || entry.expiresAt <= Date.now()) return null;
     return entry;
   }
 
@@ -272,7 +272,7 @@ export async function startZohoServer(options = {}) {
     /** Whether `token` is a live access token right now. */
     isLive: (token) => {
       const entry = accessTokens.get(token);
-      return Boolean(entry && entry.valid && entry.expiresAt > Date.now());
+      return Boolean(entry?.valid && entry.expiresAt > Date.now());
     },
     close: () =>
       new Promise((resolve) => {
@@ -312,7 +312,7 @@ function parseForm(contentType = "", body) {
   if (type === "multipart/form-data") {
     const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
     if (!boundary) return {};
-    const delimiter = "--" + (boundary[1] ?? boundary[2]).trim();
+    const delimiter = `--${(boundary[1] ?? boundary[2]).trim()}`;
     const fields = {};
     for (const part of body.toString("utf8").split(delimiter)) {
       const split = part.indexOf("\r\n\r\n");
@@ -343,9 +343,7 @@ async function main(argv) {
     clientSecret: args["--client-secret"],
     controlEndpoint: true,
   });
-  process.stdout.write(
-    JSON.stringify({ url: server.url, accountsUrl: server.accountsUrl, apiUrl: server.apiUrl, clientId: server.clientId }) + "\n",
-  );
+  process.stdout.write(`${JSON.stringify({ url: server.url, accountsUrl: server.accountsUrl, apiUrl: server.apiUrl, clientId: server.clientId })}\n`);
   const stop = () => server.close().then(() => process.exit(0));
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

@@ -106,7 +106,10 @@ describe("dist/cli.js", () => {
 
   it("the CommonJS entry still loads the library", async () => {
     const result = await new Promise<Result>((resolve) => {
-      const child = spawn(process.execPath, ["-e", `const m = require(${JSON.stringify(join(ROOT, "dist", "index.cjs"))}); console.log(typeof m.EncryptedFileStore.open)`]);
+      const child = spawn(process.execPath, [
+        "-e",
+        `const m = require(${JSON.stringify(join(ROOT, "dist", "index.cjs"))}); console.log(typeof m.EncryptedFileStore.open)`,
+      ]);
       let stdout = "";
       child.stdout.on("data", (chunk) => (stdout += chunk));
       child.on("close", (code) => resolve({ code, stdout, stderr: "" }));

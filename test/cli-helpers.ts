@@ -69,15 +69,36 @@ export async function cli(
 ): Promise<Captured> {
   const stdout = sink(options.tty ?? false);
   const stderr = sink(options.tty ?? false);
-  const io: CliIo = { env, stdin: options.stdin ?? closedStdin(), stdout, stderr, ...(options.now ? { now: options.now } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) };
+  const io: CliIo = {
+    env,
+    stdin: options.stdin ?? closedStdin(),
+    stdout,
+    stderr,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  };
   const code = await run(argv, io);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
 /** An SDK FileStore CSV (10 columns unless `columns` is 9) from rows of values. */
 export function sdkCsv(rows: Array<Record<string, string | null | undefined>>, columns: 9 | 10 = 10, userColumn = "user_name"): string {
-  const fields = ["userName", "clientId", "clientSecret", "refreshToken", "accessToken", "grantToken", "expiryTime", "redirectUrl", "apiDomain"].slice(0, columns - 1);
-  const header = ["id", userColumn, "client_id", "client_secret", "refresh_token", "access_token", "grant_token", "expiry_time", "redirect_url", "api_domain"].slice(0, columns);
+  const fields = ["userName", "clientId", "clientSecret", "refreshToken", "accessToken", "grantToken", "expiryTime", "redirectUrl", "apiDomain"].slice(
+    0,
+    columns - 1,
+  );
+  const header = [
+    "id",
+    userColumn,
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "grant_token",
+    "expiry_time",
+    "redirect_url",
+    "api_domain",
+  ].slice(0, columns);
   const lines = [header.join(",")];
   rows.forEach((row, index) => lines.push([String(index + 1), ...fields.map((field) => row[field] ?? "")].join(",")));
   return lines.join("\n");

@@ -24,8 +24,15 @@ describe("import --from-csv", () => {
   it("takes every row of a 10-column SDK file into a new store, in one write, without the CSV ids", async () => {
     const { dir, file, key, env } = newStore();
     const csv = join(dir, "sdk.csv");
-    const rows = [sampleToken("a"), sampleToken("b"), { ...sampleToken("c"), userName: null, accessToken: null, refreshToken: null, grantToken: "1000.grant-c-gt" }];
-    writeFileSync(csv, sdkCsv(rows).replace(/^(\d+),/gm, (_, id) => `${Number(id) + 40},`));
+    const rows = [
+      sampleToken("a"),
+      sampleToken("b"),
+      { ...sampleToken("c"), userName: null, accessToken: null, refreshToken: null, grantToken: "1000.grant-c-gt" },
+    ];
+    writeFileSync(
+      csv,
+      sdkCsv(rows).replace(/^(\d+),/gm, (_, id) => `${Number(id) + 40},`),
+    );
     const result = await cli(["import", "--from-csv", csv, "--json"], env);
     expect(result.code).toBe(0);
     const report = jsonResult(result.stdout);
@@ -115,8 +122,30 @@ describe("import --from-csv", () => {
     assertNoSecrets(result.stdout + result.stderr, [key, ...secretsOf(a), ...secretsOf(b)]);
     const stored = await records(file, key);
     expect(stored.tokens).toEqual([
-      { id: "1", userName: a.userName, clientId: a.clientId, clientSecret: null, refreshToken: a.refreshToken, accessToken: a.accessToken, grantToken: null, expiryTime: a.expiryTime, redirectUrl: null, apiDomain: null },
-      { id: "2", userName: b.userName, clientId: b.clientId, clientSecret: null, refreshToken: null, accessToken: null, grantToken: "1000.grant-b-gt", expiryTime: null, redirectUrl: null, apiDomain: null },
+      {
+        id: "1",
+        userName: a.userName,
+        clientId: a.clientId,
+        clientSecret: null,
+        refreshToken: a.refreshToken,
+        accessToken: a.accessToken,
+        grantToken: null,
+        expiryTime: a.expiryTime,
+        redirectUrl: null,
+        apiDomain: null,
+      },
+      {
+        id: "2",
+        userName: b.userName,
+        clientId: b.clientId,
+        clientSecret: null,
+        refreshToken: null,
+        accessToken: null,
+        grantToken: "1000.grant-b-gt",
+        expiryTime: null,
+        redirectUrl: null,
+        apiDomain: null,
+      },
     ]);
     expect(jsonResult((await cli(["import", "--from-csv", csv, "--json"], env)).stdout)).toMatchObject({ columns: 6, unchanged: 2, writes: 0 });
 
@@ -304,7 +333,11 @@ describe("export", () => {
       });
       expect(statSync(`${file}.lock`).isDirectory()).toBe(true);
       const snapshot = () => ({
-        files: Object.fromEntries(readdirSync(dir).filter((name) => !name.endsWith(".lock")).map((name) => [name, readFileSync(join(dir, name)).toString("base64")])),
+        files: Object.fromEntries(
+          readdirSync(dir)
+            .filter((name) => !name.endsWith(".lock"))
+            .map((name) => [name, readFileSync(join(dir, name)).toString("base64")]),
+        ),
         lock: readdirSync(`${file}.lock`),
         hardLink: readFileSync(hardLink).toString("base64"),
       });
@@ -362,7 +395,11 @@ describe("export", () => {
     expect(readFileSync(strangerOfTaken, "utf8")).toBe("another file of somebody else");
     expect(readdirSync(taken)).toEqual(["inside"]);
     // And no temp file of the export's own is left.
-    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp")).sort()).toEqual([basename(stranger), basename(strangerOfTaken)].sort());
+    expect(
+      readdirSync(dir)
+        .filter((name) => name.endsWith(".tmp"))
+        .sort(),
+    ).toEqual([basename(stranger), basename(strangerOfTaken)].sort());
   });
 
   it("csv refuses a value the SDK layout cannot hold", async () => {

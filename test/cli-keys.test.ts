@@ -39,7 +39,14 @@ function pipedStdin(chunks: string[]) {
 describe("the store's header decides whether a passphrase may be asked for", () => {
   it("a raw-key store without a key, on a terminal: NO_KEY (exit 2) naming the ways to give one, and no prompt", async () => {
     const { file, secrets } = await rawStore();
-    for (const argv of [["list"], ["show", "1"], ["verify"], ["export", "--out", join(tempDir(), "x.csv")], ["import", "--from-csv", "/nonexistent.csv"], ["rekey"]]) {
+    for (const argv of [
+      ["list"],
+      ["show", "1"],
+      ["verify"],
+      ["export", "--out", join(tempDir(), "x.csv")],
+      ["import", "--from-csv", "/nonexistent.csv"],
+      ["rekey"],
+    ]) {
       const { stdin, state } = ttyStdin(["typed passphrase"]);
       const result = await cli([...argv, "--file", file], {}, { stdin });
       const what = argv.join(" ");
@@ -49,7 +56,9 @@ describe("the store's header decides whether a passphrase may be asked for", () 
       }
       expect(result.code, what).toBe(2);
       expect(result.stderr, what).toContain("error NO_KEY: ");
-      expect(result.stderr, what).toContain("is sealed with a raw key, and no key was given: pass --key-file K, --key-file - (the key on standard input) or set ZOHO_TOKEN_STORE_KEY");
+      expect(result.stderr, what).toContain(
+        "is sealed with a raw key, and no key was given: pass --key-file K, --key-file - (the key on standard input) or set ZOHO_TOKEN_STORE_KEY",
+      );
       expect(result.stderr, what).not.toContain("Passphrase");
       expect(state.prompts, what).toBe(0);
       expect(state.rawModes, what).toEqual([]);
@@ -102,13 +111,19 @@ describe("which key source was used is said on stderr, in human mode only", () =
     expect(machine.stderr).toBe("");
     expect(jsonResult(machine.stdout).tokens).toHaveLength(1);
     const doctor = await cli(["doctor", "--file", file, "--key-file", keyFile]);
-    expect(doctor.stdout).toMatch(new RegExp(`ok\\s+decrypts: opens and authenticates with the key given \\(--key-file ${keyFile.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}; 1 token\\)`));
+    expect(doctor.stdout).toMatch(
+      new RegExp(`ok\\s+decrypts: opens and authenticates with the key given \\(--key-file ${keyFile.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}; 1 token\\)`),
+    );
     for (const result of [byFile, absolute, byEnv, machine, doctor]) assertNoSecrets(result.stdout + result.stderr, secrets);
   });
 
   it("a key given where the key file's name belongs is refused without repeating it", async () => {
     const { file, key, secrets } = await rawStore();
-    for (const argv of [["list", "--key-file", key], ["doctor", "--key-file", key], ["rekey", "--new-key-file", key]]) {
+    for (const argv of [
+      ["list", "--key-file", key],
+      ["doctor", "--key-file", key],
+      ["rekey", "--new-key-file", key],
+    ]) {
       const result = await cli([...argv, "--file", file], { ZOHO_TOKEN_STORE_KEY: key });
       expect(result.code, argv[0]).toBe(2);
       expect(result.stderr, argv[0]).toMatch(/error USAGE: --(new-)?key-file takes the name of a file holding the (new )?key, not the (new )?key itself/);

@@ -65,7 +65,13 @@ describe("verify", () => {
       expect(human.stdout, status).toBe("");
       expect(human.stderr, status).toContain(`error ${code}: ${label}`);
       // The error line, after the line saying where the key came from (when one was read).
-      expect(human.stderr.trim().split("\n").filter((line) => !line.startsWith("key: ")), status).toHaveLength(1);
+      expect(
+        human.stderr
+          .trim()
+          .split("\n")
+          .filter((line) => !line.startsWith("key: ")),
+        status,
+      ).toHaveLength(1);
       const machine = await cli(["verify", "--json"], env);
       expect(machine.code, status).toBe(1);
       const output = jsonOutput(machine.stdout);

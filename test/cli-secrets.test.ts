@@ -125,6 +125,5 @@ describe("secret values never appear in output", () => {
     }
     expect(checked).toBeGreaterThan(runs.length * 3);
     expect(jsonRuns).toBeGreaterThan(runs.length);
-
   });
 });

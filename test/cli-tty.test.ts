@@ -111,7 +111,9 @@ describe("on a real terminal", () => {
     expect(session.code, session.screen).toBe(2);
     expect(session.typed).toBe(0);
     expect(session.screen).not.toContain("Passphrase");
-    expect(session.screen).toContain("is sealed with a raw key, and no key was given: pass --key-file K, --key-file - (the key on standard input) or set ZOHO_TOKEN_STORE_KEY");
+    expect(session.screen).toContain(
+      "is sealed with a raw key, and no key was given: pass --key-file K, --key-file - (the key on standard input) or set ZOHO_TOKEN_STORE_KEY",
+    );
     const fromStdin = await onTerminal(["list", "--file", file, "--key-file", "-"], []);
     expect(fromStdin.code, fromStdin.screen).toBe(2);
     expect(fromStdin.screen).toContain("error USAGE: --key-file - reads the key from standard input, which is a terminal here");

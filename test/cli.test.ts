@@ -17,7 +17,6 @@ async function setup(tags: string[] = ["a", "b"]) {
   return { dir, file, key, env: { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key } };
 }
 
-
 describe("zoho-encrypted-filestore: help, version and usage", () => {
   it("--help lists every command and exits 0; each command has --help", async () => {
     const result = await cli(["--help"]);
@@ -74,7 +73,18 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
 
   it("bad usage exits 2 with one line on stderr", async () => {
     const { env } = await setup([]);
-    const cases: string[][] = [[], ["frobnicate"], ["list", "--bogus"], ["show"], ["show", "1", "2"], ["list", "--file"], ["clear"], ["export"], ["import"], ["list", "--json=yes"]];
+    const cases: string[][] = [
+      [],
+      ["frobnicate"],
+      ["list", "--bogus"],
+      ["show"],
+      ["show", "1", "2"],
+      ["list", "--file"],
+      ["clear"],
+      ["export"],
+      ["import"],
+      ["list", "--json=yes"],
+    ];
     for (const argv of cases) {
       const result = await cli(argv, env);
       expect(result.code, argv.join(" ")).toBe(2);
@@ -91,7 +101,12 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
 
   it("refuses a key or passphrase on the command line without repeating it", async () => {
     const { env } = await setup([]);
-    for (const argv of [["list", "--key", "S3CRETVALUE"], ["list", "--key=S3CRETVALUE"], ["init", "--passphrase=S3CRETVALUE"], ["rekey", "--new-key", "S3CRETVALUE"]]) {
+    for (const argv of [
+      ["list", "--key", "S3CRETVALUE"],
+      ["list", "--key=S3CRETVALUE"],
+      ["init", "--passphrase=S3CRETVALUE"],
+      ["rekey", "--new-key", "S3CRETVALUE"],
+    ]) {
       const result = await cli(argv, env);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain("never go on the command line");
@@ -109,13 +124,20 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
     const { file } = await setup(["a"]);
     const result = await cli(["list", "--file", file], {}, { stdin: closedStdin() });
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/error NO_KEY: .* is sealed with a raw key, and no key was given: pass --key-file K, --key-file - \(the key on standard input\) or set ZOHO_TOKEN_STORE_KEY/);
+    expect(result.stderr).toMatch(
+      /error NO_KEY: .* is sealed with a raw key, and no key was given: pass --key-file K, --key-file - \(the key on standard input\) or set ZOHO_TOKEN_STORE_KEY/,
+    );
   });
 
   it("--json errors also go to stdout as one object", async () => {
     const result = await cli(["show", "99", "--json"], (await setup()).env);
     expect(result.code).toBe(1);
-    expect(jsonOutput(result.stdout)).toEqual({ ok: false, command: "show", result: null, error: { code: "NOT_FOUND", message: expect.stringContaining("no token with id") } });
+    expect(jsonOutput(result.stdout)).toEqual({
+      ok: false,
+      command: "show",
+      result: null,
+      error: { code: "NOT_FOUND", message: expect.stringContaining("no token with id") },
+    });
   });
 });
 
@@ -133,7 +155,7 @@ describe("colour", () => {
     expect((await cli(["show", "99"], { ...env, NO_COLOR: "1" }, { tty: true })).stderr).not.toContain("\u001b[");
   });
 
-  it("FORCE_COLOR colours output that is not a terminal; \"0\" turns colour off; NO_COLOR wins", async () => {
+  it('FORCE_COLOR colours output that is not a terminal; "0" turns colour off; NO_COLOR wins', async () => {
     const { env, key } = await setup(["a"]);
     const forced = await cli(["list"], { ...env, FORCE_COLOR: "1" });
     expect(forced.stdout).toContain("\u001b[1mID\u001b[22m");

@@ -10,7 +10,15 @@ import type { TokenRecord } from "../src/tokens/types.js";
 // redone, exactly as if they had been made directly.
 const value = fc.constantFrom("a", "b", "c", null);
 const change = fc.oneof(
-  fc.record({ kind: fc.constant("save" as const), userName: value, accessToken: value, refreshToken: value, grantToken: value, clientId: value, clientSecret: value }),
+  fc.record({
+    kind: fc.constant("save" as const),
+    userName: value,
+    accessToken: value,
+    refreshToken: value,
+    grantToken: value,
+    clientId: value,
+    clientSecret: value,
+  }),
   fc.record({ kind: fc.constant("saveById" as const), id: fc.constantFrom("1", "2", "3", "4"), accessToken: value, refreshToken: fc.constantFrom("a", "b") }),
   fc.record({ kind: fc.constant("delete" as const), id: fc.constantFrom("1", "2", "3", "4", "5", "6") }),
   fc.record({ kind: fc.constant("clear" as const) }),
@@ -88,7 +96,13 @@ describe("document indexes", () => {
     const names = ["plain@example.com", "ünïcødé@example.com", "名前@example.jp", "emoji-😀-𝄞@example.com", 'quote"back\\slash\n'];
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 400 * (round + 1); i++) {
-        doc.save(normalizeInput({ userName: `${names[i % names.length]}-${round}-${i}`, refreshToken: `1000.${"r".repeat(i % 90)}`, accessToken: names[(i + 2) % names.length] }));
+        doc.save(
+          normalizeInput({
+            userName: `${names[i % names.length]}-${round}-${i}`,
+            refreshToken: `1000.${"r".repeat(i % 90)}`,
+            accessToken: names[(i + 2) % names.length],
+          }),
+        );
       }
       expect(Buffer.from(doc.serialize()).equals(Buffer.from(JSON.stringify(doc), "utf8"))).toBe(true);
       const read = TokenDocument.parse(doc.serialize(), "x");

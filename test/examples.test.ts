@@ -50,7 +50,7 @@ function withKeyFile(): { dir: string; key: string; keyFile: string } {
   const dir = tempDir();
   const key = generateKey();
   const keyFile = join(dir, "zoho.key");
-  writeFileSync(keyFile, key + "\n", { mode: 0o600 });
+  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
   return { dir, key, keyFile };
 }
 
@@ -69,13 +69,17 @@ function compileExamples(): Promise<ChildResult> {
 }
 
 describe("examples/", () => {
-  it("tsc -p examples type-checks them (strict, checkJs) and compiles the TypeScript one", async () => {
-    expect(existsSync(join(ROOT, "dist", "index.d.ts")), "run `npm run build` first").toBe(true);
-    const result = await compileExamples();
-    expect(result.stdout).toBe("");
-    expect(result.code).toBe(0);
-    expect(existsSync(join(OUT_DIR, "typescript-sdk.js"))).toBe(true);
-  }, TEST_TIMEOUT_MS);
+  it(
+    "tsc -p examples type-checks them (strict, checkJs) and compiles the TypeScript one",
+    async () => {
+      expect(existsSync(join(ROOT, "dist", "index.d.ts")), "run `npm run build` first").toBe(true);
+      const result = await compileExamples();
+      expect(result.stdout).toBe("");
+      expect(result.code).toBe(0);
+      expect(existsSync(join(OUT_DIR, "typescript-sdk.js"))).toBe(true);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
   const sdkExamples = [
     { name: "typescript-sdk.ts (ES module, typescript SDK)", script: () => join(OUT_DIR, "typescript-sdk.js"), storeInCwd: true },
@@ -91,19 +95,21 @@ describe("examples/", () => {
       const { dir, key, keyFile } = withKeyFile();
       const user = "ana@example.com";
       // One example with the default file names in its working directory, one with both named.
-      const files: Record<string, string> = storeInCwd
-        ? {}
-        : { ZOHO_TOKEN_STORE_FILE: join(dir, "store", "crm.enc"), ZOHO_TOKEN_STORE_KEY_FILE: keyFile };
+      const files: Record<string, string> = storeInCwd ? {} : { ZOHO_TOKEN_STORE_FILE: join(dir, "store", "crm.enc"), ZOHO_TOKEN_STORE_KEY_FILE: keyFile };
       const cwd = storeInCwd ? dir : join(dir, "elsewhere");
       mkdirSync(cwd, { recursive: true });
       const env = { ZOHO_USER: user, ZOHO_API_URL: server.apiUrl, ZOHO_ACCOUNTS_URL: server.url, ZOHO_FILE_UPLOAD_URL: server.apiUrl, ...files };
 
-      const first = await runExample(script(), {
-        ...env,
-        ZOHO_CLIENT_ID: server.clientId,
-        ZOHO_CLIENT_SECRET: server.clientSecret,
-        ZOHO_GRANT_CODE: server.issueGrantCode({ user }),
-      }, cwd);
+      const first = await runExample(
+        script(),
+        {
+          ...env,
+          ZOHO_CLIENT_ID: server.clientId,
+          ZOHO_CLIENT_SECRET: server.clientSecret,
+          ZOHO_GRANT_CODE: server.issueGrantCode({ user }),
+        },
+        cwd,
+      );
       expect(first.stderr).toBe("");
       expect(first.stdout).toBe(SDK_OUTPUT(user));
       expect(first.code).toBe(0);
@@ -128,39 +134,51 @@ describe("examples/", () => {
     TEST_TIMEOUT_MS,
   );
 
-  it("plain-records.mjs saves a record from the environment; a second run finds it", async () => {
-    const { dir, key } = withKeyFile();
-    const secrets = { ZOHO_CLIENT_ID: "1000.PLAINEXAMPLECLIENTID", ZOHO_CLIENT_SECRET: "plain-example-client-secret", ZOHO_REFRESH_TOKEN: "1000.plain-example-refresh-token" };
-    const script = join(EXAMPLES, "plain-records.mjs");
+  it(
+    "plain-records.mjs saves a record from the environment; a second run finds it",
+    async () => {
+      const { dir, key } = withKeyFile();
+      const secrets = {
+        ZOHO_CLIENT_ID: "1000.PLAINEXAMPLECLIENTID",
+        ZOHO_CLIENT_SECRET: "plain-example-client-secret",
+        ZOHO_REFRESH_TOKEN: "1000.plain-example-refresh-token",
+      };
+      const script = join(EXAMPLES, "plain-records.mjs");
 
-    const first = await runExample(script, { ZOHO_USER: "ben@example.com", ...secrets }, dir);
-    expect(first.stderr).toBe("");
-    expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^saved the token of ben@example\.com as id 1\nTokenRecord \{/);
-    expect(first.stdout).toContain("refreshToken: '[redacted]'");
+      const first = await runExample(script, { ZOHO_USER: "ben@example.com", ...secrets }, dir);
+      expect(first.stderr).toBe("");
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/^saved the token of ben@example\.com as id 1\nTokenRecord \{/);
+      expect(first.stdout).toContain("refreshToken: '[redacted]'");
 
-    const second = await runExample(script, { ZOHO_USER: "ben@example.com" }, dir);
-    expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/^TokenRecord \{\n {2}id: '1',\n {2}userName: 'ben@example\.com',/);
-    const third = await runExample(script, { ZOHO_USER: "nobody@example.com" }, dir);
-    expect(third.stdout).toBe("no token stored for nobody@example.com\n");
+      const second = await runExample(script, { ZOHO_USER: "ben@example.com" }, dir);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toMatch(/^TokenRecord \{\n {2}id: '1',\n {2}userName: 'ben@example\.com',/);
+      const third = await runExample(script, { ZOHO_USER: "nobody@example.com" }, dir);
+      expect(third.stdout).toBe("no token stored for nobody@example.com\n");
 
-    const stored = await (await EncryptedFileStore.open({ path: join(dir, "zoho-tokens.enc"), key })).findToken({ userName: "ben@example.com" });
-    expect(stored).toMatchObject({ clientId: secrets.ZOHO_CLIENT_ID, clientSecret: secrets.ZOHO_CLIENT_SECRET, refreshToken: secrets.ZOHO_REFRESH_TOKEN });
-    for (const secret of [key, ...Object.values(secrets)]) {
-      for (const run of [first, second, third]) expect(run.stdout + run.stderr).not.toContain(secret);
-    }
-  }, TEST_TIMEOUT_MS);
+      const stored = await (await EncryptedFileStore.open({ path: join(dir, "zoho-tokens.enc"), key })).findToken({ userName: "ben@example.com" });
+      expect(stored).toMatchObject({ clientId: secrets.ZOHO_CLIENT_ID, clientSecret: secrets.ZOHO_CLIENT_SECRET, refreshToken: secrets.ZOHO_REFRESH_TOKEN });
+      for (const secret of [key, ...Object.values(secrets)]) {
+        for (const run of [first, second, third]) expect(run.stdout + run.stderr).not.toContain(secret);
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it("memory-backend.mjs runs the store on the in-memory backend", async () => {
-    const result = await runExample(join(EXAMPLES, "memory-backend.mjs"), {}, tempDir());
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^TokenRecord \{\n {2}id: '1',\n {2}userName: 'me@example\.com',/);
-    expect(result.stdout).toContain("refreshToken: '[redacted]'");
-    expect(result.stdout).toMatch(/\n\d+ sealed bytes in memory\n$/);
-    expect(result.stdout).not.toContain("1000.made-up-refresh-token");
-  }, TEST_TIMEOUT_MS);
+  it(
+    "memory-backend.mjs runs the store on the in-memory backend",
+    async () => {
+      const result = await runExample(join(EXAMPLES, "memory-backend.mjs"), {}, tempDir());
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^TokenRecord \{\n {2}id: '1',\n {2}userName: 'me@example\.com',/);
+      expect(result.stdout).toContain("refreshToken: '[redacted]'");
+      expect(result.stdout).toMatch(/\n\d+ sealed bytes in memory\n$/);
+      expect(result.stdout).not.toContain("1000.made-up-refresh-token");
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 /** The ```lang blocks of a Markdown text, with the line before each (for the marker). */
@@ -172,7 +190,11 @@ function codeBlocks(markdown: string): { lang: string; code: string[]; line: num
     if (!open) continue;
     const end = lines.findIndex((line, j) => j > i && /^```\s*$/.test(line));
     if (end === -1) throw new Error(`README.md: the block at line ${i + 1} is never closed`);
-    const before = lines.slice(0, i).reverse().find((line) => line.trim() !== "") ?? "";
+    const before =
+      lines
+        .slice(0, i)
+        .reverse()
+        .find((line) => line.trim() !== "") ?? "";
     blocks.push({ lang: open[1]!, code: lines.slice(i + 1, end), line: i + 1, before: before.trim() });
     i = end;
   }
@@ -192,7 +214,13 @@ const NOT_AN_EXAMPLE = "<!-- not-an-example -->";
 const CHECKED_LANGS = new Set(["ts", "js", "typescript", "javascript", "mjs", "cjs", "mts", "cts", "tsx", "jsx"]);
 
 /** The Markdown files whose code blocks must be excerpts of examples/: the README and the documentation. */
-const MARKDOWN = ["README.md", "SECURITY.md", ...readdirSync(join(ROOT, "docs")).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)];
+const MARKDOWN = [
+  "README.md",
+  "SECURITY.md",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .map((name) => `docs/${name}`),
+];
 
 describe("README.md and docs/", () => {
   const examples = readdirSync(EXAMPLES)

@@ -23,8 +23,7 @@ const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
 const BIN = "zoho-encrypted-filestore";
 
 /** The banner docs/bundling.md gives for ESM bundles, with a name no program uses for createRequire. */
-const REQUIRE_BANNER =
-  'import { createRequire as __bundleCreateRequire } from "node:module"; const require = __bundleCreateRequire(import.meta.url);';
+const REQUIRE_BANNER = 'import { createRequire as __bundleCreateRequire } from "node:module"; const require = __bundleCreateRequire(import.meta.url);';
 
 /** Runs a command to its end (killed after `timeoutMs`, generous for a loaded machine). */
 function runCommand(command: string, args: string[], { cwd = ROOT, env = process.env, timeoutMs = 120_000 } = {}): Promise<ChildResult> {

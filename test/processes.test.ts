@@ -11,7 +11,9 @@ describe("many processes, one file", () => {
   it("8 processes x 100 upserts of distinct users: all 800 present", async () => {
     const path = join(tempDir(), "t.enc");
     const key = generateKey();
-    const results = await Promise.all(Array.from({ length: 8 }, (_, p) => runNode(fixture("writer.mjs"), [path, `p${p}`, "100"], { ZOHO_TOKEN_STORE_KEY: key }, 120_000)));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, p) => runNode(fixture("writer.mjs"), [path, `p${p}`, "100"], { ZOHO_TOKEN_STORE_KEY: key }, 120_000)),
+    );
     for (const result of results) expect(result.code, result.stderr).toBe(0);
     const tokens = await (await EncryptedFileStore.open({ path, key })).getTokens();
     expect(tokens).toHaveLength(800);
@@ -28,23 +30,29 @@ describe("many processes, one file", () => {
     holder.kill("SIGKILL");
     await new Promise((resolve) => holder.on("close", resolve));
     expect(existsSync(`${path}.lock`)).toBe(true);
-    const results = await Promise.all(Array.from({ length: 3 }, (_, p) => runNode(fixture("writer.mjs"), [path, `w${p}`, "5", "2000"], { ZOHO_TOKEN_STORE_KEY: key })));
+    const results = await Promise.all(
+      Array.from({ length: 3 }, (_, p) => runNode(fixture("writer.mjs"), [path, `w${p}`, "5", "2000"], { ZOHO_TOKEN_STORE_KEY: key })),
+    );
     for (const result of results) expect(result.code, result.stderr).toBe(0);
     expect(await (await EncryptedFileStore.open({ path, key })).getTokens()).toHaveLength(15);
     expect(existsSync(`${path}.lock`)).toBe(false);
   }, 60_000);
 
-  it("a writer killed at random moments always leaves a whole generation", async () => {
-    const trials = STRESS ? 200 : 8;
-    const parallel = 4;
-    const outcomes: string[] = [];
-    for (let start = 0; start < trials; start += parallel) {
-      const batch = Array.from({ length: Math.min(parallel, trials - start) }, () => killedWriterTrial());
-      outcomes.push(...(await Promise.all(batch)));
-    }
-    // Both kinds of outcome happen: killed before the first ack, or after some.
-    expect(outcomes.length).toBe(trials);
-  }, STRESS ? 1_800_000 : 120_000);
+  it(
+    "a writer killed at random moments always leaves a whole generation",
+    async () => {
+      const trials = STRESS ? 200 : 8;
+      const parallel = 4;
+      const outcomes: string[] = [];
+      for (let start = 0; start < trials; start += parallel) {
+        const batch = Array.from({ length: Math.min(parallel, trials - start) }, () => killedWriterTrial());
+        outcomes.push(...(await Promise.all(batch)));
+      }
+      // Both kinds of outcome happen: killed before the first ack, or after some.
+      expect(outcomes.length).toBe(trials);
+    },
+    STRESS ? 1_800_000 : 120_000,
+  );
 });
 
 /** Runs a writer, SIGKILLs it at a random moment, then checks the file and the next writer. */

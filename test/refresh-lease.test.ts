@@ -65,84 +65,111 @@ function refreshesSince(s: ZohoServer, before: ZohoServer["stats"]) {
 }
 
 describe.each(["ts", "nodejs"] as const)("refresh leases through the real %s SDK", (sdk) => {
-  it(`${PROCESSES} processes sharing one expired token make exactly one refresh`, async () => {
-    const s = await server();
-    const shared = await expiredToken(s, sdk);
-    const before = { ...s.stats };
-    const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { ...shared, sdk })));
-    expect(results.map((r) => r.failed)).toEqual(Array(PROCESSES).fill(0));
-    expect(results.reduce((sum, r) => sum + r.ok, 0)).toBe(PROCESSES * 2);
-    expect(refreshesSince(s, before)).toEqual({ refreshes: 1, refused: 0, grants: 0, grantFailures: 0 });
-  }, TIMEOUT_MS);
+  it(
+    `${PROCESSES} processes sharing one expired token make exactly one refresh`,
+    async () => {
+      const s = await server();
+      const shared = await expiredToken(s, sdk);
+      const before = { ...s.stats };
+      const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { ...shared, sdk })));
+      expect(results.map((r) => r.failed)).toEqual(Array(PROCESSES).fill(0));
+      expect(results.reduce((sum, r) => sum + r.ok, 0)).toBe(PROCESSES * 2);
+      expect(refreshesSince(s, before)).toEqual({ refreshes: 1, refused: 0, grants: 0, grantFailures: 0 });
+    },
+    TIMEOUT_MS,
+  );
 
-  it(`${PROCESSES} processes given the same new grant code make one exchange, and all their calls succeed`, async () => {
-    const s = await server({ latencyMs: ACCOUNTS_LATENCY_MS });
-    const path = join(tempDir(), "tokens.enc");
-    const userName = "fresh@example.com";
-    const grantCode = s.issueGrantCode({ user: userName });
-    const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { path, userName, grantCode, sdk })));
-    expect(results.map((r) => [r.initialized, r.failed]), JSON.stringify(results.map((r) => r.errors))).toEqual(Array(PROCESSES).fill([true, 0]));
-    expect(s.stats).toMatchObject({ grantsExchanged: 1, grantFailures: 0, refreshes: 0 });
-    expect(await (await EncryptedFileStore.open({ path, key })).getTokens()).toHaveLength(1);
-  }, TIMEOUT_MS);
+  it(
+    `${PROCESSES} processes given the same new grant code make one exchange, and all their calls succeed`,
+    async () => {
+      const s = await server({ latencyMs: ACCOUNTS_LATENCY_MS });
+      const path = join(tempDir(), "tokens.enc");
+      const userName = "fresh@example.com";
+      const grantCode = s.issueGrantCode({ user: userName });
+      const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { path, userName, grantCode, sdk })));
+      expect(
+        results.map((r) => [r.initialized, r.failed]),
+        JSON.stringify(results.map((r) => r.errors)),
+      ).toEqual(Array(PROCESSES).fill([true, 0]));
+      expect(s.stats).toMatchObject({ grantsExchanged: 1, grantFailures: 0, refreshes: 0 });
+      expect(await (await EncryptedFileStore.open({ path, key })).getTokens()).toHaveLength(1);
+    },
+    TIMEOUT_MS,
+  );
 });
 
 describe("refresh leases: other ways to name the token", () => {
-  it(`${PROCESSES} processes configured with the token's id make exactly one refresh`, async () => {
-    const s = await server();
-    const shared = await expiredToken(s, "ts");
-    const before = { ...s.stats };
-    const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { path: shared.path, tokenId: "1", calls: 1 })));
-    expect(results.map((r) => [r.initialized, r.failed])).toEqual(Array(PROCESSES).fill([true, 0]));
-    expect(refreshesSince(s, before)).toEqual({ refreshes: 1, refused: 0, grants: 0, grantFailures: 0 });
-  }, TIMEOUT_MS);
+  it(
+    `${PROCESSES} processes configured with the token's id make exactly one refresh`,
+    async () => {
+      const s = await server();
+      const shared = await expiredToken(s, "ts");
+      const before = { ...s.stats };
+      const results = await Promise.all(Array.from({ length: PROCESSES }, () => run(s, { path: shared.path, tokenId: "1", calls: 1 })));
+      expect(results.map((r) => [r.initialized, r.failed])).toEqual(Array(PROCESSES).fill([true, 0]));
+      expect(refreshesSince(s, before)).toEqual({ refreshes: 1, refused: 0, grants: 0, grantFailures: 0 });
+    },
+    TIMEOUT_MS,
+  );
 });
 
 describe("refresh leases: failures", () => {
-  it("with leases turned off, the same processes each refresh on their own", async () => {
-    const s = await server();
-    const shared = await expiredToken(s, "ts");
-    const before = { ...s.stats };
-    const results = await Promise.all(Array.from({ length: 4 }, () => run(s, { ...shared, storeOptions: { refreshLeaseMs: 0 } })));
-    expect(results.map((r) => r.failed)).toEqual([0, 0, 0, 0]);
-    expect(refreshesSince(s, before).refreshes).toBeGreaterThan(1);
-  }, TIMEOUT_MS);
+  it(
+    "with leases turned off, the same processes each refresh on their own",
+    async () => {
+      const s = await server();
+      const shared = await expiredToken(s, "ts");
+      const before = { ...s.stats };
+      const results = await Promise.all(Array.from({ length: 4 }, () => run(s, { ...shared, storeOptions: { refreshLeaseMs: 0 } })));
+      expect(results.map((r) => r.failed)).toEqual([0, 0, 0, 0]);
+      expect(refreshesSince(s, before).refreshes).toBeGreaterThan(1);
+    },
+    TIMEOUT_MS,
+  );
 
-  it("a holder killed during its refresh holds the others up far less than the lease timeout", async () => {
-    const s = await server();
-    const shared = await expiredToken(s, "ts");
-    const leaseMs = 60_000;
-    s.setLatency(1_000_000); // the first refresh never answers: its holder is killed while waiting
-    const storeOptions = { refreshLeaseMs: leaseMs };
-    const dir = join(shared.path, "..");
-    const received = s.stats.tokenRequestsReceived;
-    const holder = runSdkClient({ ...serverConfig(s), store: "ours", sdk: "ts", calls: 1, ...shared, storeOptions }, env, 120_000);
-    while (s.stats.tokenRequestsReceived === received) await new Promise((r) => setTimeout(r, 20));
-    s.setLatency(0);
-    const leaseFile = readdirSync(dir).find((name) => name.startsWith("tokens.enc.lease-"));
-    expect(leaseFile).toBeDefined();
-    const { pid } = JSON.parse(readFileSync(join(dir, leaseFile!), "utf8")) as { pid: number };
-    const started = Date.now();
-    const others = Promise.all(Array.from({ length: 3 }, () => run(s, { ...shared, storeOptions })));
-    await new Promise((r) => setTimeout(r, 300));
-    process.kill(pid, "SIGKILL");
-    await holder;
-    const results = await others;
-    expect(results.map((r) => r.failed)).toEqual([0, 0, 0]);
-    expect(Date.now() - started).toBeLessThan(leaseMs / 2);
-    expect(s.stats.refreshes).toBe(1);
-  }, TIMEOUT_MS);
+  it(
+    "a holder killed during its refresh holds the others up far less than the lease timeout",
+    async () => {
+      const s = await server();
+      const shared = await expiredToken(s, "ts");
+      const leaseMs = 60_000;
+      s.setLatency(1_000_000); // the first refresh never answers: its holder is killed while waiting
+      const storeOptions = { refreshLeaseMs: leaseMs };
+      const dir = join(shared.path, "..");
+      const received = s.stats.tokenRequestsReceived;
+      const holder = runSdkClient({ ...serverConfig(s), store: "ours", sdk: "ts", calls: 1, ...shared, storeOptions }, env, 120_000);
+      while (s.stats.tokenRequestsReceived === received) await new Promise((r) => setTimeout(r, 20));
+      s.setLatency(0);
+      const leaseFile = readdirSync(dir).find((name) => name.startsWith("tokens.enc.lease-"));
+      expect(leaseFile).toBeDefined();
+      const { pid } = JSON.parse(readFileSync(join(dir, leaseFile!), "utf8")) as { pid: number };
+      const started = Date.now();
+      const others = Promise.all(Array.from({ length: 3 }, () => run(s, { ...shared, storeOptions })));
+      await new Promise((r) => setTimeout(r, 300));
+      process.kill(pid, "SIGKILL");
+      await holder;
+      const results = await others;
+      expect(results.map((r) => r.failed)).toEqual([0, 0, 0]);
+      expect(Date.now() - started).toBeLessThan(leaseMs / 2);
+      expect(s.stats.refreshes).toBe(1);
+    },
+    TIMEOUT_MS,
+  );
 
-  it("a failed refresh is retried by the next caller", async () => {
-    const s = await server();
-    const shared = await expiredToken(s, "ts");
-    s.failNextTokenRequests(1);
-    s.setLatency(0);
-    const first = await run(s, { ...shared, calls: 1, storeOptions: { refreshLeaseMs: 2_000 } });
-    // The SDK renews while initialising: the failure stops it there.
-    expect(first.initialized && first.failed === 0).toBe(false);
-    const second = await run(s, { ...shared, calls: 1, storeOptions: { refreshLeaseMs: 2_000 } });
-    expect(second).toMatchObject({ ok: 1, failed: 0 });
-    expect(s.stats.refreshes, JSON.stringify([second, s.stats])).toBe(1);
-  }, TIMEOUT_MS);
+  it(
+    "a failed refresh is retried by the next caller",
+    async () => {
+      const s = await server();
+      const shared = await expiredToken(s, "ts");
+      s.failNextTokenRequests(1);
+      s.setLatency(0);
+      const first = await run(s, { ...shared, calls: 1, storeOptions: { refreshLeaseMs: 2_000 } });
+      // The SDK renews while initialising: the failure stops it there.
+      expect(first.initialized && first.failed === 0).toBe(false);
+      const second = await run(s, { ...shared, calls: 1, storeOptions: { refreshLeaseMs: 2_000 } });
+      expect(second).toMatchObject({ ok: 1, failed: 0 });
+      expect(s.stats.refreshes, JSON.stringify([second, s.stats])).toBe(1);
+    },
+    TIMEOUT_MS,
+  );
 });

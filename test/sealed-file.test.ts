@@ -54,7 +54,18 @@ describe("format version 1 fixtures", () => {
         redirectUrl: "https://example.com/cb",
         apiDomain: "https://www.zohoapis.com",
       },
-      { id: "3", userName: null, clientId: "c3", clientSecret: "s3", refreshToken: "1000.third", accessToken: null, grantToken: null, expiryTime: null, redirectUrl: null, apiDomain: null },
+      {
+        id: "3",
+        userName: null,
+        clientId: "c3",
+        clientSecret: "s3",
+        refreshToken: "1000.third",
+        accessToken: null,
+        grantToken: null,
+        expiryTime: null,
+        redirectUrl: null,
+        apiDomain: null,
+      },
     ]);
     expect(await store.verify()).toMatchObject({ generation: 4, tokens: 2, keySource: "raw" });
     // The next id continues after the deleted one.

@@ -15,14 +15,24 @@ const backends = [
     name: "file",
     async open(key = generateKey()) {
       const path = join(tempDir(), "tokens.enc");
-      return { store: await EncryptedFileStore.open({ path, key }), key, reopen: () => EncryptedFileStore.open({ path, key }), stored: () => readFileSync(path) };
+      return {
+        store: await EncryptedFileStore.open({ path, key }),
+        key,
+        reopen: () => EncryptedFileStore.open({ path, key }),
+        stored: () => readFileSync(path),
+      };
     },
   },
   {
     name: "memory",
     async open(key = generateKey()) {
       const backend = new MemoryBackend();
-      return { store: await EncryptedTokenStore.openBackend(backend, { key }), key, reopen: () => EncryptedTokenStore.openBackend(backend, { key }), stored: () => Buffer.from(backend.bytes!) };
+      return {
+        store: await EncryptedTokenStore.openBackend(backend, { key }),
+        key,
+        reopen: () => EncryptedTokenStore.openBackend(backend, { key }),
+        stored: () => Buffer.from(backend.bytes!),
+      };
     },
   },
 ];
@@ -120,7 +130,7 @@ describe.each(backends)("the six token operations ($name backend)", ({ open: ope
     const nasty = {
       userName: 'a,b"c\nd\r\ne\u0000f\u2028g — ü 🔑',
       clientId: "1000.,\"'\n",
-      clientSecret: "\\,\"\n\t",
+      clientSecret: '\\,"\n\t',
       refreshToken: "rt,with,commas\nand\nnewlines",
       accessToken: '"quoted"',
       grantToken: "\ud83d\ude00",
@@ -181,7 +191,14 @@ describe.each(backends)("the six token operations ($name backend)", ({ open: ope
     const { store, key } = await openStore();
     const token = sampleToken("leak", { grantToken: "grant-leak-gt" });
     const saved = await store.saveToken(token);
-    const text = [inspect(saved), JSON.stringify(saved), inspect(await store.getTokens()), inspect(store, { showHidden: true, depth: 10 }), JSON.stringify(store), String(saved)].join("\n");
+    const text = [
+      inspect(saved),
+      JSON.stringify(saved),
+      inspect(await store.getTokens()),
+      inspect(store, { showHidden: true, depth: 10 }),
+      JSON.stringify(store),
+      String(saved),
+    ].join("\n");
     assertNoSecrets(text, [...secretsOf(token), key]);
     expect(text).toContain("[redacted]");
     expect(text).toContain("user-leak@example.com");
@@ -192,7 +209,20 @@ describe.each(backends)("input validation ($name backend)", ({ open: openStore }
   it("refuses malformed tokens with INVALID_TOKEN and no secret in the message", async () => {
     const { store } = await openStore();
     const secret = "1000.do-not-print-me";
-    const bad: unknown[] = [null, undefined, 42, "str", [], new Date(), { refreshToken: 42 }, { refreshToken: { secret } }, { refresh_token: secret }, { id: 5, refreshToken: secret }, { userName: "x".repeat(20_000), refreshToken: secret }, JSON.parse(`{"__proto__": {"x": 1}, "refreshToken": "${secret}"}`)];
+    const bad: unknown[] = [
+      null,
+      undefined,
+      42,
+      "str",
+      [],
+      new Date(),
+      { refreshToken: 42 },
+      { refreshToken: { secret } },
+      { refresh_token: secret },
+      { id: 5, refreshToken: secret },
+      { userName: "x".repeat(20_000), refreshToken: secret },
+      JSON.parse(`{"__proto__": {"x": 1}, "refreshToken": "${secret}"}`),
+    ];
     for (const value of bad) {
       const error = await store.saveToken(value as never).then(
         () => undefined,

@@ -92,17 +92,23 @@ describe("the published types, compiled by tsc in a consumer project", () => {
     }
   });
 
-  it.each(PROJECTS)("$name", async ({ type, compilerOptions, files }) => {
-    const dir = consumerProject({ type, compilerOptions, files });
-    projects.push(dir);
-    const result = await tsc(dir);
-    expect(result.stdout + result.stderr).toBe("");
-    expect(result.code).toBe(0);
-  }, TEST_TIMEOUT_MS);
+  it.each(PROJECTS)(
+    "$name",
+    async ({ type, compilerOptions, files }) => {
+      const dir = consumerProject({ type, compilerOptions, files });
+      projects.push(dir);
+      const result = await tsc(dir);
+      expect(result.stdout + result.stderr).toBe("");
+      expect(result.code).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
   it("the consumer sources and the TypeScript example use no `any` and no cast", () => {
     const files = [
-      ...readdirSync(SOURCES).filter((name) => !name.endsWith(".d.ts")).map((name) => join(SOURCES, name)),
+      ...readdirSync(SOURCES)
+        .filter((name) => !name.endsWith(".d.ts"))
+        .map((name) => join(SOURCES, name)),
       join(ROOT, "examples", "typescript-sdk.ts"),
     ];
     expect(files.length).toBeGreaterThanOrEqual(5);

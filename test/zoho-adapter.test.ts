@@ -28,7 +28,15 @@ describe.each(SDKS)("zohoTokenStore with the %s SDK's classes", (sdkName) => {
     const path = join(tempDir(), "tokens.enc");
     const store = await zohoTokenStore(ZOHOCRMSDK, { path, key });
     /** A token as an application builds it, with the SDK's OAuthBuilder. */
-    const build = (fields: { user?: string; clientId?: string; clientSecret?: string; refreshToken?: string; grantToken?: string; accessToken?: string; id?: string }) => {
+    const build = (fields: {
+      user?: string;
+      clientId?: string;
+      clientSecret?: string;
+      refreshToken?: string;
+      grantToken?: string;
+      accessToken?: string;
+      id?: string;
+    }) => {
       let builder = new ZOHOCRMSDK.OAuthBuilder();
       if (fields.clientId) builder = builder.clientId(fields.clientId);
       if (fields.clientSecret) builder = builder.clientSecret(fields.clientSecret);
@@ -67,7 +75,10 @@ describe.each(SDKS)("zohoTokenStore with the %s SDK's classes", (sdkName) => {
   it("refuses something that is not an SDK namespace", async () => {
     const { key, path } = await setup();
     for (const bad of [null, {}, { OAuthToken: {} }, "ZOHOCRMSDK"]) {
-      await expect(zohoTokenStore(bad as unknown as ZohoSdkNamespace, { path, key })).rejects.toMatchObject({ name: "TokenStoreError", code: "INVALID_OPTION" });
+      await expect(zohoTokenStore(bad as unknown as ZohoSdkNamespace, { path, key })).rejects.toMatchObject({
+        name: "TokenStoreError",
+        code: "INVALID_OPTION",
+      });
     }
   });
 

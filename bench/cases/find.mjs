@@ -75,13 +75,23 @@ export async function run(ctx) {
   const pk = stats.get(SQLITE_PK);
   const sdkStats = stats.get(SDK);
   const statStats = stats.get(STAT);
-  r.target("findToken median <= better-sqlite3 point query median", ours.medianNs <= pk.medianNs, `${formatNs(ours.medianNs)} vs ${formatNs(pk.medianNs)} (${formatRatio(ours.medianNs / pk.medianNs)})`);
-  r.target("findTokenById median <= better-sqlite3 point query median", byId.medianNs <= pk.medianNs, `${formatNs(byId.medianNs)} vs ${formatNs(pk.medianNs)} (${formatRatio(byId.medianNs / pk.medianNs)})`);
+  r.target(
+    "findToken median <= better-sqlite3 point query median",
+    ours.medianNs <= pk.medianNs,
+    `${formatNs(ours.medianNs)} vs ${formatNs(pk.medianNs)} (${formatRatio(ours.medianNs / pk.medianNs)})`,
+  );
+  r.target(
+    "findTokenById median <= better-sqlite3 point query median",
+    byId.medianNs <= pk.medianNs,
+    `${formatNs(byId.medianNs)} vs ${formatNs(pk.medianNs)} (${formatRatio(byId.medianNs / pk.medianNs)})`,
+  );
   r.target(
     "SDK FileStore.findToken >= 50x findToken (medians)",
     sdkStats.medianNs >= 50 * ours.medianNs,
     `${formatRatio(sdkStats.medianNs / ours.medianNs)} slower (the stat alone: ${formatRatio(sdkStats.medianNs / statStats.medianNs)}; findToken = stat + ${formatNs(ours.medianNs - statStats.medianNs)})`,
   );
-  r.note("this store takes a plain token object and returns a copy of the record; the SDK's FileStore is given its own OAuthToken (built untimed) and fills it in.");
+  r.note(
+    "this store takes a plain token object and returns a copy of the record; the SDK's FileStore is given its own OAuthToken (built untimed) and fills it in.",
+  );
   return r;
 }

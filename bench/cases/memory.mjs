@@ -30,10 +30,16 @@ export async function run(ctx) {
   const steady = growth(result.steady);
   const peak = result.peak.rss - result.before.rss;
   const x = (n) => `${(n / plainBytes).toFixed(2)}x`;
-  r.note(`baseline: the same process after it used a one-token store, full GCs; open of the 10,000-token store took ${formatNs(result.openNs)}; then one saveToken (a refresh), so the writer's serialization buffer is counted`);
+  r.note(
+    `baseline: the same process after it used a one-token store, full GCs; open of the 10,000-token store took ${formatNs(result.openNs)}; then one saveToken (a refresh), so the writer's serialization buffer is counted`,
+  );
   r.note(`during open (before any GC): RSS +${formatBytes(peak)} (${x(peak)}): the file, its decryption, the JSON text and the parse are all alive at once`);
-  r.note(`just after open and the save, full GCs: heap (used + external) +${formatBytes(open.heap)} (${x(open.heap)}), RSS +${formatBytes(open.rss)} (${x(open.rss)}); V8 still holds the young generation it grew while parsing`);
-  r.note(`steady, ${result.idleMs / 1000} s later (V8's memory reducer has run), full GCs: heap +${formatBytes(steady.heap)} (${x(steady.heap)}), RSS +${formatBytes(steady.rss)} (${x(steady.rss)})`);
+  r.note(
+    `just after open and the save, full GCs: heap (used + external) +${formatBytes(open.heap)} (${x(open.heap)}), RSS +${formatBytes(open.rss)} (${x(open.rss)}); V8 still holds the young generation it grew while parsing`,
+  );
+  r.note(
+    `steady, ${result.idleMs / 1000} s later (V8's memory reducer has run), full GCs: heap +${formatBytes(steady.heap)} (${x(steady.heap)}), RSS +${formatBytes(steady.rss)} (${x(steady.rss)})`,
+  );
   r.target("steady heap growth <= 3x the decrypted JSON", steady.heap <= 3 * plainBytes, x(steady.heap));
   r.target("steady RSS growth <= 3x the decrypted JSON", steady.rss <= 3 * plainBytes, x(steady.rss));
   r.extra = { plainBytes, openGrowth: open, steadyGrowth: steady, peakRssGrowth: peak, ...result };

@@ -37,7 +37,9 @@ export async function run(ctx) {
       }
     }
   }
-  r.note("refresh: each process updates its own user's token (10 tokens stored); lost updates show as a generation count below the number of saves or a wrong final value. insert: every save adds a new user, so the file grows to 1,610 tokens; a lost update shows as a missing user.");
+  r.note(
+    "refresh: each process updates its own user's token (10 tokens stored); lost updates show as a generation count below the number of saves or a wrong final value. insert: every save adds a new user, so the file grows to 1,610 tokens; a lost update shows as a missing user.",
+  );
   return r;
 }
 
@@ -98,7 +100,10 @@ async function checkWriters(ctx, { subject, mode, path, ops, startGeneration }) 
   } else {
     const sdk = await loadSdk();
     try {
-      records = (await new sdk.FileStore(path).getTokens()).map((t) => ({ userName: t.getUserSignature()?.getName() ?? null, accessToken: t.getAccessToken() }));
+      records = (await new sdk.FileStore(path).getTokens()).map((t) => ({
+        userName: t.getUserSignature()?.getName() ?? null,
+        accessToken: t.getAccessToken(),
+      }));
     } catch {
       records = [];
     }

@@ -56,13 +56,19 @@ export async function run(ctx) {
   );
   sqlite.close();
   const check = await store.findToken({ userName: users[3] });
-  if (!check || check.accessToken.length !== 70) throw new Error("store saveToken: wrong result");
+  if (check?.accessToken.length !== 70) throw new Error("store saveToken: wrong result");
 
   const r = new CaseResult("save", `durable saveToken, ${USERS_SAVE} tokens stored (${formatBytes(fileBytes)} sealed file)`);
   for (const [name, s] of stats) r.row(name, s, { ref: name === MAIN ? undefined : MAIN });
   const ours = stats.get(MAIN);
   const floorStats = stats.get(FLOOR);
-  r.target("saveToken median <= 1.5x floor median", ours.medianNs <= 1.5 * floorStats.medianNs, `${formatRatio(ours.medianNs / floorStats.medianNs)} (${formatNs(ours.medianNs)} vs ${formatNs(floorStats.medianNs)})`);
-  r.note(`the floor writes the same ${fileBytes} bytes; this store also keeps ${"`<file>.prev`"} (a hard link), checks the file's identity before the rename and fsyncs file and directory.`);
+  r.target(
+    "saveToken median <= 1.5x floor median",
+    ours.medianNs <= 1.5 * floorStats.medianNs,
+    `${formatRatio(ours.medianNs / floorStats.medianNs)} (${formatNs(ours.medianNs)} vs ${formatNs(floorStats.medianNs)})`,
+  );
+  r.note(
+    `the floor writes the same ${fileBytes} bytes; this store also keeps ${"`<file>.prev`"} (a hard link), checks the file's identity before the rename and fsyncs file and directory.`,
+  );
   return r;
 }

@@ -32,7 +32,11 @@ export async function run(ctx) {
     setups.push({ count, store, fileBytes, plainBytes, users, floor });
   }
   const finds = await timeInterleaved(
-    setups.map(({ count, store, users }) => ({ name: `find ${count}`, ops: ctx.quick ? 500 : 3000, run: (i) => store.findToken({ userName: users[i % users.length] }) })),
+    setups.map(({ count, store, users }) => ({
+      name: `find ${count}`,
+      ops: ctx.quick ? 500 : 3000,
+      run: (i) => store.findToken({ userName: users[i % users.length] }),
+    })),
     { rounds: ctx.quick ? 2 : 10, warmup: 2000 },
   );
   const perSize = [];
@@ -70,7 +74,9 @@ export async function run(ctx) {
     });
   }
   checkTargets(r, perSize);
-  r.note("seal includes the per-write HKDF subkey, the header and its check; the node:crypto rows encrypt (decrypt) the same number of bytes with a fixed key.");
+  r.note(
+    "seal includes the per-write HKDF subkey, the header and its check; the node:crypto rows encrypt (decrypt) the same number of bytes with a fixed key.",
+  );
   r.extra.perSize = perSize.map(({ count, plainBytes, fileBytes }) => ({ count, plainBytes, fileBytes }));
   return r;
 }
@@ -126,7 +132,11 @@ function checkTargets(r, perSize) {
   const first = perSize[0];
   const last = perSize[perSize.length - 1];
   const findGrowth = last.find.medianNs / first.find.medianNs;
-  r.target("warm findToken flat from 10 to 10,000 tokens (median grows < 1.5x)", findGrowth < 1.5, `${formatNs(first.find.medianNs)} -> ${formatNs(last.find.medianNs)} (${formatRatio(findGrowth)})`);
+  r.target(
+    "warm findToken flat from 10 to 10,000 tokens (median grows < 1.5x)",
+    findGrowth < 1.5,
+    `${formatNs(first.find.medianNs)} -> ${formatNs(last.find.medianNs)} (${formatRatio(findGrowth)})`,
+  );
   for (let i = 1; i < perSize.length; i++) {
     const a = perSize[i - 1];
     const b = perSize[i];

@@ -35,7 +35,10 @@ function fileSystemOf(dir) {
 }
 
 export function loadAverage() {
-  return os.loadavg().map((v) => v.toFixed(2)).join(" ");
+  return os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(" ");
 }
 
 /** The machine, with `dir` (the run's temp dir) and the file system it is on. */

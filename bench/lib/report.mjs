@@ -57,7 +57,7 @@ export class CaseResult {
 function ratioAgainst(rows, row) {
   if (!row.ref) return undefined;
   const ref = rows.find((r) => r.subject === row.ref);
-  if (!ref || !ref.medianNs || !row.medianNs) return undefined;
+  if (!ref?.medianNs || !row.medianNs) return undefined;
   return ref.medianNs / row.medianNs;
 }
 
@@ -67,15 +67,21 @@ export function printCase(result) {
   const table = [["subject", "median", "p99", "ops", "ours ÷ this"]];
   for (const row of result.rows) {
     if (row.unit === "rate") {
-      table.push([row.subject, `${row.rate.toFixed(0)} ops/s`, `p99 ${formatNs(row.p99Ns)}`, String(row.ops), row.ref ? formatRatio(ratioAgainst(result.rows, row)) : "-"]);
+      table.push([
+        row.subject,
+        `${row.rate.toFixed(0)} ops/s`,
+        `p99 ${formatNs(row.p99Ns)}`,
+        String(row.ops),
+        row.ref ? formatRatio(ratioAgainst(result.rows, row)) : "-",
+      ]);
     } else {
       table.push([row.subject, formatNs(row.medianNs), formatNs(row.p99Ns), String(row.ops), row.ref ? formatRatio(ratioAgainst(result.rows, row)) : "-"]);
     }
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
   for (const [i, r] of (table.length > 1 ? table : []).entries()) {
-    lines.push("  " + r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
-    if (i === 0) lines.push("  " + widths.map((w) => "-".repeat(w)).join("  "));
+    lines.push(`  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")}`);
+    if (i === 0) lines.push(`  ${widths.map((w) => "-".repeat(w)).join("  ")}`);
   }
   for (const note of result.notes) lines.push(`  note: ${note}`);
   for (const t of result.targets) lines.push(`  [${t.pass ? "PASS" : "FAIL"}] ${t.text}: ${t.detail}`);
@@ -87,7 +93,8 @@ function markdownCase(result) {
   if (result.rows.length > 0) lines.push("| subject | median | p99 | ops | ours ÷ this |", "|---|--:|--:|--:|--:|");
   for (const row of result.rows) {
     const ratio = row.ref ? formatRatio(ratioAgainst(result.rows, row)) : "";
-    if (row.unit === "rate") lines.push(`| ${row.subject} | ${row.rate.toFixed(0)} ops/s (save median ${formatNs(row.medianNs)}) | ${formatNs(row.p99Ns)} | ${row.ops} | ${ratio} |`);
+    if (row.unit === "rate")
+      lines.push(`| ${row.subject} | ${row.rate.toFixed(0)} ops/s (save median ${formatNs(row.medianNs)}) | ${formatNs(row.p99Ns)} | ${row.ops} | ${ratio} |`);
     else lines.push(`| ${row.subject} | ${formatNs(row.medianNs)} | ${formatNs(row.p99Ns)} | ${row.ops} | ${ratio} |`);
   }
   lines.push("");
@@ -100,7 +107,7 @@ function markdownCase(result) {
 /** The whole run as JSON: the command, when, how long, the machine and every case. */
 export function writeJson(path, { command, started, seconds, machine, results }) {
   const out = { command, date: new Date(started).toISOString(), seconds, machine, cases: results };
-  fs.writeFileSync(path, JSON.stringify(out, null, 2) + "\n");
+  fs.writeFileSync(path, `${JSON.stringify(out, null, 2)}\n`);
 }
 
 /** The whole run as Markdown: one line on how and where it was measured, then the cases. */

@@ -47,4 +47,3 @@ export function summarize(values) {
   for (const v of sorted) sum += v;
   return { ops: sorted.length, medianNs: at(0.5), p99Ns: at(0.99), meanNs: sum / sorted.length, maxNs: sorted[sorted.length - 1] };
 }
-

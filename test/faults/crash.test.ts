@@ -64,7 +64,9 @@ async function crashTrial(trial: Trial): Promise<TrialResult> {
   if (trial.preloaded > 0) {
     const store = await EncryptedFileStore.open({ path, key });
     // Issued in one tick: one batch, one generation.
-    await Promise.all(Array.from({ length: trial.preloaded }, (_, i) => store.saveToken({ userName: `pre-${i}`, refreshToken: `1000.pre-${i}-${"r".repeat(80)}` })));
+    await Promise.all(
+      Array.from({ length: trial.preloaded }, (_, i) => store.saveToken({ userName: `pre-${i}`, refreshToken: `1000.pre-${i}-${"r".repeat(80)}` })),
+    );
     baseGeneration = (await store.verify()).generation;
     expect(baseGeneration).toBe(1);
   }
@@ -122,26 +124,30 @@ async function crashTrial(trial: Trial): Promise<TrialResult> {
 describe("crash at any instant", () => {
   // At least 1,000 kills under `npm run stress`.
   const trials = sized(12, 1000);
-  it(`${trials} writers SIGKILLed at random moments: a whole generation, the acknowledged one or the next, and no leftovers`, async () => {
-    const parallel = STRESS ? 6 : 4;
-    const plans: Trial[] = Array.from({ length: trials }, (_, i) => ({
-      early: i % 4 === 0,
-      ops: (["save", "mixed", "rekey"] as const)[i % 3]!,
-      preloaded: i % 5 === 4 ? 400 : 0,
-    }));
-    const results: TrialResult[] = [];
-    for (let start = 0; start < plans.length; start += parallel) {
-      results.push(...(await Promise.all(plans.slice(start, start + parallel).map(crashTrial))));
-    }
-    const figures = {
-      trials: results.length,
-      killedAfterAck: results.filter((r) => r.extra === 0).length,
-      killedWithOneMoreOnDisk: results.filter((r) => r.extra === 1).length,
-      lockLeftByKill: results.filter((r) => r.lockLeft).length,
-      tempFilesLeftByKill: results.filter((r) => r.tempLeft).length,
-      acknowledgedOperations: results.reduce((sum, r) => sum + r.acked, 0),
-    };
-    console.log(`[fault figures] crash ${JSON.stringify(figures)}`);
-    expect(results).toHaveLength(trials);
-  }, STRESS ? 3_600_000 : 120_000);
+  it(
+    `${trials} writers SIGKILLed at random moments: a whole generation, the acknowledged one or the next, and no leftovers`,
+    async () => {
+      const parallel = STRESS ? 6 : 4;
+      const plans: Trial[] = Array.from({ length: trials }, (_, i) => ({
+        early: i % 4 === 0,
+        ops: (["save", "mixed", "rekey"] as const)[i % 3]!,
+        preloaded: i % 5 === 4 ? 400 : 0,
+      }));
+      const results: TrialResult[] = [];
+      for (let start = 0; start < plans.length; start += parallel) {
+        results.push(...(await Promise.all(plans.slice(start, start + parallel).map(crashTrial))));
+      }
+      const figures = {
+        trials: results.length,
+        killedAfterAck: results.filter((r) => r.extra === 0).length,
+        killedWithOneMoreOnDisk: results.filter((r) => r.extra === 1).length,
+        lockLeftByKill: results.filter((r) => r.lockLeft).length,
+        tempFilesLeftByKill: results.filter((r) => r.tempLeft).length,
+        acknowledgedOperations: results.reduce((sum, r) => sum + r.acked, 0),
+      };
+      console.log(`[fault figures] crash ${JSON.stringify(figures)}`);
+      expect(results).toHaveLength(trials);
+    },
+    STRESS ? 3_600_000 : 120_000,
+  );
 });

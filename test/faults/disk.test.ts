@@ -42,7 +42,12 @@ afterAll(() => {
 
 /** A token with about `bytes` bytes of secret-free bulk in it. */
 function bulky(tag: string, bytes: number) {
-  return { userName: tag, refreshToken: `1000.${tag}`, redirectUrl: `https://example.com/${"x".repeat(Math.min(bytes, 16_000))}`, apiDomain: "y".repeat(Math.max(0, Math.min(bytes - 16_000, 16_000))) };
+  return {
+    userName: tag,
+    refreshToken: `1000.${tag}`,
+    redirectUrl: `https://example.com/${"x".repeat(Math.min(bytes, 16_000))}`,
+    apiDomain: "y".repeat(Math.max(0, Math.min(bytes - 16_000, 16_000))),
+  };
 }
 
 /** Fills the file system of `dir` until only about `free` bytes are left. */
@@ -235,7 +240,7 @@ type FsName = "openSync" | "writeSync" | "fsyncSync" | "renameSync" | "linkSync"
 async function withFault<T>(name: FsName, code: string, match: (args: unknown[]) => boolean, task: () => Promise<T>): Promise<{ result: T; hits: number }> {
   const original = fs[name] as (...args: unknown[]) => unknown;
   let hits = 0;
-  (fs as unknown as Record<string, unknown>)[name] = function (...args: unknown[]) {
+  (fs as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
     if (match(args)) {
       hits++;
       if (hits === 1) throw Object.assign(new Error(`${code}: injected fault, ${name}`), { code, syscall: name });
@@ -253,7 +258,12 @@ async function withFault<T>(name: FsName, code: string, match: (args: unknown[])
 
 describe("I/O errors injected at each system call of a write", () => {
   const faults: Array<{ name: FsName; code: string; what: string; match: (path: string) => (args: unknown[]) => boolean }> = [
-    { name: "openSync", code: "EIO", what: "creating the temp file", match: (path) => (args) => typeof args[0] === "string" && args[0].endsWith(".tmp") && args[0].startsWith(path) },
+    {
+      name: "openSync",
+      code: "EIO",
+      what: "creating the temp file",
+      match: (path) => (args) => typeof args[0] === "string" && args[0].endsWith(".tmp") && args[0].startsWith(path),
+    },
     { name: "writeSync", code: "ENOSPC", what: "writing the new generation", match: () => () => true },
     { name: "writeSync", code: "EIO", what: "writing the new generation", match: () => () => true },
     { name: "fsyncSync", code: "EIO", what: "flushing the new file", match: () => () => true },
@@ -273,7 +283,9 @@ describe("I/O errors injected at each system call of a write", () => {
       await store.saveToken({ userName: "second", refreshToken: "1000.second-rt" });
       const before = bytesOf(path)!;
       const previous = bytesOf(`${path}.prev`);
-      const { result: error, hits } = await withFault(fault.name, fault.code, fault.match(path), () => failure(store.saveToken({ userName: "next", refreshToken: "1000.next-rt" })));
+      const { result: error, hits } = await withFault(fault.name, fault.code, fault.match(path), () =>
+        failure(store.saveToken({ userName: "next", refreshToken: "1000.next-rt" })),
+      );
       expect(hits).toBeGreaterThan(0);
       expect(error.code).toBe("IO_ERROR");
       expect((error.cause as NodeJS.ErrnoException).code).toBe(fault.code);
@@ -298,7 +310,12 @@ describe("I/O errors injected at each system call of a write", () => {
     const store = await EncryptedFileStore.open({ path, key });
     await store.saveToken({ userName: "base", refreshToken: "1000.base-rt" });
     let fsyncs = 0;
-    const { result: error } = await withFault("fsyncSync", "EIO", () => ++fsyncs === 2, () => failure(store.saveToken({ userName: "next", refreshToken: "1000.next-rt" })));
+    const { result: error } = await withFault(
+      "fsyncSync",
+      "EIO",
+      () => ++fsyncs === 2,
+      () => failure(store.saveToken({ userName: "next", refreshToken: "1000.next-rt" })),
+    );
     expect(error.code).toBe("IO_ERROR");
     expect((error.cause as NodeJS.ErrnoException).code).toBe("EIO");
     expect(error.message).not.toContain("was not changed");
@@ -314,7 +331,12 @@ describe("I/O errors injected at each system call of a write", () => {
     await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base-rt" });
     const store = await EncryptedFileStore.open({ path, key });
     await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "other", refreshToken: "1000.other-rt" });
-    const { result: error } = await withFault("readSync", "EIO", () => true, () => failure(store.getTokens()));
+    const { result: error } = await withFault(
+      "readSync",
+      "EIO",
+      () => true,
+      () => failure(store.getTokens()),
+    );
     expect(error.code).toBe("IO_ERROR");
     expect((error.cause as NodeJS.ErrnoException).code).toBe("EIO");
     expect((await store.getTokens()).map((t) => t.userName)).toEqual(["base", "other"]);

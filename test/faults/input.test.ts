@@ -51,8 +51,27 @@ const HOSTILE: Array<[string, unknown]> = [
   ["zero key bytes", new Uint8Array(32)],
   ["31 bytes", new Uint8Array(31)],
   ["huge buffer", Buffer.alloc(1_000_000)],
-  ["getter that throws", Object.defineProperty({}, "refreshToken", { enumerable: true, get: () => { throw new Error("getter ran"); } })],
-  ["Proxy", new Proxy({}, { ownKeys: () => { throw new Error("ownKeys ran"); }, get: () => SECRET })],
+  [
+    "getter that throws",
+    Object.defineProperty({}, "refreshToken", {
+      enumerable: true,
+      get: () => {
+        throw new Error("getter ran");
+      },
+    }),
+  ],
+  [
+    "Proxy",
+    new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error("ownKeys ran");
+        },
+        get: () => SECRET,
+      },
+    ),
+  ],
 ];
 
 interface Setup {
@@ -110,7 +129,8 @@ describe("hostile values fed to every method", () => {
     let before = bytesOf(path)!;
     const unexpected: string[] = [];
     const check = (what: string, result: Result, allowed: ErrorCode[], safe: (value: unknown) => boolean) => {
-      if (result.ok ? !safe(result.value) : !allowed.includes(result.code) && result.code !== CALLER_ERROR) unexpected.push(`${what}: ${result.ok ? `ok ${inspect(result.value).slice(0, 80)}` : result.code}`);
+      if (result.ok ? !safe(result.value) : !allowed.includes(result.code) && result.code !== CALLER_ERROR)
+        unexpected.push(`${what}: ${result.ok ? `ok ${inspect(result.value).slice(0, 80)}` : result.code}`);
     };
     const isString = (v: unknown): v is string => typeof v === "string";
     for (const [name, value] of HOSTILE) {
@@ -119,11 +139,26 @@ describe("hostile values fed to every method", () => {
       check(label(name, "saveToken(v)"), await attempt(name, () => store.saveToken(value as never)), ["INVALID_TOKEN"], () => false);
       // Ids: any non-empty string up to 128 characters is an id that is simply not there.
       const idIsUsable = isString(value) && value.length > 0 && value.length <= 128;
-      check(label(name, "findTokenById(v)"), await attempt(name, () => store.findTokenById(value as never)), idIsUsable ? [] : ["INVALID_TOKEN"], (v) => idIsUsable && v === null);
-      check(label(name, "deleteToken(v)"), await attempt(name, () => store.deleteToken(value as never)), idIsUsable ? [] : ["INVALID_TOKEN"], (v) => idIsUsable && v === false);
+      check(
+        label(name, "findTokenById(v)"),
+        await attempt(name, () => store.findTokenById(value as never)),
+        idIsUsable ? [] : ["INVALID_TOKEN"],
+        (v) => idIsUsable && v === null,
+      );
+      check(
+        label(name, "deleteToken(v)"),
+        await attempt(name, () => store.deleteToken(value as never)),
+        idIsUsable ? [] : ["INVALID_TOKEN"],
+        (v) => idIsUsable && v === false,
+      );
       // Field values: strings (up to 16 KiB) are data, anything else is refused.
       const fieldIsUsable = isString(value) && value.length <= 16 * 1024;
-      check(label(name, "findToken({userName: v})"), await attempt(name, () => store.findToken({ userName: value } as never)), ["INVALID_TOKEN"], (v) => v === null || (value === "" && v === null) || (value === undefined && v === null) || (value === null && v === null));
+      check(
+        label(name, "findToken({userName: v})"),
+        await attempt(name, () => store.findToken({ userName: value } as never)),
+        ["INVALID_TOKEN"],
+        (v) => v === null || (value === "" && v === null) || (value === undefined && v === null) || (value === null && v === null),
+      );
       // New keys: bytes of 32, base64 of 32 bytes, { keyFile }, { passphrase }; nothing else.
       const rekey = await attempt(name, () => store.rekey(value as never));
       // undefined: rekey() re-seals with the store's current key.
@@ -190,7 +225,7 @@ describe("the id counter near 2^53", () => {
     const fresh = await EncryptedFileStore.open({ path, key });
     const result = await attempt(what, () => fresh.getTokens());
     expect(result.ok ? "ok" : result.code, `${what}: a fresh instance reads the file`).toBe("ok");
-    return ((result as { value: Array<{ id: string }> }).value).map((t) => ({ ...t }));
+    return (result as { value: Array<{ id: string }> }).value.map((t) => ({ ...t }));
   }
 
   it("an explicit id just below 2^53, then ordinary inserts: each insert is stored or refused with LIMIT_EXCEEDED, never written past the counter; a fresh instance reads after every step, after recover() and after the next insert", async () => {
@@ -236,8 +271,18 @@ describe("the id counter near 2^53", () => {
       figures[explicit] = steps;
     }
     // Below 2^53 - 2 the counter hands out ids up to 2^53 - 2, then refuses; larger explicit ids are names it never reaches.
-    expect(figures["9007199254740989"]).toEqual(["insert -> id 9007199254740990", "insert -> LIMIT_EXCEEDED", "insert -> LIMIT_EXCEEDED", "insert after recover() -> LIMIT_EXCEEDED"]);
-    expect(figures["9007199254740990"]).toEqual(["insert -> LIMIT_EXCEEDED", "insert -> LIMIT_EXCEEDED", "insert -> LIMIT_EXCEEDED", "insert after recover() -> LIMIT_EXCEEDED"]);
+    expect(figures["9007199254740989"]).toEqual([
+      "insert -> id 9007199254740990",
+      "insert -> LIMIT_EXCEEDED",
+      "insert -> LIMIT_EXCEEDED",
+      "insert after recover() -> LIMIT_EXCEEDED",
+    ]);
+    expect(figures["9007199254740990"]).toEqual([
+      "insert -> LIMIT_EXCEEDED",
+      "insert -> LIMIT_EXCEEDED",
+      "insert -> LIMIT_EXCEEDED",
+      "insert after recover() -> LIMIT_EXCEEDED",
+    ]);
     expect(figures["9007199254740992"]![0]).toBe("insert -> id 2");
   });
 });
@@ -266,7 +311,8 @@ describe("hostile values fed to every option", () => {
     const unexpected: string[] = [];
     for (const [name, value] of HOSTILE) {
       const whole = await attempt(name, () => EncryptedFileStore.open(value as never));
-      if (whole.ok || (whole.code !== "INVALID_OPTION" && whole.code !== CALLER_ERROR)) unexpected.push(`${label(name, "open(v)")}: ${whole.ok ? "ok" : whole.code}`);
+      if (whole.ok || (whole.code !== "INVALID_OPTION" && whole.code !== CALLER_ERROR))
+        unexpected.push(`${label(name, "open(v)")}: ${whole.ok ? "ok" : whole.code}`);
       for (const option of OPTIONS) {
         // Paths are not secrets and are echoed in messages: the secret-bearing string is not one.
         if ((option === "path" || option === "keyFile") && value === SECRET) continue;
@@ -283,7 +329,8 @@ describe("hostile values fed to every option", () => {
       }
       // The key as an element of previousKeys.
       const inList = await attempt(name, () => EncryptedFileStore.open({ path, key, previousKeys: [value] } as never));
-      if (inList.ok ? name !== "zero key bytes" : inList.code !== "INVALID_OPTION" && inList.code !== CALLER_ERROR) unexpected.push(`${label(name, "previousKeys: [v]")}: ${inList.ok ? "ok" : inList.code}`);
+      if (inList.ok ? name !== "zero key bytes" : inList.code !== "INVALID_OPTION" && inList.code !== CALLER_ERROR)
+        unexpected.push(`${label(name, "previousKeys: [v]")}: ${inList.ok ? "ok" : inList.code}`);
       // As an option name.
       // Unknown option names are repeated (40 characters at most) to point at a typo;
       // a name is not a secret, so the secret-bearing string is not used as one.
@@ -308,7 +355,10 @@ describe("hostile values fed to every option", () => {
     for (const mode of [0o777, 0o1777]) {
       const open = tempDir();
       chmodSync(open, mode);
-      expect((await attempt("world-writable", () => EncryptedFileStore.open({ path: join(open, "t.enc"), key }))) as Result).toEqual({ ok: false, code: "INSECURE_PERMISSIONS" });
+      expect((await attempt("world-writable", () => EncryptedFileStore.open({ path: join(open, "t.enc"), key }))) as Result).toEqual({
+        ok: false,
+        code: "INSECURE_PERMISSIONS",
+      });
       expect(listing(open)).toEqual([]);
     }
     // A symlink swapped in for the file after open: every operation refuses, nothing written through it.
@@ -381,9 +431,15 @@ describe("store file names near the longest a directory entry may have", () => {
       // A refresh lease: a file beside the store, created through a temp file with the longest name.
       const leases = store.refreshCoordinator({ leaseMs: 60_000 });
       expect(await leases.claim("user-a", async () => false), `${bytes} bytes: lease`).toBe("acquired");
-      expect(listing(dir).filter((entry) => entry.startsWith(`${name}.lease-`)), `${bytes} bytes: lease file`).toHaveLength(1);
+      expect(
+        listing(dir).filter((entry) => entry.startsWith(`${name}.lease-`)),
+        `${bytes} bytes: lease file`,
+      ).toHaveLength(1);
       leases.release("user-a");
-      expect(listing(dir).filter((entry) => entry.startsWith(`${name}.`) && entry !== `${name}.prev`), `${bytes} bytes: leftovers`).toEqual([]);
+      expect(
+        listing(dir).filter((entry) => entry.startsWith(`${name}.`) && entry !== `${name}.prev`),
+        `${bytes} bytes: leftovers`,
+      ).toEqual([]);
       expect(await userNames(path, newKey), `${bytes} bytes: read back`).toEqual(["a", "b"]);
     }
     expect(verdicts).toEqual({ refused: 2 * (NAME_MAX - StoreLayout.maxNameBytes), accepted: 2 * (StoreLayout.maxNameBytes - 150 + 1) });

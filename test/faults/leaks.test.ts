@@ -28,7 +28,16 @@ const token = {
 };
 const key = generateKey();
 const passphrase = "leak passphrase: correct horse battery";
-const SECRETS = [token.clientId, token.clientSecret, token.refreshToken, token.accessToken, token.grantToken, key, passphrase, Buffer.from(key, "base64").toString("hex")];
+const SECRETS = [
+  token.clientId,
+  token.clientSecret,
+  token.refreshToken,
+  token.accessToken,
+  token.grantToken,
+  key,
+  passphrase,
+  Buffer.from(key, "base64").toString("hex"),
+];
 registerSecrets(...SECRETS);
 
 /** Everything written to the console or to stdout/stderr while a test runs. */
@@ -75,7 +84,9 @@ describe("no leaks", () => {
     const all = await store.getTokens();
     const passStore = await EncryptedFileStore.open({ path: join(tempDir(), "p.enc"), passphrase, scryptCost: 14 });
     await passStore.saveToken(token);
-    const text = [saved, found, byId, all, store, passStore, { nested: { deeper: [saved] } }, redact(saved), await store.verify(), await passStore.verify()].map(allForms).join("\n");
+    const text = [saved, found, byId, all, store, passStore, { nested: { deeper: [saved] } }, redact(saved), await store.verify(), await passStore.verify()]
+      .map(allForms)
+      .join("\n");
     expectNoSecrets(text, SECRETS);
     expect(text).toContain(token.userName);
     expect(path).toBeTruthy();

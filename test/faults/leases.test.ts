@@ -153,7 +153,9 @@ describe("lease file names", () => {
     const unkeyed = new Set<string>();
     for (const algorithm of ["sha256", "sha512", "sha1", "md5", "sha3-256", "sha384", "sha224", "blake2b512", "blake2s256"]) {
       for (const prefix of ["", "zoho-encrypted-filestore lease v1\0", "zoho-encrypted-filestore lease v2\0"]) {
-        const digest = createHash(algorithm).update(prefix + TOKEN).digest("hex");
+        const digest = createHash(algorithm)
+          .update(prefix + TOKEN)
+          .digest("hex");
         unkeyed.add(digest.slice(0, 32));
         unkeyed.add(digest.slice(-32));
       }

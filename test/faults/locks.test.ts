@@ -51,8 +51,16 @@ export function checkExclusion(trace: string): { entries: number; commits: numbe
   return { entries, commits };
 }
 
-function spawnWriter(path: string, prefix: string, count: number, env: Record<string, string>): { child: ChildProcess; output: Promise<{ code: number | null; stdout: string; stderr: string }>; stalled: Promise<void> } {
-  const child = spawn(process.execPath, [fixture("fault-writer.mjs"), path, prefix, String(count)], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function spawnWriter(
+  path: string,
+  prefix: string,
+  count: number,
+  env: Record<string, string>,
+): { child: ChildProcess; output: Promise<{ code: number | null; stdout: string; stderr: string }>; stalled: Promise<void> } {
+  const child = spawn(process.execPath, [fixture("fault-writer.mjs"), path, prefix, String(count)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   let onStall: () => void;
@@ -62,7 +70,9 @@ function spawnWriter(path: string, prefix: string, count: number, env: Record<st
     if (stdout.includes("stalled")) onStall();
   });
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const output = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  const output = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, output, stalled };
 }
 
@@ -88,30 +98,34 @@ describe("mutual exclusion", () => {
 
   const processes = sized(6, 8);
   const saves = sized(20, 150);
-  it(`${processes} processes x ${saves} saves: no two ever inside the lock at once, every write made inside it`, async () => {
-    const dir = tempDir();
-    const path = join(dir, "t.enc");
-    const trace = join(tempDir(), "trace");
-    const key = generateKey();
-    registerSecrets(key);
-    const writers = Array.from({ length: processes }, (_, p) =>
-      spawnWriter(path, `p${p}`, saves, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_HOLD_MS: "3" }),
-    );
-    const results = await Promise.all(writers.map((w) => w.output));
-    for (const result of results) {
-      expect(result.stderr).toBe("");
-      expect(result.stdout.trim()).toBe("done ok");
-    }
-    const { entries, commits } = checkExclusion(readFileSync(trace, "utf8"));
-    // Each save of a process waits for the previous one: one lock, one write per save.
-    expect(commits).toBe(processes * saves);
-    expect(entries).toBe(processes * saves);
-    const names = await userNames(path, key);
-    expect(names).toHaveLength(processes * saves);
-    expect((await (await EncryptedFileStore.open({ path, key })).verify()).generation).toBe(processes * saves);
-    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
-    console.log(`[fault figures] exclusion ${JSON.stringify({ processes, saves, lockEntries: entries, commits, overlaps: 0 })}`);
-  }, STRESS ? 600_000 : 120_000);
+  it(
+    `${processes} processes x ${saves} saves: no two ever inside the lock at once, every write made inside it`,
+    async () => {
+      const dir = tempDir();
+      const path = join(dir, "t.enc");
+      const trace = join(tempDir(), "trace");
+      const key = generateKey();
+      registerSecrets(key);
+      const writers = Array.from({ length: processes }, (_, p) =>
+        spawnWriter(path, `p${p}`, saves, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_HOLD_MS: "3" }),
+      );
+      const results = await Promise.all(writers.map((w) => w.output));
+      for (const result of results) {
+        expect(result.stderr).toBe("");
+        expect(result.stdout.trim()).toBe("done ok");
+      }
+      const { entries, commits } = checkExclusion(readFileSync(trace, "utf8"));
+      // Each save of a process waits for the previous one: one lock, one write per save.
+      expect(commits).toBe(processes * saves);
+      expect(entries).toBe(processes * saves);
+      const names = await userNames(path, key);
+      expect(names).toHaveLength(processes * saves);
+      expect((await (await EncryptedFileStore.open({ path, key })).verify()).generation).toBe(processes * saves);
+      expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+      console.log(`[fault figures] exclusion ${JSON.stringify({ processes, saves, lockEntries: entries, commits, overlaps: 0 })}`);
+    },
+    STRESS ? 600_000 : 120_000,
+  );
 });
 
 /**
@@ -218,28 +232,34 @@ describe("stale and stolen locks", () => {
 
   const rounds = sized(1, 5);
   const racers = sized(6, 10);
-  it(`a stale lock that ${rounds > 1 ? `${rounds} times ` : ""}${racers} processes race to take over at once: still one holder at a time, no acknowledged save lost`, async () => {
-    for (let round = 0; round < rounds; round++) {
-      const dir = tempDir();
-      const path = join(dir, "t.enc");
-      const trace = join(tempDir(), "trace");
-      const key = generateKey();
-      await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
-      mkdirSync(`${path}.lock`);
-      const old = new Date(Date.now() - 60_000);
-      utimesSync(`${path}.lock`, old, old);
-      const writers = Array.from({ length: racers }, (_, p) => spawnWriter(path, `p${p}`, 3, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_STALE_MS: "2000" }));
-      const results = await Promise.all(writers.map((w) => w.output));
-      for (const result of results) {
-        expect(result.stderr).toBe("");
-        expect(result.stdout.trim()).toBe("done ok");
+  it(
+    `a stale lock that ${rounds > 1 ? `${rounds} times ` : ""}${racers} processes race to take over at once: still one holder at a time, no acknowledged save lost`,
+    async () => {
+      for (let round = 0; round < rounds; round++) {
+        const dir = tempDir();
+        const path = join(dir, "t.enc");
+        const trace = join(tempDir(), "trace");
+        const key = generateKey();
+        await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+        mkdirSync(`${path}.lock`);
+        const old = new Date(Date.now() - 60_000);
+        utimesSync(`${path}.lock`, old, old);
+        const writers = Array.from({ length: racers }, (_, p) =>
+          spawnWriter(path, `p${p}`, 3, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_STALE_MS: "2000" }),
+        );
+        const results = await Promise.all(writers.map((w) => w.output));
+        for (const result of results) {
+          expect(result.stderr).toBe("");
+          expect(result.stdout.trim()).toBe("done ok");
+        }
+        expect(checkExclusion(readFileSync(trace, "utf8")).commits).toBe(racers * 3);
+        const names = await userNames(path, key);
+        expect(names).toHaveLength(racers * 3 + 1);
+        expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
       }
-      expect(checkExclusion(readFileSync(trace, "utf8")).commits).toBe(racers * 3);
-      const names = await userNames(path, key);
-      expect(names).toHaveLength(racers * 3 + 1);
-      expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
-    }
-  }, STRESS ? 300_000 : 60_000);
+    },
+    STRESS ? 300_000 : 60_000,
+  );
 
   it("a lock directory dated in the future: LOCK_TIMEOUT says so while it is watched, and a writer takes it over once it stayed unchanged for lockStaleMs", async () => {
     const dir = tempDir();
@@ -273,46 +293,59 @@ describe("a stale lock taken over under scheduling delays", () => {
   const rounds = sized(3, 15);
   const racers = 6;
   const saves = 3;
-  it(`${rounds} rounds of ${racers} processes x ${saves} saves racing for one stale lock, with a random delay around every file-system call: one holder at a time, every acknowledged save kept, no save fails`, async () => {
-    for (let round = 0; round < rounds; round++) {
-      const dir = tempDir();
-      const logs = tempDir();
-      const path = join(dir, "t.enc");
-      const trace = join(logs, "trace");
-      const key = generateKey();
-      registerSecrets(key);
-      await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
-      mkdirSync(`${path}.lock`);
-      const old = new Date(Date.now() - 60_000);
-      utimesSync(`${path}.lock`, old, old);
-      // All start their first save at the same moment (a writer that starts later still runs).
-      const startAt = String(Date.now() + 1500);
-      const writers = Array.from({ length: racers }, (_, p) =>
-        spawnWriter(path, `p${p}`, saves, {
-          ZOHO_TOKEN_STORE_KEY: key,
-          FAULT_TRACE: trace,
-          FAULT_ACK: join(logs, `ack-p${p}`),
-          FAULT_STALE_MS: "2000",
-          FAULT_DELAY_MS: "4",
-          FAULT_START_AT: startAt,
-        }),
-      );
-      const results = await Promise.all(writers.map((w) => w.output));
-      // What each writer was told was saved must be in the store, whatever else happened.
-      const names = new Set(await userNames(path, key));
-      const acknowledged = results.flatMap((_, p) => {
-        const acks = existsSync(join(logs, `ack-p${p}`)) ? readFileSync(join(logs, `ack-p${p}`), "utf8") : "";
-        return acks.split("\n").filter(Boolean).map((line) => `p${p}-${line.split(" ")[1]}`);
-      });
-      expect(acknowledged.filter((name) => !names.has(name)), `round ${round}: acknowledged saves missing from the store`).toEqual([]);
-      expect(results.map((r) => `${r.stdout.trim()}${r.stderr}`), `round ${round}`).toEqual(Array(racers).fill("done ok"));
-      expect(acknowledged).toHaveLength(racers * saves);
-      expect(checkExclusion(readFileSync(trace, "utf8")).commits).toBe(racers * saves);
-      expect(names.size).toBe(racers * saves + 1);
-      expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
-    }
-    console.log(`[fault figures] delayed stale-lock race ${JSON.stringify({ rounds, racers, saves, lost: 0, failed: 0 })}`);
-  }, STRESS ? 600_000 : 120_000);
+  it(
+    `${rounds} rounds of ${racers} processes x ${saves} saves racing for one stale lock, with a random delay around every file-system call: one holder at a time, every acknowledged save kept, no save fails`,
+    async () => {
+      for (let round = 0; round < rounds; round++) {
+        const dir = tempDir();
+        const logs = tempDir();
+        const path = join(dir, "t.enc");
+        const trace = join(logs, "trace");
+        const key = generateKey();
+        registerSecrets(key);
+        await (await EncryptedFileStore.open({ path, key })).saveToken({ userName: "base", refreshToken: "1000.base" });
+        mkdirSync(`${path}.lock`);
+        const old = new Date(Date.now() - 60_000);
+        utimesSync(`${path}.lock`, old, old);
+        // All start their first save at the same moment (a writer that starts later still runs).
+        const startAt = String(Date.now() + 1500);
+        const writers = Array.from({ length: racers }, (_, p) =>
+          spawnWriter(path, `p${p}`, saves, {
+            ZOHO_TOKEN_STORE_KEY: key,
+            FAULT_TRACE: trace,
+            FAULT_ACK: join(logs, `ack-p${p}`),
+            FAULT_STALE_MS: "2000",
+            FAULT_DELAY_MS: "4",
+            FAULT_START_AT: startAt,
+          }),
+        );
+        const results = await Promise.all(writers.map((w) => w.output));
+        // What each writer was told was saved must be in the store, whatever else happened.
+        const names = new Set(await userNames(path, key));
+        const acknowledged = results.flatMap((_, p) => {
+          const acks = existsSync(join(logs, `ack-p${p}`)) ? readFileSync(join(logs, `ack-p${p}`), "utf8") : "";
+          return acks
+            .split("\n")
+            .filter(Boolean)
+            .map((line) => `p${p}-${line.split(" ")[1]}`);
+        });
+        expect(
+          acknowledged.filter((name) => !names.has(name)),
+          `round ${round}: acknowledged saves missing from the store`,
+        ).toEqual([]);
+        expect(
+          results.map((r) => `${r.stdout.trim()}${r.stderr}`),
+          `round ${round}`,
+        ).toEqual(Array(racers).fill("done ok"));
+        expect(acknowledged).toHaveLength(racers * saves);
+        expect(checkExclusion(readFileSync(trace, "utf8")).commits).toBe(racers * saves);
+        expect(names.size).toBe(racers * saves + 1);
+        expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+      }
+      console.log(`[fault figures] delayed stale-lock race ${JSON.stringify({ rounds, racers, saves, lost: 0, failed: 0 })}`);
+    },
+    STRESS ? 600_000 : 120_000,
+  );
 });
 
 describe("lock timeouts", () => {
@@ -415,7 +448,10 @@ async function takenOverHolder(): Promise<boolean> {
     const lockWhileQInside = existsSync(`${path}.lock`) ? statSync(`${path}.lock`).ino : undefined;
     const bytesWhileQInside = bytesOf(path);
     // Nor may a third writer get in while Q is inside (Q's lock is not stale to it).
-    const third = await outcome((async () => (await EncryptedFileStore.open({ path, key, lockStaleMs: 60_000, lockWaitMs: 1000 })).saveToken({ userName: "R", refreshToken: "1000.r" }))());
+    const third = await outcome(
+      (async () =>
+        (await EncryptedFileStore.open({ path, key, lockStaleMs: 60_000, lockWaitMs: 1000 })).saveToken({ userName: "R", refreshToken: "1000.r" }))(),
+    );
     q.child.kill("SIGCONT");
     const [resultP, resultQ] = await Promise.all([p.output, q.output]);
     expect.soft(bytesWhileQInside !== null && before !== null && bytesWhileQInside.equals(before), "P wrote the store file while Q held the lock").toBe(true);

@@ -195,8 +195,12 @@ describe("model check against the SDK FileStore's rules", () => {
       ],
     ],
   ];
-  it(`${runs} random sequences of the six operations over two instances on one file`, async () => {
-    await fc.assert(fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 25 }), runSequence), { numRuns: runs, examples });
-    console.log(`[fault figures] model ${JSON.stringify({ sequences: runs, maxLength: 25 })}`);
-  }, STRESS ? 1_800_000 : 120_000);
+  it(
+    `${runs} random sequences of the six operations over two instances on one file`,
+    async () => {
+      await fc.assert(fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 25 }), runSequence), { numRuns: runs, examples });
+      console.log(`[fault figures] model ${JSON.stringify({ sequences: runs, maxLength: 25 })}`);
+    },
+    STRESS ? 1_800_000 : 120_000,
+  );
 });

@@ -106,7 +106,12 @@ describe("one permission policy for open and doctor", () => {
       }
     }
     expect(verdicts).toEqual(
-      Object.fromEntries(cases.map(([access, expected]) => [describeAccess(access), expected === "accept" ? { open: "ok", doctor: "ok" } : { open: "INSECURE_PERMISSIONS", doctor: "PROBLEM" }])),
+      Object.fromEntries(
+        cases.map(([access, expected]) => [
+          describeAccess(access),
+          expected === "accept" ? { open: "ok", doctor: "ok" } : { open: "INSECURE_PERMISSIONS", doctor: "PROBLEM" },
+        ]),
+      ),
     );
   });
 
@@ -135,7 +140,12 @@ describe("one permission policy for open and doctor", () => {
       }
     }
     expect(verdicts).toEqual(
-      Object.fromEntries(cases.map(([mode, expected]) => [`mode ${mode.toString(8)}`, expected === "accept" ? { open: "ok", doctor: "ok" } : { open: "INSECURE_PERMISSIONS", doctor: "PROBLEM" }])),
+      Object.fromEntries(
+        cases.map(([mode, expected]) => [
+          `mode ${mode.toString(8)}`,
+          expected === "accept" ? { open: "ok", doctor: "ok" } : { open: "INSECURE_PERMISSIONS", doctor: "PROBLEM" },
+        ]),
+      ),
     );
   });
 });

@@ -27,7 +27,22 @@ const idArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom("1", "2", "3", "10") },
   {
     weight: 2,
-    arbitrary: fc.constantFrom("09007199254740991", "9007199254740991.0", "9.007199254740991e15", "1e3", " 7", "-1", "0", "9".repeat(16), "9".repeat(17), "__proto__", "constructor", "\uD800", "a\u0000b", "x".repeat(128)),
+    arbitrary: fc.constantFrom(
+      "09007199254740991",
+      "9007199254740991.0",
+      "9.007199254740991e15",
+      "1e3",
+      " 7",
+      "-1",
+      "0",
+      "9".repeat(16),
+      "9".repeat(17),
+      "__proto__",
+      "constructor",
+      "\uD800",
+      "a\u0000b",
+      "x".repeat(128),
+    ),
   },
   { weight: 1, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 12 }) },
 );
@@ -36,7 +51,23 @@ const oddString: fc.Arbitrary<string | null> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom("1000.r1", "1000.r2", "u1", "u2") },
   {
     weight: 2,
-    arbitrary: fc.constantFrom("", "\u0000", "\uD800", "\uDFFF\uD800", "\u2028\u2029", '"\\', "</script>", "__proto__", "😀", "e\u0301", "\r\n", "null", "{}", "x".repeat(16 * 1024), "y".repeat(16 * 1024 + 1)),
+    arbitrary: fc.constantFrom(
+      "",
+      "\u0000",
+      "\uD800",
+      "\uDFFF\uD800",
+      "\u2028\u2029",
+      '"\\',
+      "</script>",
+      "__proto__",
+      "😀",
+      "e\u0301",
+      "\r\n",
+      "null",
+      "{}",
+      "x".repeat(16 * 1024),
+      "y".repeat(16 * 1024 + 1),
+    ),
   },
   { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 24 }) },
   { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 8 }) },
@@ -59,7 +90,10 @@ type Command =
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 8, arbitrary: fc.record({ op: fc.constant("save" as const), on: fc.constantFrom(0, 1), token: tokenArb }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("sameTick" as const), on: fc.constantFrom(0, 1), tokens: fc.array(tokenArb, { minLength: 2, maxLength: 4 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant("sameTick" as const), on: fc.constantFrom(0, 1), tokens: fc.array(tokenArb, { minLength: 2, maxLength: 4 }) }),
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant("delete" as const), on: fc.constantFrom(0, 1), id: idArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("deleteAll" as const), on: fc.constantFrom(0, 1) }) },
 );
@@ -113,7 +147,11 @@ async function runSequence(commands: Command[]): Promise<void> {
 
 /** Other top-level fields a document carries (the store keeps its key history there). */
 const metaArb = fc
-  .dictionary(fc.oneof(fc.constantFrom("retiredKeys", "__proto__", "constructor", "", "\uD800"), fc.string({ unit: "binary", maxLength: 8 })), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 })
+  .dictionary(
+    fc.oneof(fc.constantFrom("retiredKeys", "__proto__", "constructor", "", "\uD800"), fc.string({ unit: "binary", maxLength: 8 })),
+    fc.jsonValue({ maxDepth: 2 }),
+    { maxKeys: 4 },
+  )
   .map((meta) => {
     const { format: _f, nextId: _n, tokens: _t, ...rest } = JSON.parse(JSON.stringify(meta)) as Record<string, unknown>;
     return rest;
@@ -121,27 +159,28 @@ const metaArb = fc
 
 describe("whatever a store writes, a fresh instance reads", () => {
   const runs = sized(150, 1500);
-  it(`${runs} random sequences with ids near 2^53 and odd strings in every field: a fresh instance opens the file after every step`, async () => {
-    // The sequence the id counter once broke on, first.
-    const examples: Array<[Command[]]> = [
-      [
+  it(
+    `${runs} random sequences with ids near 2^53 and odd strings in every field: a fresh instance opens the file after every step`,
+    async () => {
+      // The sequence the id counter once broke on, first.
+      const examples: Array<[Command[]]> = [
         [
-          { op: "save", on: 0, token: { id: NEAR_2_53[1], refreshToken: "1000.r1" } },
-          { op: "save", on: 0, token: { refreshToken: "1000.r2" } },
-          { op: "save", on: 1, token: { refreshToken: "1000.r3" } },
+          [
+            { op: "save", on: 0, token: { id: NEAR_2_53[1], refreshToken: "1000.r1" } },
+            { op: "save", on: 0, token: { refreshToken: "1000.r2" } },
+            { op: "save", on: 1, token: { refreshToken: "1000.r3" } },
+          ],
         ],
-      ],
-    ];
-    await fc.assert(fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 15 }), runSequence), { numRuns: runs, examples });
-    console.log(`[fault figures] readback ${JSON.stringify({ sequences: runs, maxLength: 15 })}`);
-  }, STRESS ? 1_800_000 : 120_000);
+      ];
+      await fc.assert(fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 15 }), runSequence), { numRuns: runs, examples });
+      console.log(`[fault figures] readback ${JSON.stringify({ sequences: runs, maxLength: 15 })}`);
+    },
+    STRESS ? 1_800_000 : 120_000,
+  );
 
   const codecRuns = sized(300, 3000);
   it(`TokenDocument.serialize -> TokenDocument.parse round-trips ${codecRuns} documents built by random operations`, () => {
-    const opArb = fc.oneof(
-      { weight: 4, arbitrary: tokenArb.map((token) => ({ save: token })) },
-      { weight: 1, arbitrary: idArb.map((id) => ({ delete: id })) },
-    );
+    const opArb = fc.oneof({ weight: 4, arbitrary: tokenArb.map((token) => ({ save: token })) }, { weight: 1, arbitrary: idArb.map((id) => ({ delete: id })) });
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 20 }), metaArb, (ops, meta) => {
         const doc = TokenDocument.empty();

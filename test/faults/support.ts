@@ -83,7 +83,7 @@ export function bytesOf(path: string): Buffer | null {
 export function expectBytes(path: string, expected: Buffer | null, why = path): void {
   const actual = bytesOf(path);
   if (expected === null) expect(actual, why).toBeNull();
-  else expect(actual !== null && actual.equals(expected), `${why}: file changed`).toBe(true);
+  else expect(actual?.equals(expected), `${why}: file changed`).toBe(true);
 }
 
 /** Names in `dir`, sorted. */

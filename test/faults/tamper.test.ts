@@ -41,26 +41,30 @@ async function readAs(dir: string, bytes: Uint8Array, key: string): Promise<Erro
 }
 
 describe("tampering and damage", () => {
-  it("other bit patterns in every byte: DAMAGED_FILE, every time", async () => {
-    const { bytes, key } = await twoGenerations();
-    const dir = tempDir();
-    const codes = new Map<string, number>();
-    let cases = 0;
-    for (let i = 0; i < bytes.length; i++) {
-      // Header bytes: 0x02, 0xff and random patterns (32 under STRESS); body bytes: random patterns.
-      const random = (n: number) => Array.from({ length: n }, () => 1 + (randomBytes(1)[0]! % 255));
-      const masks = i < 96 ? [0x02, 0xff, ...random(sized(1, 30))] : random(sized(1, 8));
-      for (const mask of masks) {
-        const copy = Buffer.from(bytes);
-        copy[i]! ^= mask;
-        const code = await readAs(dir, copy, key);
-        codes.set(code, (codes.get(code) ?? 0) + 1);
-        cases++;
+  it(
+    "other bit patterns in every byte: DAMAGED_FILE, every time",
+    async () => {
+      const { bytes, key } = await twoGenerations();
+      const dir = tempDir();
+      const codes = new Map<string, number>();
+      let cases = 0;
+      for (let i = 0; i < bytes.length; i++) {
+        // Header bytes: 0x02, 0xff and random patterns (32 under STRESS); body bytes: random patterns.
+        const random = (n: number) => Array.from({ length: n }, () => 1 + (randomBytes(1)[0]! % 255));
+        const masks = i < 96 ? [0x02, 0xff, ...random(sized(1, 30))] : random(sized(1, 8));
+        for (const mask of masks) {
+          const copy = Buffer.from(bytes);
+          copy[i]! ^= mask;
+          const code = await readAs(dir, copy, key);
+          codes.set(code, (codes.get(code) ?? 0) + 1);
+          cases++;
+        }
       }
-    }
-    expect([...codes.keys()]).toEqual(["DAMAGED_FILE"]);
-    console.log(`[fault figures] byte changes ${JSON.stringify({ fileBytes: bytes.length, changedCopies: cases, allDamagedFile: true })}`);
-  }, STRESS ? 900_000 : 60_000);
+      expect([...codes.keys()]).toEqual(["DAMAGED_FILE"]);
+      console.log(`[fault figures] byte changes ${JSON.stringify({ fileBytes: bytes.length, changedCopies: cases, allDamagedFile: true })}`);
+    },
+    STRESS ? 900_000 : 60_000,
+  );
 
   it("appended data of any size, foreign files and garbage: DAMAGED_FILE (another key's header: WRONG_KEY; a whole same-key file of another store: accepted)", async () => {
     const { bytes, key, first } = await twoGenerations();
@@ -77,7 +81,10 @@ describe("tampering and damage", () => {
       ["random bytes behind the real header", Buffer.concat([bytes.subarray(0, 96), randomBytes(bytes.length - 96)])],
       ["zeros, 1 MiB", Buffer.alloc(1 << 20)],
       ["0xff bytes", Buffer.alloc(bytes.length, 0xff)],
-      ["the SDK's own plaintext CSV token file", Buffer.from("id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain\n1,a,c,s,r,a,,1,,\n")],
+      [
+        "the SDK's own plaintext CSV token file",
+        Buffer.from("id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain\n1,a,c,s,r,a,,1,,\n"),
+      ],
       ["a JSON document in plaintext", Buffer.from(JSON.stringify({ format: 1, nextId: 2, tokens: [{ id: "1", refreshToken: "x" }] }))],
       ["another store's body under this header", Buffer.concat([bytes.subarray(0, 96), other.bytes.subarray(96)])],
       ["this body under another store's header", Buffer.concat([other.bytes.subarray(0, 96), bytes.subarray(96)])],
@@ -98,8 +105,8 @@ describe("tampering and damage", () => {
 
   it("for every kind of damage, no write touches the file or its previous generation until recover()", async () => {
     const kinds: Array<[string, (bytes: Buffer, first: Buffer) => Buffer]> = [
-      ["a flipped body byte", (b) => Object.assign(Buffer.from(b), { [200]: b[200]! ^ 0x10 })],
-      ["a flipped header byte", (b) => Object.assign(Buffer.from(b), { [40]: b[40]! ^ 0x01 })],
+      ["a flipped body byte", (b) => Object.assign(Buffer.from(b), { 200: b[200]! ^ 0x10 })],
+      ["a flipped header byte", (b) => Object.assign(Buffer.from(b), { 40: b[40]! ^ 0x01 })],
       ["truncated", (b) => b.subarray(0, b.length - 1)],
       ["appended", (b) => Buffer.concat([b, Buffer.from([0])])],
       ["zeros", (b) => Buffer.alloc(b.length)],
@@ -132,15 +139,21 @@ describe("tampering and damage", () => {
   it("an older generation put over a newer one is ROLLBACK_DETECTED for a process that saw the newer one, however it was put there", async () => {
     const ways: Array<[string, (path: string, old: string) => void]> = [
       ["copied over", (path, old) => copyFileSync(old, path)],
-      ["renamed over", (path, old) => {
-        copyFileSync(old, `${path}.tmp`);
-        renameSync(`${path}.tmp`, path);
-      }],
-      ["copied over, mtime set to the future", (path, old) => {
-        copyFileSync(old, path);
-        const future = new Date(Date.now() + 60_000);
-        utimesSync(path, future, future);
-      }],
+      [
+        "renamed over",
+        (path, old) => {
+          copyFileSync(old, `${path}.tmp`);
+          renameSync(`${path}.tmp`, path);
+        },
+      ],
+      [
+        "copied over, mtime set to the future",
+        (path, old) => {
+          copyFileSync(old, path);
+          const future = new Date(Date.now() + 60_000);
+          utimesSync(path, future, future);
+        },
+      ],
     ];
     for (const [how, put] of ways) {
       const { dir, path, key, store } = await twoGenerations();
@@ -202,7 +215,11 @@ describe("a huge file at the store path", () => {
               ]
             : [["recover", () => store.recover()]];
         // Reads of the store itself are not disturbed by a huge previous generation.
-        if (where === "previous generation") expect((await store.getTokens()).map((t) => t.userName), label).toEqual(["a", "b"]);
+        if (where === "previous generation")
+          expect(
+            (await store.getTokens()).map((t) => t.userName),
+            label,
+          ).toEqual(["a", "b"]);
         for (const [name, call] of calls) {
           const error = await failure(call);
           sample();

@@ -4,7 +4,7 @@
  * their types although the SDK's are `any`.
  */
 import * as ZOHOCRMSDK from "@zohocrm/nodejs-sdk-8.0";
-import { EncryptedFileStore, zohoTokenStore } from "zoho-encrypted-filestore";
+import { type EncryptedFileStore, zohoTokenStore } from "zoho-encrypted-filestore";
 
 export async function initialize(): Promise<void> {
   const store = await zohoTokenStore(ZOHOCRMSDK, { path: "./zoho-tokens.enc", keyFile: "./zoho.key" });
