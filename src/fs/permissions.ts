@@ -43,8 +43,11 @@ function quoted(path: string): string {
   return `'${path.replace(/'/g, "'\\''")}'`;
 }
 
+/** This process's user id, read once (undefined on Windows): the check runs on every read. */
+const UID = process.getuid?.();
+
 function ownerProblem(path: string, stats: Stats | BigIntStats, allowRoot: boolean): PermissionProblem | undefined {
-  const uid = process.getuid?.();
+  const uid = UID;
   if (uid === undefined) return undefined;
   const owner = Number(stats.uid);
   if (owner === uid || (allowRoot && owner === 0)) return undefined;
@@ -78,7 +81,7 @@ export function privateDirectoryProblem(dir: string, stats: Stats | BigIntStats)
     const repairMode = mode & ~0o022;
     // A directory shared with others by design (sticky /tmp, someone else's) is not
     // ours to chmod: the store belongs in a directory of its own.
-    const ours = Number(stats.uid) === process.getuid?.();
+    const ours = Number(stats.uid) === UID;
     return {
       path: dir,
       reason: `is writable by ${who} (mode ${octal(mode)}), who could replace, lock or delete the store file`,

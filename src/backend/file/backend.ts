@@ -17,9 +17,8 @@ import {
   prepareLocation,
   readWithIdentity,
   replaceFile,
-  sameIdentity,
+  isIdentity,
   sameVersionOrBothMissing,
-  statIdentity,
   statIdentityOrUndefined,
   sweepLeftovers,
   type FileIdentity,
@@ -54,8 +53,7 @@ export class FileBackend implements StorageBackend {
   }
 
   isCurrent(version: Version): boolean {
-    const identity = statIdentity(this.layout.path);
-    return identity !== undefined && sameIdentity(version as FileIdentity, identity);
+    return isIdentity(this.layout.path, version as FileIdentity);
   }
 
   async read(head?: HeadCheck): Promise<Stored | undefined> {

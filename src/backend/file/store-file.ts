@@ -19,11 +19,6 @@ export interface FileIdentity {
   ctimeNs: bigint;
 }
 
-/** Whether two identities are the same version of the file (both present). */
-export function sameIdentity(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
-  return a !== undefined && b !== undefined && a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.size === b.size && a.ctimeNs === b.ctimeNs && a.dev === b.dev;
-}
-
 /**
  * Whether the file is still the version a writer read: identity without the ctime,
  * which the writer's own hard link of `.prev` changes. Another writer's replacement is
@@ -39,11 +34,33 @@ function identityOf(stats: fs.BigIntStats): FileIdentity {
 }
 
 /** The file's identity, or undefined when it does not exist. */
-export function statIdentity(path: string): FileIdentity | undefined {
+function statIdentity(path: string): FileIdentity | undefined {
   const stats = ioCall(path, "stat", () => fs.statSync(path, { bigint: true, throwIfNoEntry: false }));
   if (!stats) return undefined;
   assertStoreFile(path, stats);
   return identityOf(stats);
+}
+
+/**
+ * Whether the file at `path` is still the version `identity` (one stat, nothing
+ * allocated beyond it): the check behind every read of the cached document.
+ */
+export function isIdentity(path: string, identity: FileIdentity): boolean {
+  let stats: fs.BigIntStats | undefined;
+  try {
+    stats = fs.statSync(path, STAT_OPTIONS);
+  } catch (error) {
+    throw ioError(path, "stat", error);
+  }
+  if (!stats) return false;
+  assertStoreFile(path, stats);
+  return (
+    stats.ino === identity.ino &&
+    stats.mtimeNs === identity.mtimeNs &&
+    stats.size === identity.size &&
+    stats.ctimeNs === identity.ctimeNs &&
+    stats.dev === identity.dev
+  );
 }
 
 /** statIdentity, but undefined for a file that is not a usable store file (a directory, wrong mode). */
@@ -55,6 +72,8 @@ export function statIdentityOrUndefined(path: string): FileIdentity | undefined 
     throw error;
   }
 }
+
+const STAT_OPTIONS = { bigint: true, throwIfNoEntry: false } as const;
 
 /** Up to this many bytes are read in the first read: a small store file is read in one call. */
 const FIRST_READ_BYTES = 64 * 1024;
