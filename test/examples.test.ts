@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { startZohoServer, type ZohoServer } from "../scripts/zoho-loopback-server.mjs";
-import { ROOT, tempDir, type ChildResult } from "./helpers.js";
+import { ROOT, runCommand, tempDir, type ChildResult } from "./helpers.js";
 import { TSC } from "./consumer.js";
 
 const EXAMPLES = join(ROOT, "examples");
@@ -30,19 +30,7 @@ afterAll(async () => {
 
 /** Runs `node script` in `cwd` with only PATH and `env` as its environment, and no arguments. */
 function runExample(script: string, env: Record<string, string>, cwd: string): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { cwd, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), CHILD_TIMEOUT_MS);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runCommand(process.execPath, [script], { cwd, env: { PATH: process.env.PATH ?? "", ...env }, timeoutMs: CHILD_TIMEOUT_MS });
 }
 
 /** A directory with a key file, as `zoho-encrypted-filestore keygen --out` makes it. */

@@ -55,10 +55,14 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Runs `node script args...` and collects its output. */
-export function runNode(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ChildResult> {
+/** Runs a command to its end and collects its output (killed after `timeoutMs`, generous for a loaded machine). */
+export function runCommand(
+  command: string,
+  args: string[],
+  { cwd, env = process.env, timeoutMs = 120_000 }: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -70,6 +74,11 @@ export function runNode(script: string, args: string[], env: Record<string, stri
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** Runs `node script args...` with this process's environment plus `env`, and collects its output. */
+export function runNode(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ChildResult> {
+  return runCommand(process.execPath, [script, ...args], { env: { ...process.env, ...env }, timeoutMs });
 }
 
 export function fixture(name: string): string {

@@ -4,13 +4,12 @@
  * user would, through import, require(), its executable and esbuild bundles.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { build, type BuildOptions } from "esbuild";
-import { assertNoSecrets, fixture, ROOT, tempDir, type ChildResult } from "./helpers.js";
+import { assertNoSecrets, fixture, ROOT, runCommand, tempDir, type ChildResult } from "./helpers.js";
 
 const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   name: string;
@@ -24,23 +23,6 @@ const BIN = "zoho-encrypted-filestore";
 
 /** The banner docs/bundling.md gives for ESM bundles, with a name no program uses for createRequire. */
 const REQUIRE_BANNER = 'import { createRequire as __bundleCreateRequire } from "node:module"; const require = __bundleCreateRequire(import.meta.url);';
-
-/** Runs a command to its end (killed after `timeoutMs`, generous for a loaded machine). */
-function runCommand(command: string, args: string[], { cwd = ROOT, env = process.env, timeoutMs = 120_000 } = {}): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
 
 /**
  * The environment for npm working on another directory: without what an npm running this

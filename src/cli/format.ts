@@ -1,5 +1,6 @@
 /** Formatting shared by the commands: expiry times, token presence, tables, terminal-safe text. */
 import { TOKEN_FIELDS, type TokenRecord } from "../index.js";
+import { duration } from "../maintenance.js";
 import type { Style } from "./io.js";
 
 export interface Expiry {
@@ -29,16 +30,6 @@ export function describeExpiry(record: Pick<TokenRecord, "expiryTime">, now: num
   return `${when} (in ${duration(ms - now)})`;
 }
 
-/** A rough, readable duration: "45 s", "59 min", "3 h", "12 days". */
-export function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s} s`;
-  const min = Math.round(s / 60);
-  if (min < 120) return `${min} min`;
-  const h = Math.round(min / 60);
-  if (h < 48) return `${h} h`;
-  return `${Math.round(h / 24)} days`;
-}
 
 /** The secret fields of a record that hold a value; the values themselves never leave here. */
 export const SECRET_FIELDS = ["clientSecret", "refreshToken", "accessToken", "grantToken"] as const;
