@@ -30,7 +30,6 @@ export function describeExpiry(record: Pick<TokenRecord, "expiryTime">, now: num
   return `${when} (in ${duration(ms - now)})`;
 }
 
-
 /** The secret fields of a record that hold a value; the values themselves never leave here. */
 export const SECRET_FIELDS = ["clientSecret", "refreshToken", "accessToken", "grantToken"] as const;
 
