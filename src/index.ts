@@ -25,7 +25,7 @@ export { KEY_ENV, rawKey, keyFile, passphrase, environmentKey } from "./crypto/k
 export type { KeyInput, KeySource, KeyMaterial, KeyOptions } from "./crypto/key-sources.js";
 export { generateKey } from "./crypto/keys.js";
 export type { TokenRecord, TokenInput, TokenField } from "./tokens/types.js";
-export { TOKEN_FIELDS } from "./tokens/types.js";
+export { SECRET_FIELDS, TOKEN_FIELDS } from "./tokens/types.js";
 export { redact } from "./tokens/record.js";
 export { TokenStoreError, ErrorCodes, isTokenStoreError } from "./errors.js";
 export type { ErrorCode, ErrorAction } from "./errors.js";

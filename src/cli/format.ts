@@ -1,5 +1,5 @@
 /** Formatting shared by the commands: expiry times, token presence, tables, terminal-safe text. */
-import { TOKEN_FIELDS, type TokenRecord } from "../index.js";
+import { SECRET_FIELDS, TOKEN_FIELDS, type TokenRecord } from "../index.js";
 import { duration } from "../maintenance.js";
 import type { Style } from "./io.js";
 
@@ -29,9 +29,6 @@ export function describeExpiry(record: Pick<TokenRecord, "expiryTime">, now: num
   if (expired) return `${when} (${style ? style.red("expired") : "expired"} ${duration(now - ms)} ago)`;
   return `${when} (in ${duration(ms - now)})`;
 }
-
-/** The secret fields of a record that hold a value; the values themselves never leave here. */
-export const SECRET_FIELDS = ["clientSecret", "refreshToken", "accessToken", "grantToken"] as const;
 
 export function presentSecrets(record: TokenRecord): Record<(typeof SECRET_FIELDS)[number], boolean> {
   return {

@@ -5,9 +5,9 @@
  * properties (`record.refreshToken`, or `{ ...record }` for a plain object).
  */
 import { inspect } from "node:util";
-import { TOKEN_FIELDS, type TokenRecord } from "./types.js";
+import { SECRET_FIELDS, TOKEN_FIELDS, type TokenRecord } from "./types.js";
 
-const SECRET_FIELDS: ReadonlySet<string> = new Set(["clientSecret", "refreshToken", "accessToken", "grantToken"]);
+const SECRET: ReadonlySet<string> = new Set(SECRET_FIELDS);
 
 class StoredToken implements TokenRecord {
   id: string;
@@ -50,7 +50,7 @@ export function redact(record: TokenRecord): Record<string, string | null> {
   for (const field of TOKEN_FIELDS) {
     const value = record[field];
     if (value === null) out[field] = null;
-    else if (SECRET_FIELDS.has(field)) out[field] = "[redacted]";
+    else if (SECRET.has(field)) out[field] = "[redacted]";
     else if (field === "clientId") out[field] = shortenClientId(value);
     else out[field] = value;
   }

@@ -13,6 +13,9 @@ export const TOKEN_FIELDS = [
 
 export type TokenField = (typeof TOKEN_FIELDS)[number];
 
+/** The fields that hold secrets: never printed, logged or shown unless asked for by name. */
+export const SECRET_FIELDS = ["clientSecret", "refreshToken", "accessToken", "grantToken"] as const satisfies readonly TokenField[];
+
 /**
  * One stored token. Every field is a string or `null`; an empty string is
  * stored as `null`, as the SDK's own stores do. `expiryTime` is the access
