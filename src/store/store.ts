@@ -280,8 +280,8 @@ export class EncryptedTokenStore {
 
   /**
    * A refresh coordinator for the processes sharing this store (the SDK adapter uses it):
-   * the backend's own when it has one, else one that coordinates nothing beyond checking
-   * for a fresh token. Leases are named with a key derived from the key the store is
+   * the backend's own when it has one (lease files), else one for a single process: every
+   * caller that finds the stored token stale renews it (a process never waits for itself). Leases are named with a key derived from the key the store is
    * sealed with, which every process sharing the store holds.
    */
   refreshCoordinator(options: { leaseMs: number }): RefreshCoordinator {

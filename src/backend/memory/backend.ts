@@ -5,7 +5,7 @@
  * compare-and-set on a version counter. Nothing survives the process.
  */
 import { TokenStoreError } from "../../errors.js";
-import type { ExclusiveSession, HeadCheck, LeaseOutcome, RefreshCoordinator, StorageBackend, Stored, Version } from "../types.js";
+import type { ExclusiveSession, HeadCheck, StorageBackend, Stored, Version } from "../types.js";
 
 interface Slot {
   bytes: Uint8Array;
@@ -68,31 +68,10 @@ export class MemoryBackend implements StorageBackend {
   set bytes(bytes: Uint8Array | undefined) {
     this.#current = bytes === undefined ? undefined : { bytes, version: ++this.#versions };
   }
-
-  refreshCoordinator(options: { leaseMs: number }): RefreshCoordinator {
-    return new InProcessLeases(options.leaseMs);
-  }
 }
 
 function view(slot: Slot | undefined, head: HeadCheck | undefined): Stored | undefined {
   if (!slot) return undefined;
   head?.check(slot.bytes.subarray(0, head.headBytes), slot.bytes.length);
   return { bytes: slot.bytes, version: slot.version };
-}
-
-/**
- * Coordination among the callers of one process only: every caller that finds the token
- * stale renews it (a process never waits for its own lease), unless another one already
- * stored a fresh token.
- */
-class InProcessLeases implements RefreshCoordinator {
-  constructor(readonly leaseMs: number) {}
-
-  async claim(_key: string, satisfied: () => Promise<boolean>): Promise<LeaseOutcome> {
-    return (await satisfied()) ? "satisfied" : "acquired";
-  }
-
-  release(): void {
-    // Nothing is held.
-  }
 }
