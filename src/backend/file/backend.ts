@@ -7,13 +7,30 @@
  * A version is the file's identity (device, inode, size, mtime, ctime): a read
  * revalidates a cached document with one `stat`.
  */
+import * as fs from "node:fs";
 import { TokenStoreError } from "../../errors.js";
-import type { ExclusiveSession, HeadCheck, RefreshCoordinator, StorageBackend, Stored, Version } from "../types.js";
+import {
+  DOCUMENT_RECORD,
+  type Check,
+  type ExclusiveSession,
+  type HeadCheck,
+  type InspectOptions,
+  type Peek,
+  type ReadOptions,
+  type ReadResult,
+  type RecordId,
+  type RefreshCoordinator,
+  type Replacement,
+  type Snapshot,
+  type StorageBackend,
+  type Version,
+} from "../types.js";
 import { StoreLayout } from "./layout.js";
 import { FileLeases } from "./leases.js";
 import { FileLock, type HeldLock, type LockSettings } from "./lock.js";
 import {
   fileExists,
+  peekFile,
   prepareLocation,
   readWithIdentity,
   replaceFile,
@@ -26,7 +43,9 @@ import {
 
 export class FileBackend implements StorageBackend {
   readonly layout: StoreLayout;
+  readonly granularity = "document";
   readonly #lock: FileLock;
+  #closed = false;
   readonly #lockSettings: LockSettings;
   /** Whether this instance has swept leftovers once (see #exclusive). */
   #swept = false;
@@ -52,23 +71,53 @@ export class FileBackend implements StorageBackend {
     return this.layout.path;
   }
 
+  /** Whether `version` is still what is stored (one `stat`). */
   isCurrent(version: Version): boolean {
     return isIdentity(this.layout.path, version as FileIdentity);
   }
 
-  async read(head?: HeadCheck): Promise<Stored | undefined> {
-    return toStored(readWithIdentity(this.layout.path, head));
+  async create(): Promise<{ created: boolean }> {
+    this.#open();
+    const existed = fs.existsSync(this.layout.directory);
+    prepareLocation(this.layout);
+    return { created: !existed };
   }
 
-  hasPrevious(): boolean {
+  async read(options: ReadOptions = {}): Promise<ReadResult> {
+    this.#open();
+    return this.#read(options);
+  }
+
+  async hasPrevious(): Promise<boolean> {
+    this.#open();
     return fileExists(this.layout.previous);
   }
 
-  async readPrevious(head?: HeadCheck): Promise<Stored | undefined> {
-    return toStored(readWithIdentity(this.layout.previous, head));
+  async readPrevious(check?: HeadCheck): Promise<Snapshot | undefined> {
+    this.#open();
+    const file = readWithIdentity(this.layout.previous, check);
+    return file && snapshot(file.bytes, file.identity);
+  }
+
+  async peek(options: { headBytes: number; id?: RecordId; previous?: boolean }): Promise<Peek | undefined> {
+    this.#open();
+    if (options.id !== undefined && options.id !== DOCUMENT_RECORD) return undefined;
+    return peekFile(options.previous ? this.layout.previous : this.layout.path, options.headBytes);
+  }
+
+  async inspect(options: InspectOptions = {}): Promise<Check[]> {
+    this.#open();
+    const { checkStore } = await import("../../maintenance.js");
+    return checkStore(this.layout.path, { staleMs: this.#lockSettings.staleMs, fix: options.fix === true });
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held between calls: locks and leases live only inside them.
+    this.#closed = true;
   }
 
   exclusive<T>(change: (session: ExclusiveSession) => Promise<T>): Promise<T> {
+    this.#open();
     return this.#lock.hold(async (held) => {
       // What a writer killed mid-write leaves behind (its temp file) is removed by each
       // store's first locked operation, and whenever the lock was found taken (a killed
@@ -90,16 +139,17 @@ export class FileBackend implements StorageBackend {
   #session(held: HeldLock): ExclusiveSession {
     const { layout } = this;
     return {
-      isCurrent: (version) => this.isCurrent(version),
-      read: (head) => this.read(head),
-      currentVersion: () => statIdentityOrUndefined(layout.path),
-      replace: async (parts, expected, { keepPrevious }) => {
+      read: async (options) => this.#read(options ?? {}),
+      currentVersion: async () => statIdentityOrUndefined(layout.path),
+      replace: async (replacement, expected, { keepPrevious }) => {
+        const parts = documentParts(replacement);
         const base = expected as FileIdentity | undefined;
         // Checked before the temp file is written and again just before the rename: a
         // holder that stalled past the stale time anywhere in between (the fsync can take
         // seconds on a busy disk) must not rename its file over a newer generation.
         const assertUnchanged = () => {
-          if (!held.stillHeld() || !sameVersionOrBothMissing(statIdentityOrUndefined(layout.path), base)) throw this.#lost();
+          if (!held.stillHeld()) throw this.#lost();
+          if (!sameVersionOrBothMissing(statIdentityOrUndefined(layout.path), base)) throw this.#conflict();
         };
         assertUnchanged();
         return replaceFile(layout, parts, base, keepPrevious, assertUnchanged);
@@ -107,15 +157,42 @@ export class FileBackend implements StorageBackend {
     };
   }
 
+  #read({ since, check }: ReadOptions): ReadResult {
+    if (since !== undefined && this.isCurrent(since)) return { kind: "unchanged" };
+    const file = readWithIdentity(this.layout.path, check);
+    return file ? snapshot(file.bytes, file.identity) : { kind: "missing" };
+  }
+
+  #open(): void {
+    if (this.#closed) throw new TokenStoreError("CLOSED", `the store ${this.layout.path} was closed`, { location: this.layout.path });
+  }
+
   #lost(): TokenStoreError {
     return new TokenStoreError(
       "LOCK_COMPROMISED",
-      `the lock on ${this.layout.path} was lost while writing, or another writer replaced the file meanwhile (a lock taken over after ${this.#lockSettings.staleMs} ms?); the change was not written`,
-      { path: this.layout.path, action: "retry", advice: "try again" },
+      `the lock on ${this.layout.path} was lost while writing (taken over after ${this.#lockSettings.staleMs} ms?); the change was not written`,
+      { location: this.layout.path, action: "retry", advice: "try again" },
+    );
+  }
+
+  #conflict(): TokenStoreError {
+    return new TokenStoreError(
+      "WRITE_CONFLICT",
+      `another writer replaced ${this.layout.path} while this one held the lock (a lock taken over after ${this.#lockSettings.staleMs} ms?); the change was not written`,
+      { location: this.layout.path, action: "retry", advice: "try again" },
     );
   }
 }
 
-function toStored(file: { bytes: Uint8Array; identity: FileIdentity } | undefined): Stored | undefined {
-  return file && { bytes: file.bytes, version: file.identity };
+function snapshot(bytes: Uint8Array, identity: FileIdentity): Snapshot {
+  return { kind: "snapshot", version: identity, complete: true, records: [{ id: DOCUMENT_RECORD, bytes }], removed: [] };
+}
+
+/** The parts of the one document a replacement of a file store writes. */
+function documentParts(replacement: Replacement): readonly Uint8Array[] {
+  const record = replacement.put[0];
+  if (!replacement.whole || replacement.put.length !== 1 || record?.id !== DOCUMENT_RECORD) {
+    throw new TypeError(`the file backend takes one whole record named ${JSON.stringify(DOCUMENT_RECORD)}`);
+  }
+  return record.parts;
 }
