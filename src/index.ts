@@ -21,7 +21,7 @@ export type { StoreStatus } from "./store/store.js";
 export type { EncryptedFileStoreOptions, EncryptedTokenStoreOptions } from "./store/options.js";
 export { MemoryBackend, MemorySpace } from "./backend/memory/backend.js";
 export type { MemoryBackendOptions } from "./backend/memory/backend.js";
-export { DOCUMENT_RECORD } from "./backend/types.js";
+export { DOCUMENT_RECORD, HEAD_RECORD } from "./backend/types.js";
 export type {
   StorageBackend,
   ExclusiveSession,

@@ -58,6 +58,12 @@ export type RecordId = string;
 /** The id of the one record of a backend of granularity `"document"`. */
 export const DOCUMENT_RECORD: RecordId = "document";
 
+/**
+ * The id of the head record of a backend of granularity `"records"`: the store's
+ * generation, id counter and retired keys, sealed; what `peek` reads by default there.
+ */
+export const HEAD_RECORD: RecordId = "head";
+
 /** A record as read: its id and its sealed bytes. */
 export interface StoredRecord {
   readonly id: RecordId;
@@ -196,8 +202,8 @@ export interface StorageBackend {
   readPrevious(check?: HeadCheck): Promise<Snapshot | undefined>;
 
   /**
-   * The first `headBytes` bytes of the stored record `id` (default: the document, or a
-   * records store's head record) and its length, without the key, or undefined when
+   * The first `headBytes` bytes of the stored record `id` (default: {@link DOCUMENT_RECORD},
+   * or {@link HEAD_RECORD} for granularity `"records"`) and its length, without the key, or undefined when
    * there is none. `previous`: of the previous generation.
    */
   peek(options: { headBytes: number; id?: RecordId; previous?: boolean }): Promise<Peek | undefined>;

@@ -124,6 +124,8 @@ export class EncryptedTokenStore {
   #closing: Promise<void> | undefined;
   /** The drain of queued changes under way, if any. */
   #drainRun: Promise<void> | undefined;
+  /** Exclusive sections under way, settled. */
+  readonly #inflight = new Set<Promise<void>>();
 
   protected constructor(backend: StorageBackend, keys: KeyRing, keepPrevious: boolean) {
     this.#backend = backend;
@@ -235,6 +237,7 @@ export class EncryptedTokenStore {
    * processes need the new key (or it in their previousKeys) from now on.
    */
   async rekey(newKey?: KeyInput): Promise<void> {
+    this.#assertOpen();
     const next = newKey === undefined ? undefined : await this.#keys.masterFor(newKey);
     const master = next?.master ?? this.#keys.currentKey;
     // Known before the write: should finishing it fail after the new file is in place, this
@@ -258,6 +261,7 @@ export class EncryptedTokenStore {
    * @returns the generation that was restored and how many tokens it holds.
    */
   async recover(): Promise<{ restoredGeneration: number; generation: number; tokens: number }> {
+    this.#assertOpen();
     const location = this.#backend.location;
     let result!: { restoredGeneration: number; generation: number; tokens: number };
     await this.#exclusive(
@@ -352,7 +356,7 @@ export class EncryptedTokenStore {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      while (this.#drainRun) await this.#drainRun;
+      while (this.#drainRun || this.#inflight.size > 0) await (this.#drainRun ?? Promise.all(this.#inflight));
       this.#cache = undefined;
       await this.#backend.close();
     })();
@@ -576,8 +580,19 @@ export class EncryptedTokenStore {
    * (LOCK_COMPROMISED, WRITE_CONFLICT), a few times. What it committed becomes the cached
    * document once the section has ended.
    */
-  async #exclusive<T>(task: (base: Loaded, section: Section) => Promise<T>, { tolerateCurrent = false } = {}): Promise<T> {
-    this.#assertOpen();
+  #exclusive<T>(task: (base: Loaded, section: Section) => Promise<T>, options: { tolerateCurrent?: boolean } = {}): Promise<T> {
+    // close() waits for the sections under way (a queued batch, a rekey, a recover).
+    const run = this.#exclusiveRetrying(task, options);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inflight.add(settled);
+    void settled.then(() => this.#inflight.delete(settled));
+    return run;
+  }
+
+  async #exclusiveRetrying<T>(task: (base: Loaded, section: Section) => Promise<T>, { tolerateCurrent = false }: { tolerateCurrent?: boolean }): Promise<T> {
     let derivations = 0;
     for (let retries = 0; ; ) {
       const section: Section = { session: undefined as unknown as ExclusiveSession, commit: undefined };

@@ -117,7 +117,7 @@ export class FileBackend implements StorageBackend {
   }
 
   exclusive<T>(change: (session: ExclusiveSession) => Promise<T>): Promise<T> {
-    this.#open();
+    if (this.#closed) return Promise.reject(this.#closedError());
     return this.#lock.hold(async (held) => {
       // What a writer killed mid-write leaves behind (its temp file) is removed by each
       // store's first locked operation, and whenever the lock was found taken (a killed
@@ -164,7 +164,11 @@ export class FileBackend implements StorageBackend {
   }
 
   #open(): void {
-    if (this.#closed) throw new TokenStoreError("CLOSED", `the store ${this.layout.path} was closed`, { location: this.layout.path });
+    if (this.#closed) throw this.#closedError();
+  }
+
+  #closedError(): TokenStoreError {
+    return new TokenStoreError("CLOSED", `the store ${this.layout.path} was closed`, { location: this.layout.path });
   }
 
   #lost(): TokenStoreError {

@@ -11,7 +11,11 @@
  * process is gone, or when it is older than `leaseMs`. A lease that cannot be right (a
  * start time in the future, an unreadable file) counts as ended. A process never waits
  * for its own lease: asking again while it holds one (its renewal failed, nothing was
- * saved) makes it the renewer again at once.
+ * saved) makes it the renewer again at once. Other instances in the same process (two
+ * stores, or adapters, on one file) wait for it like other processes: the leases this
+ * process holds are listed in one process-wide registry (shared through `globalThis`, so
+ * ESM and CJS copies agree), and a lease of this process's pid that is not in it is
+ * left by an instance that is gone.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -28,6 +32,12 @@ interface Held {
 }
 
 const POLL_MS = 20;
+
+const HELD_KEY = Symbol.for("zoho-encrypted-filestore.held-leases.v1");
+const globalHeld = globalThis as typeof globalThis & { [HELD_KEY]?: Set<string> };
+globalHeld[HELD_KEY] ??= new Set();
+/** The text of every lease file a live instance in this process holds. */
+const heldInProcess: Set<string> = globalHeld[HELD_KEY];
 /** A lease dated further ahead than this was not written by a live holder on this clock. */
 const FUTURE_SLACK_MS = 3000;
 
@@ -72,6 +82,7 @@ export class FileLeases implements RefreshCoordinator {
     const held = this.#held.get(key);
     if (!held) return;
     this.#held.delete(key);
+    heldInProcess.delete(held.text);
     clearTimeout(held.timer);
     try {
       // Only our own lease file: an expired one may have been replaced by a new holder's,
@@ -92,6 +103,7 @@ export class FileLeases implements RefreshCoordinator {
       if (!writePrivateFile(path, text, { replace: false, durable: false })) return false;
       const ino = fs.statSync(path, { bigint: true }).ino;
       this.#held.set(key, { path, ino, text, timer: this.#timer(key) });
+      heldInProcess.add(text);
       return true;
     } catch {
       // Cannot create it (the directory is full, say): renew without a lease.
@@ -115,10 +127,12 @@ export class FileLeases implements RefreshCoordinator {
   #removeIfAbandoned(path: string): void {
     let stats: fs.BigIntStats | undefined;
     let holder: { pid?: unknown; since?: unknown };
+    let text = "";
     try {
       stats = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
       if (!stats) return; // Gone: look again on the next poll.
-      holder = JSON.parse(readLease(path)) as typeof holder;
+      text = readLease(path);
+      holder = JSON.parse(text) as typeof holder;
     } catch {
       holder = {}; // Not a lease this package wrote: it cannot be right.
     }
@@ -126,7 +140,7 @@ export class FileLeases implements RefreshCoordinator {
     const now = Date.now();
     const since = holder.since;
     const expired = typeof since !== "number" || since > now + FUTURE_SLACK_MS || now - since > this.leaseMs;
-    if (!expired && !this.#holderGone(holder.pid)) return;
+    if (!expired && !this.#holderGone(holder.pid, text)) return;
     try {
       if (fs.statSync(path, { bigint: true }).ino === stats.ino) fs.unlinkSync(path);
     } catch {
@@ -134,10 +148,10 @@ export class FileLeases implements RefreshCoordinator {
     }
   }
 
-  /** Whether the process that wrote a lease is gone (this process counts as gone: its leases are in #held). */
-  #holderGone(pid: unknown): boolean {
+  /** Whether the process (or, in this process, the instance) that wrote a lease is gone. */
+  #holderGone(pid: unknown, text: string): boolean {
     if (typeof pid !== "number" || !Number.isInteger(pid) || pid <= 0) return true;
-    if (pid === process.pid) return true;
+    if (pid === process.pid) return !heldInProcess.has(text);
     try {
       process.kill(pid, 0);
       return false;

@@ -13,6 +13,7 @@
 import { TokenStoreError } from "../../errors.js";
 import {
   DOCUMENT_RECORD,
+  HEAD_RECORD,
   type Check,
   type ExclusiveSession,
   type HeadCheck,
@@ -106,7 +107,7 @@ export class MemoryBackend implements StorageBackend {
 
   async peek(options: { headBytes: number; id?: RecordId; previous?: boolean }): Promise<Peek | undefined> {
     this.#open();
-    const id = options.id ?? DOCUMENT_RECORD;
+    const id = options.id ?? (this.granularity === "records" ? HEAD_RECORD : DOCUMENT_RECORD);
     const bytes = options.previous ? this.space.previous?.get(id) : this.space.current?.records.get(id)?.bytes;
     return bytes && { head: bytes.subarray(0, options.headBytes), length: bytes.length };
   }
@@ -118,7 +119,7 @@ export class MemoryBackend implements StorageBackend {
   }
 
   exclusive<T>(change: (session: ExclusiveSession) => Promise<T>): Promise<T> {
-    this.#open();
+    if (this.#closed) return Promise.reject(this.#closedError());
     const { space } = this;
     const run = space.queue.then(async () => {
       this.#open();
@@ -167,7 +168,11 @@ export class MemoryBackend implements StorageBackend {
   }
 
   #open(): void {
-    if (this.#closed) throw new TokenStoreError("CLOSED", `${this.location} was closed`, { location: this.location });
+    if (this.#closed) throw this.#closedError();
+  }
+
+  #closedError(): TokenStoreError {
+    return new TokenStoreError("CLOSED", `${this.location} was closed`, { location: this.location });
   }
 
   #read({ since, check }: ReadOptions): ReadResult {
