@@ -20,12 +20,11 @@
 import { TokenStoreError } from "../errors.js";
 import { readHeader, unseal, type Header } from "../crypto/envelope.js";
 import { sameKeyId, type MasterKey } from "../crypto/keys.js";
-import type { RecordId, Snapshot } from "../backend/types.js";
+import { HEAD_RECORD, type RecordId, type Snapshot } from "../backend/types.js";
 import { isPlainObject } from "../tokens/input.js";
 import { parseRecordJson, recordJson, TokenDocument } from "../tokens/document.js";
 import type { TokenRecord } from "../tokens/types.js";
 
-export const HEAD_RECORD: RecordId = "head";
 const RECORD_PREFIX = "r.";
 const HEAD_FORMAT = 1;
 

@@ -25,6 +25,7 @@ import { sameKeyId, type MasterKey } from "../crypto/keys.js";
 import type { KeyInput } from "../crypto/key-sources.js";
 import {
   DOCUMENT_RECORD,
+  HEAD_RECORD,
   type ExclusiveSession,
   type HeadCheck,
   type RefreshCoordinator,
@@ -33,7 +34,7 @@ import {
   type Version,
 } from "../backend/types.js";
 import { TokenDocument } from "../tokens/document.js";
-import { contextOf, emptyIndex, HEAD_RECORD, headPlaintext, openRecords, plannedRecords, recordPlaintext, settle, type RecordsIndex } from "./records.js";
+import { contextOf, emptyIndex, headPlaintext, openRecords, plannedRecords, recordPlaintext, settle, type RecordsIndex } from "./records.js";
 import { normalizeId, normalizeInput } from "../tokens/input.js";
 import { exposeRecord } from "../tokens/record.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";

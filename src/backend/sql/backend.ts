@@ -16,20 +16,21 @@
  *   connection (PgBouncer's transaction pooling), and no named prepared statement is used.
  */
 import { TokenStoreError, isTokenStoreError } from "../../errors.js";
-import type {
-  Check,
-  ExclusiveSession,
-  HeadCheck,
-  Peek,
-  ReadOptions,
-  ReadResult,
-  RecordId,
-  RefreshCoordinator,
-  Replacement,
-  Snapshot,
-  StorageBackend,
-  StoredRecord,
-  Version,
+import {
+  HEAD_RECORD,
+  type Check,
+  type ExclusiveSession,
+  type HeadCheck,
+  type Peek,
+  type ReadOptions,
+  type ReadResult,
+  type RecordId,
+  type RefreshCoordinator,
+  type Replacement,
+  type Snapshot,
+  type StorageBackend,
+  type StoredRecord,
+  type Version,
 } from "../types.js";
 import type { PooledConnection, RecordRow, SqlConnection, SqlDialect, SqlNames, SqlPool } from "./dialect.js";
 import { SqlLeases } from "./leases.js";
@@ -128,12 +129,13 @@ export class SqlBackend implements StorageBackend {
   }
 
   async read(options: ReadOptions = {}): Promise<ReadResult> {
-    return this.#public("reading", () => this.#read(this.#s.pool, options));
+    return this.#track(() => this.#read(this.#s.pool, options));
   }
 
   async #read(connection: SqlConnection, { since, check }: ReadOptions): Promise<ReadResult> {
     const known = typeof since === "number" ? since : undefined;
-    const { head, complete, rows } = await this.#s.dialect.readSince(connection, this.#s.names, this.#s.namespace, known);
+    // Only the database call's errors are coded: a head check's error is the caller's, unchanged.
+    const { head, complete, rows } = await this.#call("reading", () => this.#s.dialect.readSince(connection, this.#s.names, this.#s.namespace, known));
     if (!head || head.version === 0) return { kind: "missing" };
     if (!complete && head.version === known) return { kind: "unchanged" };
     const records: StoredRecord[] = [];
@@ -150,8 +152,8 @@ export class SqlBackend implements StorageBackend {
   }
 
   async readPrevious(check?: HeadCheck): Promise<Snapshot | undefined> {
-    return this.#public("reading the previous generation", async () => {
-      const rows = await this.#s.dialect.readPrevious(this.#s.pool, this.#s.names, this.#s.namespace);
+    return this.#track(async () => {
+      const rows = await this.#call("reading the previous generation", () => this.#s.dialect.readPrevious(this.#s.pool, this.#s.names, this.#s.namespace));
       if (!rows) return undefined;
       return { kind: "snapshot", version: undefined, complete: true, records: rows.map((row) => checked(row, check)), removed: [] };
     });
@@ -221,7 +223,7 @@ export class SqlBackend implements StorageBackend {
         const head = await this.#call("locking the store", () => dialect.lockHead(connection, names, namespace));
         let wrote = false;
         const session: ExclusiveSession = {
-          read: (options) => this.#call("reading", () => this.#read(connection, options ?? {})),
+          read: (options) => this.#read(connection, options ?? {}),
           currentVersion: async () => (head.version === 0 ? undefined : head.version),
           replace: async (replacement: Replacement, expected: Version | undefined, { keepPrevious }) => {
             if (wrote) throw new TypeError("replace may be called once per exclusive section");
@@ -357,9 +359,6 @@ export class SqlBackend implements StorageBackend {
     }
   }
 }
-
-/** The record a records store keeps its head in (peek's default). */
-const HEAD_RECORD = "head";
 
 const RECORD_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
