@@ -134,14 +134,27 @@ function wrap(pool: Pool, owns: boolean): SqlPool {
     },
     connect: async (): Promise<PooledConnection> => {
       const client: PoolClient = await pool.connect();
+      // The server may end the connection while it is checked out (a restart,
+      // pg_terminate_backend) between two statements: without a listener the client's
+      // error event would end the process. The next statement then fails, coded.
+      let lost: unknown;
+      const onError = (error: unknown) => {
+        lost ??= error;
+      };
+      client.on("error", onError);
       return {
         query: async (text, params) => {
+          if (lost !== undefined) throw lost;
           const result = await client.query(text, params as unknown[] | undefined);
           // A multi-statement text returns one result per statement.
           const last = Array.isArray(result) ? result[result.length - 1] : result;
           return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? null };
         },
-        release: (broken) => client.release(broken === undefined ? undefined : broken instanceof Error ? broken : true),
+        release: (broken) => {
+          client.removeListener("error", onError);
+          const failed = broken ?? lost;
+          client.release(failed === undefined ? undefined : failed instanceof Error ? failed : true);
+        },
       };
     },
     end: async () => {
