@@ -39,7 +39,11 @@ function json(result: ChildResult): { ok: boolean; result: Record<string, unknow
  * Runs `body` (the text of an async function of `lib`, the built library, and `args`) in
  * a child process; it prints what it returns as JSON, or the error's code and message.
  */
-async function library(body: string, args: unknown, env: Record<string, string>): Promise<{ value?: unknown; code?: string; message?: string; ms: number }> {
+async function library(
+  body: string,
+  args: unknown,
+  env: Record<string, string>,
+): Promise<{ value?: unknown; code?: string; message?: string; cause?: string; ms: number }> {
   const script = `
     const lib = await import(${JSON.stringify(DIST)});
     const args = JSON.parse(process.argv[1]);
@@ -48,7 +52,7 @@ async function library(body: string, args: unknown, env: Record<string, string>)
       const value = await (async (lib, args) => { ${body} })(lib, args);
       process.stdout.write(JSON.stringify({ value: value ?? null, ms: Date.now() - started }));
     } catch (error) {
-      process.stdout.write(JSON.stringify({ code: error.code ?? error.name, message: error.message, ms: Date.now() - started }));
+      process.stdout.write(JSON.stringify({ code: error.code ?? error.name, message: error.message, cause: String(error.cause?.message), ms: Date.now() - started }));
     }`;
   const result = await runCommand(process.execPath, ["--input-type=module", "-e", script, JSON.stringify(args)], { env, timeoutMs: 60_000 });
   if (result.code !== 0 || result.signal !== null) throw new Error(`library child failed (${result.code ?? result.signal}): ${result.stderr}`);
@@ -365,6 +369,28 @@ describe.skipIf(missing.length > 0)("the keychain key source with a real Secret 
   it("the kernel keyring is never used: the Secret Service is chosen explicitly", () => {
     // Every test above used the keychain; none of it may show up among the kernel's keys.
     expect(kernelKeys()).toEqual(kernelBefore);
+  });
+
+  it("a Secret Service that hangs: KEYCHAIN_UNAVAILABLE, not a hang", async () => {
+    const dir = tempDir();
+    const path = join(dir, "zoho.tokens");
+    expect((await zefs(["keygen", "--keychain", "frozen"], service.env)).code).toBe(0);
+    expect(service.signalKeyring("SIGSTOP")).toBeGreaterThan(0);
+    try {
+      const lib = await library(
+        "return (await lib.EncryptedFileStore.open({ path: args.path, keychain: { account: 'frozen' } })).verify();",
+        { path },
+        service.env,
+      );
+      expect(lib.code, lib.message).toBe("KEYCHAIN_UNAVAILABLE");
+      console.log(`stopped keyring daemon: ${lib.message} / ${lib.cause}`);
+      expect(lib.message).toMatch(/did not answer/);
+      expect(lib.message).toMatch(/keyFile.*passphrase/);
+      console.log(`stopped keyring daemon: KEYCHAIN_UNAVAILABLE after ${lib.ms} ms`);
+    } finally {
+      service.signalKeyring("SIGCONT");
+    }
+    expect(existsSync(path)).toBe(false);
   });
 
   it("a locked keyring: KEYCHAIN_UNAVAILABLE naming the lock and the other key sources", async () => {

@@ -5,7 +5,7 @@
  * gnome-keyring, libsecret-tools (.ci/run installs them).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 
@@ -38,6 +38,8 @@ export interface SecretService {
   env: Record<string, string>;
   /** Restarts the keyring daemon without unlocking it: the keyring is locked afterwards. */
   lock(): void;
+  /** Stops (SIGSTOP) or continues (SIGCONT) the keyring daemons of this home: a Secret Service that hangs. */
+  signalKeyring(signal: "SIGSTOP" | "SIGCONT"): number;
   /** Stops the bus and the keyring daemon and removes the temporary home. */
   stop(): void;
 }
@@ -72,6 +74,11 @@ export function startSecretService(): SecretService {
     env,
     // --replace hands the bus name to a new daemon, which starts with the keyring locked.
     lock: () => void keyring(["--replace"], ""),
+    signalKeyring: (signal) => {
+      const pids = keyringDaemons(home);
+      for (const pid of pids) process.kill(pid, signal);
+      return pids.length;
+    },
     stop: () => {
       // The keyring daemon ends with its bus.
       try {
@@ -82,4 +89,20 @@ export function startSecretService(): SecretService {
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** The gnome-keyring-daemon processes started for `home` (found by their environment). */
+function keyringDaemons(home: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const command = readFileSync(`/proc/${name}/cmdline`, "utf8");
+      if (!command.startsWith("gnome-keyring-daemon")) continue;
+      if (readFileSync(`/proc/${name}/environ`, "utf8").split("\0").includes(`HOME=${home}`)) pids.push(Number(name));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
 }

@@ -248,15 +248,16 @@ function keychainError(error: unknown, name: KeychainEntryName, doing: string): 
   if (isBadEncoding(error)) return badEntry(name);
   const text = String((error as Error | undefined)?.message ?? "").slice(0, 300);
   let what: string;
+  // Checked in this order: "Did not receive a reply" comes with a text that mentions a bus policy that "blocked" it.
   if (error instanceof KeychainTimeout) what = `the keychain did not answer within ${error.ms} ms`;
+  else if (/Did not receive a reply|\bTimed ?out\b/i.test(text)) what = "the Secret Service did not answer (its keyring daemon may be stuck)";
   else if (/prompt was dismissed/i.test(text)) what = "the keychain is locked, and its unlock prompt was dismissed or cannot be shown here";
-  else if (/object locked|locked/i.test(text)) what = "the keychain is locked";
-  else if (/autolaunch|DBUS_SESSION_BUS_ADDRESS/i.test(text))
+  else if (/\blocked\b/i.test(text)) what = "the keychain is locked";
+  else if (/autolaunch|DBUS_SESSION_BUS_ADDRESS/i.test(text)) {
     what = "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set): no Secret Service can be reached";
-  else if (/No DBus session or Secret Service provider/i.test(text) || /ServiceUnknown|not provided by any \.service/i.test(text)) {
+  } else if (/No DBus session or Secret Service provider|ServiceUnknown|not provided by any \.service/i.test(text)) {
     what = "no Secret Service provider (such as gnome-keyring-daemon or KeePassXC) on the D-Bus session bus";
-  } else if (/Did not receive a reply|timeout|timed out/i.test(text)) what = "the Secret Service did not answer";
-  else what = `the keychain refused (${text.replace(/\s+/g, " ").trim() || "no reason given"})`;
+  } else what = `the keychain refused (${text.replace(/\s+/g, " ").trim() || "no reason given"})`;
   return new TokenStoreError("KEYCHAIN_UNAVAILABLE", `cannot ${doing} the ${describeEntry(name)}: ${what}`, {
     action: "other-key-source",
     advice: OTHER_SOURCES,
