@@ -21,7 +21,7 @@ export interface EncryptedTokenStoreOptions extends KeyOptions {
 }
 
 /** The names of the options every store has; a backend's options come beside them. */
-export const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
+export const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keychain", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
 
 export interface StoreSettings {
   key: KeySource;
