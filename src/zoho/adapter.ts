@@ -47,8 +47,8 @@
  */
 import { TokenStoreError } from "../errors.js";
 import type { RefreshCoordinator } from "../backend/types.js";
-import { EncryptedFileStore } from "../store/file-store.js";
-import type { EncryptedFileStoreOptions } from "../store/options.js";
+import { EncryptedFileStore } from "../backend/file/file-store.js";
+import type { EncryptedFileStoreOptions } from "../backend/file/options.js";
 import type { EncryptedTokenStore } from "../store/store.js";
 import type { PostgresStoreOptions } from "../backend/postgres/index.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";

@@ -45,8 +45,12 @@ export const POSTGRES_BACKEND_OPTIONS = ["postgres", "schema", "table", "namespa
 
 const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
 
-/** Opens (and on first use, creates, when allowed) the PostgreSQL backend. */
-export async function openPostgresBackend(options: PostgresBackendOptions): Promise<SqlBackend> {
+/**
+ * Opens (and on first use, creates, when allowed) the PostgreSQL backend. With `check:
+ * false` it neither checks nor creates the schema (key-free inspection: `inspect` reports
+ * what is there).
+ */
+export async function openPostgresBackend(options: PostgresBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
   const names: SqlNames = { schema: nameOption("schema", options.schema, "public"), table: nameOption("table", options.table, "zoho_tokens") };
   const namespace = options.namespace ?? "default";
   if (typeof namespace !== "string" || namespace.length === 0 || namespace.length > 200 || /[\u0000-\u001f]/.test(namespace)) {
@@ -69,6 +73,7 @@ export async function openPostgresBackend(options: PostgresBackendOptions): Prom
     // A holder that stalls mid-transaction longer than this is ended by the server.
     idleTimeoutMs: Math.max(lockTimeoutMs, 5_000),
   });
+  if (!check) return backend;
   try {
     await backend.prepare({ create: options.createSchema ?? true });
   } catch (error) {
