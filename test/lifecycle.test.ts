@@ -107,6 +107,14 @@ describe("the refresh coordinator's release", () => {
     expect(events.at(-1)).toBe("saved");
   });
 
+  it("never fails a save when it throws, even synchronously", async () => {
+    const { adapter, core } = await storeWith((() => {
+      throw new Error("a synchronous release that throws");
+    }) as never);
+    await expect(adapter.saveToken(renewed("eve@example.com"))).resolves.toBeUndefined();
+    expect(await core.getTokens()).toHaveLength(1);
+  });
+
   it("never fails a save when it fails", async () => {
     const { adapter, core } = await storeWith(async () => {
       throw new TokenStoreError("UNAVAILABLE", "the lease row could not be deleted");

@@ -275,7 +275,15 @@ function createAdapter(
       } finally {
         // Saved (or failed to save): either way, the renewal this process leased is over.
         // A release that fails leaves the lease to expire; it never fails the save.
-        if (leases) await Promise.all(leaseKeysOf(input).map((key) => leases.release(key).catch(() => undefined)));
+        // (A coordinator written when release was synchronous, or one that throws, is fine too.)
+        if (leases)
+          await Promise.all(
+            leaseKeysOf(input).map((key) =>
+              Promise.resolve()
+                .then(() => leases.release(key))
+                .catch(() => undefined),
+            ),
+          );
       }
     }
 
