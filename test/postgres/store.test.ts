@@ -158,3 +158,42 @@ describe("the store on PostgreSQL", () => {
     expect((await store.getTokens().catch((e) => e)).code).toBe("CLOSED");
   });
 });
+
+describe("a runtime role with the documented grants", () => {
+  it("reads, saves, deletes and takes leases, never creates anything, and inspection finds no missing grant", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    const owner = await open({ postgres: url, key });
+    await owner.saveToken(sampleToken("owned"));
+    const role = `app_${name}`;
+    const password = "runtime-role-pw-7c1e";
+    await server.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    for (const grant of [
+      "GRANT USAGE ON SCHEMA public TO ROLE",
+      "GRANT SELECT, INSERT, UPDATE ON zoho_tokens, zoho_tokens_heads TO ROLE",
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON zoho_tokens_leases TO ROLE",
+      "GRANT SELECT ON zoho_tokens_schema TO ROLE",
+    ]) {
+      await server.query(grant.replace("ROLE", role), [], name);
+    }
+    const runtimeUrl = `postgres://${role}:${password}@${server.host}:${server.port}/${name}`;
+    const app = await open({ postgres: runtimeUrl, key, createSchema: false });
+    expect((await app.getTokens()).map((t) => t.userName)).toEqual(["user-owned@example.com"]);
+    await app.saveToken(sampleToken("runtime"));
+    expect(await app.deleteToken("1")).toBe(true);
+    const coordinator = app.refreshCoordinator({ leaseMs: 1_000 });
+    expect(await coordinator.claim("k", async () => false)).toBe("acquired");
+    await coordinator.release("k");
+    const { openPostgresBackend } = await import("../../src/backend/postgres/backend.js");
+    const backend = await openPostgresBackend({ postgres: runtimeUrl, createSchema: false });
+    const checks = await backend.inspect();
+    await backend.close();
+    expect(checks.find((c) => c.check === "grants")).toMatchObject({ status: "ok" });
+    // Without a grant it may not write: a coded error, nothing changed.
+    await server.query(`REVOKE UPDATE ON zoho_tokens_heads FROM ${role}`, [], name);
+    const refused = await app.saveToken(sampleToken("refused")).catch((e) => e);
+    expect(isTokenStoreError(refused, "IO_ERROR")).toBe(true);
+    expect(refused.message).not.toContain(password);
+    expect((await owner.getTokens()).map((t) => t.userName)).toEqual(["user-runtime@example.com"]);
+  });
+});

@@ -96,7 +96,7 @@ export class SqlBackend implements StorageBackend {
         if (this.#s.dialect.classify(error) === "permission") {
           throw new TokenStoreError(
             "INVALID_OPTION",
-            `the database role may not create the tables of ${this.location}; run the init command once with a role that may (see docs/postgres.md for the grants)`,
+            `the database role may not create the tables of ${this.location}; open the store once with a role that may (see docs/postgres.md for the grants)`,
             { location: this.location, cause: error },
           );
         }
@@ -113,7 +113,7 @@ export class SqlBackend implements StorageBackend {
       await this.create();
       return;
     }
-    throw new TokenStoreError("FILE_MISSING", `${this.location} has no tables yet; run the init command (or open with createSchema: true)`, {
+    throw new TokenStoreError("FILE_MISSING", `${this.location} has no tables yet; open it once with createSchema: true and a role that may create them`, {
       location: this.location,
     });
   }
@@ -186,7 +186,7 @@ export class SqlBackend implements StorageBackend {
       return checks;
     }
     if (version === undefined) {
-      checks.push({ check: "schema", status: "problem", message: `${this.location} has no tables yet`, fix: "run the init command" });
+      checks.push({ check: "schema", status: "problem", message: `${this.location} has no tables yet`, fix: "open the store once with createSchema: true" });
       return checks;
     }
     checks.push(
@@ -346,7 +346,7 @@ export class SqlBackend implements StorageBackend {
           action: "retry",
         });
       case "no-schema":
-        return new TokenStoreError("FILE_MISSING", `${this.location} has no tables (dropped?) while ${what}; run the init command`, {
+        return new TokenStoreError("FILE_MISSING", `${this.location} has no tables (dropped?) while ${what}`, {
           location: this.location,
           cause: error,
         });
