@@ -9,7 +9,9 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPostgresStore, type PostgresStoreOptions } from "../../src/backend/postgres/index.js";
 import { generateKey, isTokenStoreError, zohoTokenStore, type EncryptedTokenStore } from "../../src/index.js";
-import { sampleToken, secretsOf } from "../helpers.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, runCommand, sampleToken, secretsOf, tempDir } from "../helpers.js";
 import { startPostgres, type PostgresServer } from "../servers/postgres.js";
 
 let server: PostgresServer;
@@ -195,5 +197,30 @@ describe("a runtime role with the documented grants", () => {
     expect(isTokenStoreError(refused, "IO_ERROR")).toBe(true);
     expect(refused.message).not.toContain(password);
     expect((await owner.getTokens()).map((t) => t.userName)).toEqual(["user-runtime@example.com"]);
+  });
+});
+
+describe("examples/postgres.mjs", () => {
+  it("runs against a real server, through the SDK adapter and on its own, printing no secret and no password", async () => {
+    const { url } = await server.createDatabase();
+    const dir = tempDir();
+    const key = generateKey();
+    writeFileSync(join(dir, "zoho.key"), `${key}\n`, { mode: 0o600 });
+    const result = await runCommand(process.execPath, [join(ROOT, "examples", "postgres.mjs")], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", DATABASE_URL: url },
+    });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^0 tokens for the SDK\n/);
+    expect(result.stdout).toContain("refreshToken: '[redacted]'");
+    expect(result.stdout).toContain(`postgres://127.0.0.1:${server.port}/`);
+    for (const secret of [server.password, key, "1000.made-up-refresh-token"]) expect(result.stdout).not.toContain(secret);
+  });
+
+  it("a postgres option that is not set is INVALID_OPTION", async () => {
+    const error = await openPostgresStore({ postgres: undefined, key: generateKey() }).catch((e) => e);
+    expect(isTokenStoreError(error, "INVALID_OPTION")).toBe(true);
+    expect(error.message).toMatch(/not set/);
   });
 });
