@@ -94,6 +94,9 @@ describe("the store on PostgreSQL", () => {
   it("namespaces are separate stores in one table; a row copied to another namespace, record or table is refused (DAMAGED_FILE)", async () => {
     const { url, name } = await server.createDatabase();
     const key = generateKey();
+    const quoted = await open({ postgres: url, key, namespace: "o'brien; --" });
+    await quoted.saveToken(sampleToken("quoted"));
+    expect((await (await open({ postgres: url, key, namespace: "o'brien; --" })).getTokens()).map((t) => t.userName)).toEqual(["user-quoted@example.com"]);
     const prod = await open({ postgres: url, key, namespace: "prod" });
     const test = await open({ postgres: url, key, namespace: "test" });
     await prod.saveToken(sampleToken("prod"));

@@ -220,11 +220,9 @@ export class SqlBackend implements StorageBackend {
       const connection = await this.#call("connecting", () => this.#connect());
       let broken: unknown;
       try {
-        await this.#call("starting a transaction", async () => {
-          await dialect.begin(connection, { lockTimeoutMs: this.#s.lockTimeoutMs, idleTimeoutMs: this.#s.idleTimeoutMs });
-          return undefined;
-        });
-        const head = await this.#call("locking the store", () => dialect.lockHead(connection, names, namespace));
+        const head = await this.#call("locking the store", () =>
+          dialect.beginLocked(connection, names, namespace, { lockTimeoutMs: this.#s.lockTimeoutMs, idleTimeoutMs: this.#s.idleTimeoutMs }),
+        );
         let wrote = false;
         const session: ExclusiveSession = {
           read: (options) => this.#read(connection, options ?? {}),
