@@ -418,7 +418,8 @@ export class EncryptedTokenStore {
     this.#assertOpen();
     const cache = this.#cache;
     const location = this.#backend.location;
-    const pending = this.#backend.read({ since: cache?.version, check: (this.#check ??= headCheck(location)) });
+    this.#check ??= headCheck(location);
+    const pending = this.#backend.read({ since: cache?.version, check: this.#check });
     // A backend that answers at once (a file: one stat) costs no extra turn of the event loop.
     const result = pending instanceof Promise ? await pending : pending;
     if (result.kind === "unchanged" && cache) return cache.doc;
@@ -502,7 +503,8 @@ export class EncryptedTokenStore {
   async #loadLocked(session: ExclusiveSession): Promise<Loaded> {
     const cache = this.#cache;
     const location = this.#backend.location;
-    const result = await session.read({ since: cache?.version, check: (this.#check ??= headCheck(location)) });
+    this.#check ??= headCheck(location);
+    const result = await session.read({ since: cache?.version, check: this.#check });
     if (result.kind === "unchanged" && cache) return cache;
     if (result.kind !== "snapshot") return this.#whenMissing();
     return this.#open(location, result, { checkRollback: true, mayDerive: false, inPlace: true });
