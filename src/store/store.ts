@@ -34,7 +34,7 @@ import {
   type Version,
 } from "../backend/types.js";
 import { TokenDocument } from "../tokens/document.js";
-import { contextOf, emptyIndex, headPlaintext, openRecords, plannedRecords, recordPlaintext, settle, type RecordsIndex } from "./records.js";
+import { contextOf, emptyIndex, headPlaintext, openRecords, plannedRecords, recordPlaintext, type RecordsIndex } from "./records.js";
 import { normalizeId, normalizeInput } from "../tokens/input.js";
 import { exposeRecord } from "../tokens/record.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";
@@ -690,20 +690,20 @@ export class EncryptedTokenStore {
   async #commit(section: Section, base: Loaded, content: Content, master: MasterKey, keepPrevious: boolean, committed: () => TokenDocument): Promise<void> {
     const generation = base.generation + 1;
     if (content.kind === "records") {
-      const plan = plannedRecords(base.index ?? emptyIndex(), content.changes);
+      const index = base.index ?? emptyIndex();
+      const plan = plannedRecords(index, content.changes);
       const binding = this.#binding;
-      const headParts = await sealParts(
-        headPlaintext(content.nextId, plan.index.nextRecord, content.meta),
-        master,
-        generation,
-        contextOf(binding, HEAD_RECORD),
-      );
+      const headParts = await sealParts(headPlaintext(content.nextId, plan.nextRecord, content.meta), master, generation, contextOf(binding, HEAD_RECORD));
       const put = [{ id: HEAD_RECORD, parts: headParts }];
       for (const { id, record } of plan.put) put.push({ id, parts: await sealParts(recordPlaintext(record), master, generation, contextOf(binding, id)) });
       const version = await section.session.replace({ whole: "all" in content.changes, put, remove: plan.remove }, base.version, { keepPrevious });
-      settle(plan.index, plan.put, generation);
       const header = readHeader(headParts[0], this.#backend.location, headParts[0].length + headParts[1].length);
-      section.commit = { loaded: { version, generation, header, key: master, index: plan.index }, committed };
+      // The index changes with the document, once the section has ended (see #exclusive).
+      const commitDoc = () => {
+        plan.commit(generation);
+        return committed();
+      };
+      section.commit = { loaded: { version, generation, header, key: master, index }, committed: commitDoc };
       return;
     }
     const parts = await sealParts(content.plaintext, master, generation);

@@ -121,7 +121,7 @@ async function embeddedServer(options: StartOptions): Promise<PostgresServer> {
   const port = await freePort();
   const password = randomBytes(12).toString("hex");
   const logLines: string[] = [];
-  const flags = ["-c", "listen_addresses=127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "max_connections=200"];
+  const flags = ["-c", "listen_addresses=127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "max_connections=400"];
   if (options.logStatements) flags.push("-c", "log_statement=all", "-c", "log_min_error_statement=info", "-c", "log_connections=on");
   const instance = new EmbeddedPostgres({
     databaseDir: join(dir, "data"),
