@@ -1,0 +1,90 @@
+/**
+ * Changes issued in the same tick share one write; past the size a store file holds
+ * (64 MiB of document), each change is judged on its own: those that fit land, in
+ * order, and those that do not fail with LIMIT_EXCEEDED, never with the engine's
+ * RangeError. The records are made big cheaply: every field holds the same 16 KiB string
+ * of control characters, which JSON writes as `\u0001` (6 bytes each), so a record takes
+ * about 0.9 MB of document and next to no memory of its own.
+ */
+import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { EncryptedFileStore, generateKey, TokenStoreError } from "../../src/index.js";
+import { tempDir } from "../helpers.js";
+import { bytesOf } from "./support.js";
+
+const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
+const BULK = "\u0001".repeat(16 * 1024);
+
+/** A token of about 0.9 MB of document, every field at its longest. */
+function big(tag: string) {
+  return {
+    userName: `${tag}${BULK}`.slice(0, BULK.length),
+    clientId: BULK,
+    clientSecret: BULK,
+    refreshToken: `${tag}${BULK}`.slice(0, BULK.length),
+    accessToken: `${tag}${BULK}`.slice(0, BULK.length),
+    grantToken: BULK,
+    expiryTime: BULK,
+    redirectUrl: BULK,
+    apiDomain: BULK,
+  };
+}
+
+/** What each promise settled to: "ok" or the error's code (a RangeError or other non-coded error: its name). */
+async function settle(promises: Array<Promise<unknown>>): Promise<string[]> {
+  return (await Promise.allSettled(promises)).map((result) => {
+    if (result.status === "fulfilled") return "ok";
+    const error = result.reason as Error;
+    return error instanceof TokenStoreError ? error.code : `${error.name}: ${error.message.slice(0, 80)}`;
+  });
+}
+
+/** The user names stored, as a fresh instance reads them (bulk cut off). */
+async function storedNames(path: string, key: string): Promise<string[]> {
+  const store = await EncryptedFileStore.open({ path, key });
+  return (await store.getTokens()).map((token) => token.userName!.replace(/\u0001+$/, ""));
+}
+
+describe("a batch past the size a store file holds", () => {
+  it("one save that does not fit and a small one in the same tick: the small one lands, the big one gets LIMIT_EXCEEDED, nothing else changes", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path, key });
+    // Filled in one batch to within one big record of the limit.
+    const fill = Array.from({ length: 75 }, (_, i) => `fill-${i}-`);
+    expect(new Set(await settle(fill.map((tag) => store.saveToken(big(tag)))))).toEqual(new Set(["ok"]));
+    const filled = bytesOf(path)!;
+    expect(filled.length).toBeGreaterThan(MAX_DOCUMENT_BYTES - 900_000);
+    expect(filled.length).toBeLessThan(MAX_DOCUMENT_BYTES);
+
+    const outcomes = await settle([store.saveToken(big("too-big-")), store.saveToken({ userName: "small", refreshToken: "1000.small-rt" })]);
+    expect(outcomes).toEqual(["LIMIT_EXCEEDED", "ok"]);
+    const expected = [...fill, "small"];
+    expect(await storedNames(path, key)).toEqual(expected);
+    expect((await store.getTokens()).map((token) => token.userName!.replace(/\u0001+$/, ""))).toEqual(expected);
+    // The generation before is kept as the previous one: only the small save was written.
+    expect(bytesOf(`${path}.prev`)!.equals(filled)).toBe(true);
+
+    // The big one alone: refused the same way, and the file stays as it is.
+    const written = bytesOf(path)!;
+    expect(await settle([store.saveToken(big("too-big-"))])).toEqual(["LIMIT_EXCEEDED"]);
+    expect(bytesOf(path)!.equals(written)).toBe(true);
+  }, 120_000);
+
+  it("saves whose JSON together is past the engine's longest string: coded errors (LIMIT_EXCEEDED), no RangeError; those that fit land, in order", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path, key });
+    // 610 records of about 0.885 MB: some 540 million characters of JSON, past V8's
+    // 2^29 - 24, which JSON.stringify answers with "RangeError: Invalid string length".
+    const tags = Array.from({ length: 610 }, (_, i) => `r${i}-`);
+    const outcomes = await settle(tags.map((tag) => store.saveToken(big(tag))));
+    const landed = outcomes.filter((outcome) => outcome === "ok").length;
+    expect(outcomes).toEqual([...Array(landed).fill("ok"), ...Array(tags.length - landed).fill("LIMIT_EXCEEDED")]);
+    expect(landed).toBeGreaterThan(70);
+    expect(await storedNames(path, key)).toEqual(tags.slice(0, landed));
+    expect(bytesOf(path)!.length).toBeLessThanOrEqual(MAX_DOCUMENT_BYTES + 112);
+  }, 120_000);
+});
