@@ -16,7 +16,7 @@
  * fresh read, a few times, so a lost race costs time, never a change.
  */
 import { inspect } from "node:util";
-import { TokenStoreError, isTokenStoreError } from "../errors.js";
+import { describeType, TokenStoreError, isTokenStoreError } from "../errors.js";
 import { HEADER_BYTES, MAX_DOCUMENT_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
 import { KeyRing, leaseSecret, readRetired, retiredEntry, withoutRetired, withRetired, type LoadedKey, type RetiredKey } from "../crypto/keyring.js";
 import { sameKeyId, type MasterKey } from "../crypto/keys.js";
@@ -160,6 +160,19 @@ export class EncryptedTokenStore {
   async saveToken(token: TokenInput): Promise<TokenRecord> {
     const input = normalizeInput(token);
     return this.#change((doc) => ({ value: exposeRecord(doc.save(input)), changed: true }));
+  }
+
+  /**
+   * Saves several tokens as one change: all of them are stored, one after the other by the
+   * rules of saveToken, or none is. Resolves to the stored records, in the same order.
+   * @throws INVALID_TOKEN for a malformed token, or a new one with no token in it;
+   *   LIMIT_EXCEEDED when they do not fit in the store together. Nothing is stored then.
+   */
+  async saveTokens(tokens: readonly TokenInput[]): Promise<TokenRecord[]> {
+    if (!Array.isArray(tokens)) throw new TokenStoreError("INVALID_TOKEN", `tokens must be an array, got ${describeType(tokens)}`);
+    const inputs = tokens.map((token, index) => normalizeInput(token, `tokens[${index}]`));
+    if (inputs.length === 0) return [];
+    return this.#change((doc) => ({ value: inputs.map((input) => exposeRecord(doc.save(input))), changed: true }));
   }
 
   /** Deletes the record with this id. Resolves to false (and writes nothing) when there is none. */

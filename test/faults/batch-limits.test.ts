@@ -7,8 +7,10 @@
  * about 0.9 MB of document and next to no memory of its own.
  */
 import { describe, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, TokenStoreError } from "../../src/index.js";
+import { cli } from "../cli-helpers.js";
 import { tempDir } from "../helpers.js";
 import { bytesOf } from "./support.js";
 
@@ -86,5 +88,83 @@ describe("a batch past the size a store file holds", () => {
     expect(landed).toBeGreaterThan(70);
     expect(await storedNames(path, key)).toEqual(tags.slice(0, landed));
     expect(bytesOf(path)!.length).toBeLessThanOrEqual(MAX_DOCUMENT_BYTES + 112);
+  }, 120_000);
+
+  it("saveTokens is one change: past the limit none of its tokens is stored, and a small save in the same tick still lands", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path, key });
+    await store.saveToken({ userName: "first", refreshToken: "1000.first-rt" });
+    const tags = Array.from({ length: 80 }, (_, i) => `many-${i}-`);
+    const outcomes = await settle([store.saveTokens(tags.map(big)), store.saveToken({ userName: "small", refreshToken: "1000.small-rt" })]);
+    expect(outcomes).toEqual(["LIMIT_EXCEEDED", "ok"]);
+    expect(await storedNames(path, key)).toEqual(["first", "small"]);
+  }, 120_000);
+});
+
+describe("saveTokens", () => {
+  it("stores every token or none: one that cannot be saved (a new record with no token) leaves the others out too", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path, key });
+    await store.saveToken({ userName: "first", refreshToken: "1000.first-rt" });
+    const before = bytesOf(path)!;
+    const error = await store
+      .saveTokens([{ userName: "a", refreshToken: "1000.a-rt" }, { userName: "no-token" }, { userName: "b", refreshToken: "1000.b-rt" }])
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+    expect(error).toBeInstanceOf(TokenStoreError);
+    expect((error as TokenStoreError).code).toBe("INVALID_TOKEN");
+    expect(bytesOf(path)!.equals(before)).toBe(true);
+    expect((await store.getTokens()).map((token) => token.userName)).toEqual(["first"]);
+    // And when all can be saved: one write, records in order.
+    const saved = await store.saveTokens([
+      { userName: "a", refreshToken: "1000.a-rt" },
+      { userName: "b", refreshToken: "1000.b-rt" },
+    ]);
+    expect(saved.map((record) => [record.id, record.userName])).toEqual([
+      ["2", "a"],
+      ["3", "b"],
+    ]);
+    expect(await storedNames(path, key)).toEqual(["first", "a", "b"]);
+  });
+});
+
+describe("import --from-csv", () => {
+  it("a CSV whose rows do not fit in the store together: LIMIT_EXCEEDED, exit 1, and not one row is written", async () => {
+    const dir = tempDir();
+    const file = join(dir, "tokens.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path: file, key });
+    await store.saveToken({ userName: "first", refreshToken: "1000.first-rt" });
+    const before = bytesOf(file)!;
+    // 90 rows of about 130 KB of CSV each, about 0.79 MB of document each: 71 MB together.
+    const header = "id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain";
+    const rows = Array.from({ length: 90 }, (_, i) => {
+      const token = big(`csv-${i}-`);
+      return [
+        "",
+        token.userName,
+        token.clientId,
+        token.clientSecret,
+        token.refreshToken,
+        token.accessToken,
+        token.grantToken,
+        "1700000000000",
+        token.redirectUrl,
+        token.apiDomain,
+      ].join(",");
+    });
+    const csv = join(dir, "big.csv");
+    writeFileSync(csv, `${header}\n${rows.join("\n")}\n`);
+    const result = await cli(["import", "--from-csv", csv], { ZOHO_TOKEN_STORE_FILE: file, ZOHO_TOKEN_STORE_KEY: key });
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain("error LIMIT_EXCEEDED");
+    expect(bytesOf(file)!.equals(before)).toBe(true);
+    expect(await storedNames(file, key)).toEqual(["first"]);
   }, 120_000);
 });
