@@ -323,34 +323,63 @@ describe("a lease file that cannot be created: the claim returns at once, for a 
     }
   }, 60_000);
 
-  for (const code of ["EDQUOT", "EROFS", "EACCES", "ENOSPC"]) {
-    it(`creating the lease's temp file fails with ${code} (injected): acquired at once, no lease file`, async () => {
-      const dir = tempDir();
-      const path = join(dir, "t.enc");
-      const key = generateKey();
-      await openStore(path, key);
-      const leases = coordinator(await EncryptedFileStore.open({ path, key }), 600_000);
-      const original = fs.openSync;
-      let hits = 0;
-      fs.openSync = ((...args: Parameters<typeof fs.openSync>) => {
-        if (typeof args[0] === "string" && args[0].includes(".lease-") && args[0].endsWith(".tmp")) {
-          hits++;
-          throw Object.assign(new Error(`${code}: injected fault, openSync`), { code, syscall: "open" });
-        }
-        return original(...args);
-      }) as typeof fs.openSync;
-      syncBuiltinESMExports();
-      try {
-        expect(await claimOutcome(leases.claim(TOKEN, notYet))).toBe("acquired");
-      } finally {
-        fs.openSync = original;
-        syncBuiltinESMExports();
+  /** Runs `task` while opening a lease's temp file fails with `code` (the first `times` opens; every open by default). */
+  async function withLeaseCreateFault<T>(code: string, task: () => Promise<T>, times = Number.POSITIVE_INFINITY): Promise<{ result: T; hits: number }> {
+    const original = fs.openSync;
+    let hits = 0;
+    fs.openSync = ((...args: Parameters<typeof fs.openSync>) => {
+      if (typeof args[0] === "string" && args[0].includes(".lease-") && args[0].endsWith(".tmp") && hits < times) {
+        hits++;
+        throw Object.assign(new Error(`${code}: injected fault, openSync`), { code, syscall: "open" });
       }
+      return original(...args);
+    }) as typeof fs.openSync;
+    syncBuiltinESMExports();
+    try {
+      return { result: await task(), hits };
+    } finally {
+      fs.openSync = original;
+      syncBuiltinESMExports();
+    }
+  }
+
+  async function injectedSetup() {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    await openStore(path, key);
+    return { dir, leases: coordinator(await EncryptedFileStore.open({ path, key }), 600_000) };
+  }
+
+  for (const code of ["EDQUOT", "EROFS", "EACCES", "ENOSPC", "EMFILE"]) {
+    it(`creating the lease's temp file fails with ${code} (injected): acquired at once, no lease file`, async () => {
+      const { dir, leases } = await injectedSetup();
+      const { result, hits } = await withLeaseCreateFault(code, () => claimOutcome(leases.claim(TOKEN, notYet)));
+      expect(result).toBe("acquired");
       expect(hits).toBe(1);
       expect(leaseFiles(dir)).toEqual([]);
       leases.release(TOKEN);
     }, 60_000);
   }
+
+  it("another error (EIO, injected) is tried again a few times, then acquired without a lease file", async () => {
+    const { dir, leases } = await injectedSetup();
+    const { result, hits } = await withLeaseCreateFault("EIO", () => claimOutcome(leases.claim(TOKEN, notYet)));
+    expect(result).toBe("acquired");
+    expect(hits).toBe(3);
+    expect(leaseFiles(dir)).toEqual([]);
+    leases.release(TOKEN);
+  }, 60_000);
+
+  it("an error that passes (ENOENT once, as when a sweep removed the temp file) is tried again: acquired with a lease file", async () => {
+    const { dir, leases } = await injectedSetup();
+    const { result, hits } = await withLeaseCreateFault("ENOENT", () => claimOutcome(leases.claim(TOKEN, notYet)), 1);
+    expect(result).toBe("acquired");
+    expect(hits).toBe(1);
+    expect(leaseFiles(dir)).toHaveLength(1);
+    leases.release(TOKEN);
+    expect(leaseFiles(dir)).toEqual([]);
+  }, 60_000);
 });
 
 describe("a lease that outlived its time", () => {

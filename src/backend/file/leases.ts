@@ -30,6 +30,7 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import { errnoOf } from "../../errors.js";
 import { writePrivateFile } from "../../fs/private-files.js";
 import type { LeaseOutcome, RefreshCoordinator } from "../types.js";
 import type { StoreLayout } from "./layout.js";
@@ -59,6 +60,10 @@ globalRegistry[REGISTRY_KEY] ??= { files: new Set(), fileless: new Map() };
 const registry: LeaseRegistry = globalRegistry[REGISTRY_KEY];
 
 const POLL_MS = 20;
+/** Errors that say no lease file can be made here for now: the claim renews at once, without one. */
+const CANNOT_CREATE: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EMFILE", "ENFILE", "EMLINK", "ENAMETOOLONG"]);
+/** Failed creates in a row, with another error, after which the claim renews without a lease file too. */
+const MAX_CREATE_FAILURES = 3;
 /** A lease dated further ahead than this was not written by a live holder on this clock. */
 const FUTURE_SLACK_MS = 3000;
 
@@ -76,6 +81,7 @@ export class FileLeases implements RefreshCoordinator {
   async claim(key: string, satisfied: () => Promise<boolean>): Promise<LeaseOutcome> {
     const path = this.#pathFor(key);
     const deadline = Date.now() + this.leaseMs;
+    let failures = 0;
     for (;;) {
       if (await satisfied()) return "satisfied";
       if (this.#held.has(key)) {
@@ -84,7 +90,8 @@ export class FileLeases implements RefreshCoordinator {
         this.#restartTimer(key);
         return "acquired";
       }
-      const created = this.#tryCreate(key, path);
+      let created = this.#tryCreate(key, path);
+      if (created === "failed" && ++failures >= MAX_CREATE_FAILURES) created = "unavailable";
       if (created === "created") {
         // The previous holder may have saved and released between the check above and
         // the create: look once more before renewing again.
@@ -100,7 +107,7 @@ export class FileLeases implements RefreshCoordinator {
           this.#held.set(key, { path, ino: undefined, text: this.#owner, timer: this.#timer(key) });
           return "acquired";
         }
-      } else {
+      } else if (created === "held") {
         this.#removeIfAbandoned(path);
       }
       if (Date.now() >= deadline) return "timeout";
@@ -134,9 +141,10 @@ export class FileLeases implements RefreshCoordinator {
 
   /**
    * Creates the lease file: "created" (this coordinator holds the lease now), "held" (a
-   * lease file is there) or "unavailable" (none is there and none can be made).
+   * lease file is there), "unavailable" (none is there and none can be made) or "failed"
+   * (none is there, and the error may pass).
    */
-  #tryCreate(key: string, path: string): "created" | "held" | "unavailable" {
+  #tryCreate(key: string, path: string): "created" | "held" | "unavailable" | "failed" {
     const text = JSON.stringify({ pid: process.pid, owner: this.#owner, since: Date.now(), nonce: randomBytes(6).toString("hex") });
     try {
       if (!writePrivateFile(path, text, { replace: false, durable: false })) return "held";
@@ -152,14 +160,19 @@ export class FileLeases implements RefreshCoordinator {
       }
       this.#held.set(key, { path, ino, text, timer: this.#timer(key) });
       return "created";
-    } catch {
+    } catch (error) {
       // Cannot create it (the disk is full, no inode is left, the file system is
       // read-only...). One made before the disk filled up still holds the others back.
+      let exists: boolean;
       try {
-        return fs.lstatSync(path, { throwIfNoEntry: false }) ? "held" : "unavailable";
+        exists = fs.lstatSync(path, { throwIfNoEntry: false }) !== undefined;
       } catch {
-        return "unavailable";
+        exists = false;
       }
+      if (exists) return "held";
+      // Another error may pass (a sweep under the store's lock removed the temp file
+      // before it was linked): the claim tries again, a few times.
+      return CANNOT_CREATE.has(errnoOf((error as { cause?: unknown }).cause ?? error)) ? "unavailable" : "failed";
     }
   }
 
