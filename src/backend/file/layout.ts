@@ -13,7 +13,7 @@
  * | `<store>.lock/`                       | the cross-process lock (a directory, mode 0700)          |
  * | `<store>.lock.claim-<16 hex>/`        | a takeover of a stale lock in progress                   |
  * | `<store>.lock.stale-<12 hex>/`        | a stale lock moved aside, being removed                  |
- * | `<store>.lease-<32 hex>`              | a refresh lease (holder's pid and start time only)       |
+ * | `<store>.lease-<32 hex>`              | a refresh lease (holder's pid, owner token, start time)  |
  * | `<store>.lease-<32 hex>.<pid>-<12 hex>.tmp` | a lease being created                              |
  *
  * Other files whose names merely start with the store's (a backup `tokens.enc.1`, another
