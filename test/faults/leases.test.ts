@@ -10,8 +10,10 @@ import fs, { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync
 import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { EncryptedFileStore, generateKey, type RefreshCoordinator } from "../../src/index.js";
-import { tempDir } from "../helpers.js";
+import { DIST, tempDir } from "../helpers.js";
 import { sleep } from "./support.js";
 
 /** A renewal key as the adapter derives one: it stands for a refresh token. */
@@ -168,6 +170,55 @@ describe("several coordinators on one store file in one process (two adapters, t
     expect(JSON.parse(readFileSync(join(dir, lease), "utf8"))).not.toMatchObject({ owner: "0123456789abcdef" });
     leases.release(TOKEN);
     expect(leaseFiles(dir)).toEqual([]);
+  }, 60_000);
+});
+
+describe("a lease held by another worker thread of this process (same pid, a globalThis of its own)", () => {
+  it("is waited for, not taken for one left by a dead process", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    await openStore(path, key);
+    // The worker loads the built package: a thread of its own, with its own module registry and globalThis.
+    const worker = new Worker(
+      `const { parentPort, workerData } = require("node:worker_threads");
+      import(workerData.entry).then(async ({ EncryptedFileStore }) => {
+        const store = await EncryptedFileStore.open({ path: workerData.path, key: workerData.key });
+        const leases = store.refreshCoordinator({ leaseMs: 600000 });
+        parentPort.postMessage(await leases.claim(workerData.token, async () => false));
+        parentPort.once("message", () => {
+          leases.release(workerData.token);
+          parentPort.postMessage("released");
+        });
+      });`,
+      { eval: true, workerData: { entry: pathToFileURL(DIST).href, path, key, token: TOKEN } },
+    );
+    try {
+      const next = () =>
+        new Promise<unknown>((resolve, reject) => {
+          worker.once("message", resolve);
+          worker.once("error", reject);
+        });
+      expect(await next()).toBe("acquired");
+      const [lease] = leaseFiles(dir);
+      expect(JSON.parse(readFileSync(join(dir, lease!), "utf8"))).toMatchObject({ pid: process.pid, thread: worker.threadId });
+      let renewed = false;
+      let outcome: string | undefined;
+      const leases = coordinator(await EncryptedFileStore.open({ path, key }), 600_000);
+      const waiting = leases.claim(TOKEN, async () => renewed).then((result) => (outcome = result));
+      await sleep(300);
+      expect(outcome).toBeUndefined();
+      expect(leaseFiles(dir)).toEqual([lease]);
+      renewed = true;
+      const released = next();
+      worker.postMessage("release");
+      expect(await released).toBe("released");
+      await waiting;
+      expect(outcome).toBe("satisfied");
+      expect(leaseFiles(dir)).toEqual([]);
+    } finally {
+      await worker.terminate();
+    }
   }, 60_000);
 });
 

@@ -3,10 +3,10 @@
  *
  * A lease is a small file beside the store, `<store>.lease-<name>`, created whole and
  * exclusively (fs/private-files.ts: a temp file hard-linked into place) and holding only
- * the holder's pid, its owner token (one per coordinator), its start time and a random
- * nonce (which tells two holders' files apart). Its name is an HMAC of the token under a
- * key derived from the store's key, so someone who can list the directory cannot confirm
- * a guessed token from it.
+ * the holder's pid and thread id, its owner token (one per coordinator), its start time
+ * and a random nonce (which tells two holders' files apart). Its name is an HMAC of the
+ * token under a key derived from the store's key, so someone who can list the directory
+ * cannot confirm a guessed token from it.
  *
  * A lease ends when its holder releases it (the fresh token was saved), when the holder's
  * process is gone, or when it is older than `leaseMs`. A lease that cannot be right (a
@@ -19,17 +19,20 @@
  * into the process shares (as lock.ts shares its queues). A lease with this process's pid
  * is live while the registry lists it, and left over (by an earlier process that had the
  * same pid: a restarted container) when it does not. So a second coordinator waits for
- * the first one's renewal, as another process would. A coordinator never waits for its
- * own lease: asking again while it holds one (its renewal failed, nothing was saved)
- * makes it the renewer again at once.
+ * the first one's renewal, as another process would. A worker thread has a `globalThis`
+ * of its own: a lease of another thread of this process counts as live until it is
+ * released or expires. A coordinator never waits for its own lease: asking again while it
+ * holds one (its renewal failed, nothing was saved) makes it the renewer again at once.
  *
  * When the lease file cannot be created (no space, no inode left, a read-only file
  * system, a directory it may not write), the claim returns at once and the caller renews
  * without coordinating with other processes; within this process the registry still
- * lets one coordinator renew at a time.
+ * lets one coordinator renew at a time. Another error (one that may pass) is tried again
+ * on the next polls, three times at most.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import { threadId } from "node:worker_threads";
 import { errnoOf } from "../../errors.js";
 import { writePrivateFile } from "../../fs/private-files.js";
 import type { LeaseOutcome, RefreshCoordinator } from "../types.js";
@@ -145,7 +148,7 @@ export class FileLeases implements RefreshCoordinator {
    * (none is there, and the error may pass).
    */
   #tryCreate(key: string, path: string): "created" | "held" | "unavailable" | "failed" {
-    const text = JSON.stringify({ pid: process.pid, owner: this.#owner, since: Date.now(), nonce: randomBytes(6).toString("hex") });
+    const text = JSON.stringify({ pid: process.pid, thread: threadId, owner: this.#owner, since: Date.now(), nonce: randomBytes(6).toString("hex") });
     try {
       if (!writePrivateFile(path, text, { replace: false, durable: false })) return "held";
       // Listed before anything else can fail: from here on, no coordinator of this
@@ -192,7 +195,7 @@ export class FileLeases implements RefreshCoordinator {
   #removeIfAbandoned(path: string): void {
     let stats: fs.BigIntStats | undefined;
     let text = "";
-    let holder: { pid?: unknown; since?: unknown };
+    let holder: { pid?: unknown; thread?: unknown; since?: unknown };
     try {
       stats = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
       if (!stats) return; // Gone: look again on the next poll.
@@ -205,7 +208,7 @@ export class FileLeases implements RefreshCoordinator {
     const now = Date.now();
     const since = holder.since;
     const expired = typeof since !== "number" || since > now + FUTURE_SLACK_MS || now - since > this.leaseMs;
-    if (!expired && !holderGone(holder.pid, text)) return;
+    if (!expired && !holderGone(holder.pid, holder.thread, text)) return;
     try {
       if (fs.statSync(path, { bigint: true }).ino === stats.ino) fs.unlinkSync(path);
     } catch {
@@ -215,13 +218,15 @@ export class FileLeases implements RefreshCoordinator {
 }
 
 /**
- * Whether the holder of the lease file holding `text`, written by process `pid`, is gone.
- * A lease of this process is live while a coordinator here holds it (the registry lists
- * it); one it does not list was left by an earlier process with the same pid.
+ * Whether the holder of the lease file holding `text`, written by thread `thread` of
+ * process `pid`, is gone. A lease of this thread is live while a coordinator here holds
+ * it (the registry lists it); one it does not list was left by an earlier process with
+ * the same pid. Another worker thread of this process has a registry of its own, which
+ * cannot be asked: its lease ends when it is released or expires.
  */
-function holderGone(pid: unknown, text: string): boolean {
+function holderGone(pid: unknown, thread: unknown, text: string): boolean {
   if (typeof pid !== "number" || !Number.isInteger(pid) || pid <= 0) return true;
-  if (pid === process.pid) return !registry.files.has(text);
+  if (pid === process.pid) return (thread ?? 0) === threadId && !registry.files.has(text);
   try {
     process.kill(pid, 0);
     return false;
