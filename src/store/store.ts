@@ -170,7 +170,7 @@ export class EncryptedTokenStore {
    */
   async saveTokens(tokens: readonly TokenInput[]): Promise<TokenRecord[]> {
     if (!Array.isArray(tokens)) throw new TokenStoreError("INVALID_TOKEN", `tokens must be an array, got ${describeType(tokens)}`);
-    const inputs = tokens.map((token, index) => normalizeInput(token, `tokens[${index}]`));
+    const inputs = Array.from(tokens, (token, index) => normalizeInput(token, `tokens[${index}]`));
     if (inputs.length === 0) return [];
     return this.#change((doc) => ({ value: inputs.map((input) => exposeRecord(doc.save(input))), changed: true }));
   }

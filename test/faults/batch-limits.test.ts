@@ -112,6 +112,28 @@ describe("a batch past the size a store file holds", () => {
 });
 
 describe("saveTokens", () => {
+  it("refuses what is not an array of tokens with INVALID_TOKEN, and writes nothing", async () => {
+    const dir = tempDir();
+    const path = join(dir, "t.enc");
+    const key = generateKey();
+    const store = await EncryptedFileStore.open({ path, key });
+    await store.saveToken({ userName: "first", refreshToken: "1000.first-rt" });
+    const before = bytesOf(path)!;
+    // An array with a hole in it (an element never set).
+    const sparse: unknown[] = [{ userName: "a", refreshToken: "1000.a-rt" }];
+    sparse[2] = { userName: "b", refreshToken: "1000.b-rt" };
+    for (const bad of [null, "tokens", { userName: "a", refreshToken: "1000.a-rt" }, [{ userName: "a", refreshToken: 1 }], sparse]) {
+      const code = await store.saveTokens(bad as never).then(
+        () => "ok",
+        (error: unknown) => (error instanceof TokenStoreError ? error.code : String(error)),
+      );
+      expect(code, JSON.stringify(bad)).toBe("INVALID_TOKEN");
+    }
+    expect(bytesOf(path)!.equals(before)).toBe(true);
+    expect(await store.saveTokens([])).toEqual([]);
+    expect(bytesOf(path)!.equals(before)).toBe(true);
+  });
+
   it("stores every token or none: one that cannot be saved (a new record with no token) leaves the others out too", async () => {
     const dir = tempDir();
     const path = join(dir, "t.enc");
