@@ -7,9 +7,12 @@
  * about 0.9 MB of document and next to no memory of its own.
  */
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, TokenStoreError } from "../../src/index.js";
+import { TokenDocument } from "../../src/tokens/document.js";
+import { normalizeInput } from "../../src/tokens/input.js";
 import { cli } from "../cli-helpers.js";
 import { tempDir } from "../helpers.js";
 import { bytesOf } from "./support.js";
@@ -52,6 +55,30 @@ async function storedNames(path: string, key: string): Promise<string[]> {
   const store = await EncryptedFileStore.open({ path, key });
   return (await store.getTokens()).map((token) => token.userName!.replace(/\u0001+$/, ""));
 }
+
+describe("measuring a document before its JSON is built", () => {
+  it("measures exactly the bytes serialize() writes, whatever the characters (control characters, quotes, lone surrogates, emoji)", () => {
+    const value = fc.string({ unit: fc.constantFrom("a", "\u0001", '"', "\\", "\ud800", "\udc00", "\u{1f600}", "é", "€", "\n"), maxLength: 40 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ userName: value, refreshToken: value, apiDomain: value }), { maxLength: 8 }),
+        fc.dictionary(fc.string(), fc.string()),
+        (tokens, meta) => {
+          const doc = TokenDocument.empty();
+          for (const [i, token] of tokens.entries())
+            doc.save(normalizeInput({ ...token, refreshToken: `r${i}${token.refreshToken}`, userName: `u${i}${token.userName}` }));
+          const bytes = doc.serialize(meta).length;
+          // Past the limit by one byte: measured, and the measure is the size.
+          expect(doc.sizeOver(meta, bytes - 1)).toBe(bytes);
+          expect(doc.sizeOver(meta, bytes)).toBeUndefined();
+          expect(() => doc.serialize(meta, bytes - 1)).toThrow(expect.objectContaining({ code: "LIMIT_EXCEEDED" }));
+          expect(doc.serialize(meta, bytes).length).toBe(bytes);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
 
 describe("a batch past the size a store file holds", () => {
   it("one save that does not fit and a small one in the same tick: the small one lands, the big one gets LIMIT_EXCEEDED, nothing else changes", async () => {
