@@ -12,11 +12,11 @@ import * as fs from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { errnoOf, isTokenStoreError, TokenStoreError, type ErrorAction } from "./errors.js";
 import { HEADER_BYTES, readHeader } from "./crypto/envelope.js";
-import { privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "./fs/permissions.js";
+import { ancestorProblems, privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "./fs/permissions.js";
 import { readBounded, writePrivateFile } from "./fs/private-files.js";
 import { StoreLayout, type EntryKind } from "./backend/file/layout.js";
 import { datedInFuture, FileLock, removeStale } from "./backend/file/lock.js";
-import { sweepLeftovers } from "./backend/file/store-file.js";
+import { missingDirectory, sweepLeftovers } from "./backend/file/store-file.js";
 
 export { readBounded, writePrivateFile, StoreLayout };
 export type { Content } from "./fs/private-files.js";
@@ -29,7 +29,7 @@ export type CheckStatus = "ok" | "info" | "warn" | "problem" | "fixed";
 
 /** One finding about a store's files. */
 export interface Check {
-  check: "directory" | "store file" | "previous generation" | "key file" | "lock" | "temp files" | "leases";
+  check: "directory" | "parent directories" | "store file" | "previous generation" | "key file" | "lock" | "temp files" | "leases";
   status: CheckStatus;
   message: string;
   /** For a problem: how it is (or would be) repaired, as a shell command or in words; present when a repair can do it. */
@@ -80,16 +80,18 @@ export function readStoreHeader(path: string): HeaderSummary | undefined {
 }
 
 /**
- * Checks a store's files without its key: the directory, the store file, the previous
- * generation, a key file, the lock, leftovers of interrupted writes, refresh leases.
- * With `fix`, repairs what is safe: permissions (only the wrong bits), a stale or
- * future-dated lock no live writer keeps fresh, leftovers (removed under the lock).
+ * Checks a store's files without its key, by the rules `open` applies: the directory and
+ * every directory above it, the store file, the previous generation, a key file, the
+ * lock, leftovers of interrupted writes, refresh leases. With `fix`, repairs what is safe: permissions of the store's own files and
+ * directory (only the wrong bits; directories above it are shared, their repair is only
+ * named), a stale or future-dated lock no live writer keeps fresh, leftovers (removed
+ * under the lock).
  */
 export async function checkStore(path: string, options: CheckOptions = {}): Promise<Check[]> {
   const layout = new StoreLayout(resolve(path));
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const fix = options.fix === true;
-  const checks: Check[] = [checkDirectory(layout, fix), checkStoreFile(layout, fix), checkPrevious(layout, fix)];
+  const checks: Check[] = [checkDirectory(layout, fix), checkAbove(layout), checkStoreFile(layout, fix), checkPrevious(layout, fix)];
   if (options.keyFile !== undefined) checks.push(checkKeyFile(resolve(options.keyFile), fix));
   checks.push(await checkLock(layout, staleMs, fix));
   checks.push(await checkLeftovers(layout, staleMs, fix));
@@ -122,7 +124,7 @@ function permissionCheck(check: Check["check"], problem: PermissionProblem | und
 function checkDirectory(layout: StoreLayout, fix: boolean): Check {
   const dir = layout.directory;
   const stats = fs.statSync(dir, { throwIfNoEntry: false });
-  if (!stats) return { check: "directory", status: "problem", message: `${dir} does not exist (creating a store creates it)` };
+  if (!stats) return { check: "directory", status: "problem", message: missingDirectory(dir).message };
   if (!stats.isDirectory()) return { check: "directory", status: "problem", message: `${dir} is not a directory` };
   const result = permissionCheck("directory", privateDirectoryProblem(dir, stats), stats, fix, "");
   if (result.status === "ok") {
@@ -130,6 +132,19 @@ function checkDirectory(layout: StoreLayout, fix: boolean): Check {
     return { ...result, message: `${dir}: mode ${mode(stats)}${listable ? " (others may list file names, not read the store)" : ""}` };
   }
   return result;
+}
+
+/** The directories above the store's, as `open` checks them; never changed here (they are shared). */
+function checkAbove(layout: StoreLayout): Check {
+  const check = "parent directories";
+  let problems: PermissionProblem[];
+  try {
+    problems = ancestorProblems(layout.directory);
+  } catch (error) {
+    return { check, status: "problem", message: (error as Error).message };
+  }
+  if (problems.length === 0) return { check, status: "ok", message: "owned by you or root, changeable by no one else (or sticky)" };
+  return { check, status: "problem", message: problems.map((problem) => `${problem.path} ${problem.reason}; ${problem.fix}`).join("; ") };
 }
 
 /** ", format 1, generation 7, raw key", or why the header cannot be read. */
@@ -148,6 +163,8 @@ function headerText(path: string): { ok: boolean; text: string } {
 
 function checkStoreFile(layout: StoreLayout, fix: boolean): Check {
   const { path } = layout;
+  const nameProblem = layout.nameProblem();
+  if (nameProblem) return { check: "store file", status: "problem", message: `${path}: ${nameProblem}` };
   const stats = lstat(path);
   if (!stats) {
     return fs.existsSync(layout.previous)

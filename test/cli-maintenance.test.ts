@@ -180,6 +180,7 @@ describe("doctor", () => {
     const status = Object.fromEntries(report.checks.map((check: { check: string; status: string }) => [check.check, check.status]));
     expect(status).toEqual({
       directory: "problem",
+      "parent directories": "ok",
       "store file": "problem",
       "previous generation": "problem",
       "key file": "problem",

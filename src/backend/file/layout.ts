@@ -57,6 +57,13 @@ export class StoreLayout {
   /** Longest store file name, in UTF-8 bytes, that leaves room for every name beside it. */
   static readonly maxNameBytes = NAME_MAX - LONGEST_SUFFIX;
 
+  /** Why the store's name leaves no room for the names beside it, or undefined. */
+  nameProblem(): string | undefined {
+    const bytes = Buffer.byteLength(this.name, "utf8");
+    if (bytes <= StoreLayout.maxNameBytes) return undefined;
+    return `the store file name is ${bytes} bytes long; at most ${StoreLayout.maxNameBytes} leave room for the files kept beside it (.prev, .lock, leases, temp files)`;
+  }
+
   get previous(): string {
     return `${this.path}.prev`;
   }
