@@ -13,7 +13,7 @@ import { basename, dirname, resolve } from "node:path";
 import { errnoOf, isTokenStoreError, TokenStoreError, type ErrorAction } from "./errors.js";
 import { HEADER_BYTES, readHeader } from "./crypto/envelope.js";
 import { ancestorProblems, privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "./fs/permissions.js";
-import { readBounded, writePrivateFile } from "./fs/private-files.js";
+import { isTempSuffix, readBounded, removeQuietly, tempNameFor, writePrivateFile, type Content } from "./fs/private-files.js";
 import { StoreLayout, type EntryKind } from "./backend/file/layout.js";
 import { datedInFuture, FileLock, removeStale } from "./backend/file/lock.js";
 import { missingDirectory, sweepLeftovers } from "./backend/file/store-file.js";
@@ -29,7 +29,7 @@ export type CheckStatus = "ok" | "info" | "warn" | "problem" | "fixed";
 
 /** One finding about a store's files. */
 export interface Check {
-  check: "directory" | "parent directories" | "store file" | "previous generation" | "key file" | "lock" | "temp files" | "leases";
+  check: "directory" | "parent directories" | "store file" | "previous generation" | "key file" | "lock" | "temp files" | "exports" | "leases";
   status: CheckStatus;
   message: string;
   /** For a problem: how it is (or would be) repaired, as a shell command or in words; present when a repair can do it. */
@@ -82,10 +82,11 @@ export function readStoreHeader(path: string): HeaderSummary | undefined {
 /**
  * Checks a store's files without its key, by the rules `open` applies: the directory and
  * every directory above it, the store file, the previous generation, a key file, the
- * lock, leftovers of interrupted writes, refresh leases. With `fix`, repairs what is safe: permissions of the store's own files and
+ * lock, leftovers of interrupted writes, plaintext left by interrupted exports, refresh
+ * leases. With `fix`, repairs what is safe: permissions of the store's own files and
  * directory (only the wrong bits; directories above it are shared, their repair is only
- * named), a stale or future-dated lock no live writer keeps fresh, leftovers (removed
- * under the lock).
+ * named), a stale or future-dated lock no live writer keeps fresh, leftovers and
+ * interrupted exports' plaintext (removed under the lock).
  */
 export async function checkStore(path: string, options: CheckOptions = {}): Promise<Check[]> {
   const layout = new StoreLayout(resolve(path));
@@ -95,6 +96,7 @@ export async function checkStore(path: string, options: CheckOptions = {}): Prom
   if (options.keyFile !== undefined) checks.push(checkKeyFile(resolve(options.keyFile), fix));
   checks.push(await checkLock(layout, staleMs, fix));
   checks.push(await checkLeftovers(layout, staleMs, fix));
+  checks.push(await checkExports(layout, staleMs, fix));
   checks.push(checkLeases(layout));
   return checks;
 }
@@ -274,6 +276,121 @@ async function checkLeftovers(layout: StoreLayout, staleMs: number, fix: boolean
   }
 }
 
+/** A plaintext export that did not finish: its record beside the store, and the temp file it names. */
+interface ExportRecord {
+  record: string;
+  /** The export's temp file, when the record names one in the shape this package writes. */
+  temp: string | undefined;
+  /** Whether that temp file is there (holding tokens in plaintext). */
+  plaintext: boolean;
+}
+
+/** Longest export record: two paths of at most PATH_MAX and a little JSON. */
+const MAX_RECORD_BYTES = 16 * 1024;
+
+function exportRecords(layout: StoreLayout): ExportRecord[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(layout.directory);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => layout.classify(entry) === "export")
+    .sort()
+    .map((entry) => {
+      const record = layout.entryPath(entry);
+      let temp: string | undefined;
+      try {
+        const { out, temp: named } = JSON.parse(readBounded(record, MAX_RECORD_BYTES, record).toString("utf8")) as { out?: unknown; temp?: unknown };
+        // Only ever a temp file of the export it records, never any other file.
+        if (typeof out === "string" && typeof named === "string" && named.startsWith(out) && isTempSuffix(named.slice(out.length))) temp = named;
+      } catch {
+        // Half written (killed while writing the record): it names nothing.
+      }
+      return { record, temp, plaintext: temp !== undefined && lstat(temp)?.isFile() === true };
+    });
+}
+
+/** Removes what interrupted exports left (the lock must be held); returns the plaintext files removed. */
+function removeExportLeftovers(layout: StoreLayout): string[] {
+  const removed: string[] = [];
+  for (const { record, temp, plaintext } of exportRecords(layout)) {
+    if (temp !== undefined && plaintext) {
+      try {
+        fs.unlinkSync(temp);
+        removed.push(temp);
+      } catch (error) {
+        // Left with its record, to be found again.
+        if (errnoOf(error) !== "ENOENT") continue;
+      }
+    }
+    removeQuietly(record);
+  }
+  return removed;
+}
+
+export interface ExportOptions {
+  /** Replace an existing file at `out`. */
+  replace: boolean;
+  /** The store's lock settings. Default {@link DEFAULT_STALE_MS}. */
+  staleMs?: number;
+}
+
+/**
+ * Writes a plaintext export of the store at `storePath` to `out` (a private file, whole or
+ * not at all, as writePrivateFile). A process killed while writing it cannot leave its
+ * plaintext temp file unknown: the write is made under the store's lock, after a record
+ * beside the store that names the temp file; the next export (and `checkStore` with
+ * `fix`) removes what an interrupted one left. Returns whether `out` was written (false:
+ * it exists and `replace` is false) and the plaintext files of interrupted exports removed.
+ */
+export async function writeExport(storePath: string, out: string, content: Content, options: ExportOptions): Promise<{ written: boolean; removed: string[] }> {
+  const layout = new StoreLayout(resolve(storePath));
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const target = resolve(out);
+  return new FileLock(layout, { staleMs, waitMs: staleMs + 5000 }).hold(async () => {
+    const removed = removeExportLeftovers(layout);
+    const temp = tempNameFor(target);
+    const record = layout.exportRecord();
+    // Durable before the temp file exists: after a power cut too, no plaintext is left unrecorded.
+    writePrivateFile(record, JSON.stringify({ out: target, temp }), { replace: false, unchanged: "nothing was exported" });
+    try {
+      return { written: writePrivateFile(target, content, { replace: options.replace, temp }), removed };
+    } finally {
+      removeQuietly(record);
+    }
+  });
+}
+
+async function checkExports(layout: StoreLayout, staleMs: number, fix: boolean): Promise<Check> {
+  const check = "exports";
+  const found = exportRecords(layout);
+  if (found.length === 0) return { check, status: "ok", message: "no plaintext left by an interrupted export" };
+  const plaintext = found.filter((entry) => entry.plaintext).map((entry) => entry.temp!);
+  const problem =
+    plaintext.length > 0
+      ? `an export that was interrupted (or is still running) left every token in plaintext in ${plaintext.join(", ")}`
+      : `an interrupted export left its record (no tokens): ${found.map((entry) => entry.record).join(", ")}`;
+  const fixText = "removed while holding the lock";
+  if (!fix) return { check, status: plaintext.length > 0 ? "problem" : "info", message: problem, ...(plaintext.length > 0 ? { fix: fixText } : {}) };
+  try {
+    // Under the lock no export is running: what a record names was left by a dead one.
+    const removed = await new FileLock(layout, { staleMs, waitMs: staleMs + 5000 }).hold(async () => removeExportLeftovers(layout));
+    const left = exportRecords(layout);
+    if (left.length > 0)
+      return { check, status: "problem", message: `could not remove ${left.map((entry) => entry.temp ?? entry.record).join(", ")}`, fix: fixText };
+    return {
+      check,
+      status: "fixed",
+      message:
+        removed.length > 0 ? `removed the plaintext left by an interrupted export: ${removed.join(", ")}` : "removed the record of an interrupted export",
+    };
+  } catch (error) {
+    return { check, status: "problem", message: `${problem}; ${(error as Error).message}`, fix: fixText };
+  }
+}
+
 function checkLeases(layout: StoreLayout): Check {
   let count = 0;
   try {
@@ -334,6 +451,8 @@ function describeKind(kind: EntryKind): string {
     "leftover-previous": "a temp file of the store",
     "leftover-lease-temp": "a temp file of the store",
     "leftover-lock": "a lock takeover",
+    export: "the record of an export",
+    "leftover-export-temp": "a temp file of the store",
   }[kind];
 }
 

@@ -186,6 +186,7 @@ describe("doctor", () => {
       "key file": "problem",
       lock: "problem",
       "temp files": "problem",
+      exports: "ok",
       leases: "ok",
       decrypts: "info",
     });
