@@ -160,11 +160,12 @@ export function ancestorProblems(dir: string): PermissionProblem[] {
   for (const above of directoriesAbove(dir)) {
     let stats: Stats | undefined;
     try {
-      stats = statSync(above);
+      // Missing (the store's directory moved away with it): reported as the directory's absence.
+      stats = statSync(above, { throwIfNoEntry: false });
     } catch (error) {
       throw ioError(above, "stat", error, "nothing was changed");
     }
-    const problem = ancestorDirectoryProblem(above, stats);
+    const problem = stats && ancestorDirectoryProblem(above, stats);
     if (problem) problems.push(problem);
   }
   return problems;
