@@ -281,8 +281,8 @@ interface ExportRecord {
   record: string;
   /** The export's temp file, when the record names one in the shape this package writes. */
   temp: string | undefined;
-  /** Whether that temp file is there (holding tokens in plaintext). */
-  plaintext: boolean;
+  /** Whether that temp file is there (holding tokens in plaintext); undefined when it cannot be told (its directory unreadable). */
+  plaintext: boolean | undefined;
 }
 
 /** Longest export record: two paths of at most PATH_MAX and a little JSON. */
@@ -306,22 +306,32 @@ function exportRecords(layout: StoreLayout): ExportRecord[] {
         // Only ever a temp file of the export it records, never any other file.
         if (typeof out === "string" && typeof named === "string" && named.startsWith(out) && isTempSuffix(named.slice(out.length))) temp = named;
       } catch {
-        // Half written (killed while writing the record): it names nothing.
+        // Not a record this package wrote (records are written whole): it names nothing.
       }
-      return { record, temp, plaintext: temp !== undefined && lstat(temp)?.isFile() === true };
+      return { record, temp, plaintext: temp === undefined ? false : isFileQuietly(temp) };
     });
+}
+
+/** Whether `path` is a regular file; false when it is gone, undefined when that cannot be told (its directory unreadable). */
+function isFileQuietly(path: string): boolean | undefined {
+  try {
+    return lstat(path)?.isFile() === true;
+  } catch (error) {
+    return errnoOf(error) === "ENOTDIR" ? false : undefined;
+  }
 }
 
 /** Removes what interrupted exports left (the lock must be held); returns the plaintext files removed. */
 function removeExportLeftovers(layout: StoreLayout): string[] {
   const removed: string[] = [];
   for (const { record, temp, plaintext } of exportRecords(layout)) {
+    // Kept with its record, to be found again, while it cannot be told whether it is there.
+    if (plaintext === undefined) continue;
     if (temp !== undefined && plaintext) {
       try {
         fs.unlinkSync(temp);
         removed.push(temp);
       } catch (error) {
-        // Left with its record, to be found again.
         if (errnoOf(error) !== "ENOENT") continue;
       }
     }
@@ -367,7 +377,7 @@ async function checkExports(layout: StoreLayout, staleMs: number, fix: boolean):
   const check = "exports";
   const found = exportRecords(layout);
   if (found.length === 0) return { check, status: "ok", message: "no plaintext left by an interrupted export" };
-  const plaintext = found.filter((entry) => entry.plaintext).map((entry) => entry.temp!);
+  const plaintext = found.filter((entry) => entry.plaintext !== false).map((entry) => entry.temp!);
   const problem =
     plaintext.length > 0
       ? `an export that was interrupted (or is still running) left every token in plaintext in ${plaintext.join(", ")}`
