@@ -98,6 +98,28 @@ describe("an export killed while writing", () => {
     expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
   }, 120_000);
 
+  it("a record that names no file (a power cut before the temp file) is harmless: reported as info, removed by --fix; one naming any other file never removes it", async () => {
+    const { dir, file, outDir } = await setup();
+    const record = `${file}.export-0123456789ab`;
+    writeFileSync(record, JSON.stringify({ out: join(outDir, "a.csv"), temp: join(outDir, "a.csv.4242-0123456789ab.tmp") }), { mode: 0o600 });
+    const found = await cli(["doctor", "--json"], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(found.code).toBe(0);
+    expect(JSON.parse(found.stdout).result.checks.find((check: { check: string }) => check.check === "exports")).toMatchObject({ status: "info" });
+    const fixed = await cli(["doctor", "--fix"], { ZOHO_TOKEN_STORE_FILE: file });
+    expect(fixed.stdout).toMatch(/fixed\s+exports: removed the record of an interrupted export/);
+    expect(existsSync(record)).toBe(false);
+    // A record naming a file that is not a temp file of the export it records: the file stays.
+    const precious = join(outDir, "precious.txt");
+    writeFileSync(precious, "keep me");
+    for (const named of [precious, join(outDir, "a.csv.bak"), join(outDir, "a.csv.4242-0123456789ab.tmp.old")]) {
+      writeFileSync(record, JSON.stringify({ out: join(outDir, "a.csv"), temp: named }), { mode: 0o600 });
+      writeFileSync(named, "keep me");
+      await cli(["doctor", "--fix"], { ZOHO_TOKEN_STORE_FILE: file });
+      expect(readFileSync(named, "utf8"), named).toBe("keep me");
+    }
+    expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
+  });
+
   it("a finished export leaves nothing beside the store or its file", async () => {
     const { dir, file, keyFile, outDir, out } = await setup();
     const result = await cli(["export", "--out", out, "--key-file", keyFile], { ZOHO_TOKEN_STORE_FILE: file });
