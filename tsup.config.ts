@@ -20,4 +20,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   splitting: true,
+  // The optional peer dependency that reaches the OS keychain: imported at run time, and
+  // only when a keychain key is used; never bundled.
+  external: ["@napi-rs/keyring"],
 });

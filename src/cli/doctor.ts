@@ -14,7 +14,7 @@ export const doctor = defineCommand(
   {
     name: "doctor",
     summary: "check permissions, a stale lock, leftover temp files, the previous generation; --fix repairs",
-    usage: "--file F [--key-file K] [--fix] [--stale-ms N] [--json]",
+    usage: "--file F [--key-file K | --keychain [NAME]] [--fix] [--stale-ms N] [--json]",
     description: `Checks the store without needing its key: permissions of the file, its directory, every
 directory above it (yours or root's, not writable by others unless sticky), the
 previous generation and the key file; a directory that is missing (moved away?); a lock
@@ -48,7 +48,7 @@ tokens. Exit 1 while any problem remains.`,
     const keyFile = keyFileGiven === undefined || keyFileGiven === STDIN ? undefined : ctx.path(keyFileGiven);
     // Resolved first, so that a key given wrongly (a terminal for --key-file -, a key in
     // place of a file name) is a usage error before any check repeats what was given.
-    const keyAtHand = keyFileGiven !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
+    const keyAtHand = keyFileGiven !== undefined || ctx.string("keychain") !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
     const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
 
     const checks: Reported[] = (await checkStore(path, { keyFile, staleMs, fix })).map(({ action, ...check }) => {
@@ -94,7 +94,7 @@ tokens. Exit 1 while any problem remains.`,
 async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promise<Reported> {
   const check = "decrypts";
   if (key === undefined) {
-    return { check, status: "info", message: `not checked: no key given (--key-file, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
+    return { check, status: "info", message: `not checked: no key given (--key-file, --keychain, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
   }
   if (!existsSync(path)) return { check, status: "info", message: "not checked: no store file" };
   try {

@@ -40,7 +40,7 @@ export interface EncryptedFileStoreOptions extends EncryptedTokenStoreOptions {
 /** Longest accepted store path (Linux's PATH_MAX). */
 const MAX_PATH_LENGTH = 4096;
 
-const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
+const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keychain", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
 const FILE_OPTIONS = ["path", ...STORE_OPTIONS, "lockStaleMs", "lockWaitMs"] as const;
 
 export interface StoreSettings {
