@@ -6,11 +6,15 @@
  * is written to its stdin on as keystrokes; answers are typed only once their prompt
  * shows, when echo is already off, as a person would.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, ROOT, sampleToken, secretsOf, tempDir } from "./helpers.js";
+import { itNeeds } from "./system-tools.js";
+
+/** util-linux `script` makes the pseudo-terminal. */
+const it = itNeeds("script", "bsdutils");
 
 const CLI = join(ROOT, "dist", "cli.js");
 const PASSPHRASE = "correct horse battery staple";
