@@ -55,8 +55,10 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
  * - `clear-stale-lock`: a lock is held by a writer that is gone or stuck.
  * - `retry`: the operation can simply be tried again.
  * - `upgrade`: a newer version of the package reads this file.
+ * - `create-key`: the key file does not exist yet: make one (`generateKey()`, or the
+ *   command-line tool's `keygen --out`).
  */
-export type ErrorAction = "recover" | "use-store-key" | "restrict-permissions" | "clear-stale-lock" | "retry" | "upgrade";
+export type ErrorAction = "recover" | "use-store-key" | "restrict-permissions" | "clear-stale-lock" | "retry" | "upgrade" | "create-key";
 
 export interface TokenStoreErrorOptions {
   /** The OS-level error that caused this one. Must never carry secret data. */

@@ -24,6 +24,8 @@ export type { StorageBackend, ExclusiveSession, Stored, Version, HeadCheck, Refr
 export { KEY_ENV, rawKey, keyFile, passphrase, environmentKey } from "./crypto/key-sources.js";
 export type { KeyInput, KeySource, KeyMaterial, KeyOptions } from "./crypto/key-sources.js";
 export { generateKey } from "./crypto/keys.js";
+export { configFromEnv, STORE_FILE_ENV, KEY_FILE_ENV, DEFAULT_STORE_FILE, DEFAULT_KEY_FILE } from "./config.js";
+export type { EnvConfig } from "./config.js";
 export type { TokenRecord, TokenInput, TokenField } from "./tokens/types.js";
 export { SECRET_FIELDS, TOKEN_FIELDS } from "./tokens/types.js";
 export { redact } from "./tokens/record.js";

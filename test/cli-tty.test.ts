@@ -116,7 +116,7 @@ describe("on a real terminal", () => {
     expect(session.typed).toBe(0);
     expect(session.screen).not.toContain("Passphrase");
     expect(session.screen).toContain(
-      "is sealed with a raw key, and no key was given: pass --key-file K, --key-file - (the key on standard input) or set ZOHO_TOKEN_STORE_KEY",
+      "is sealed with a raw key, and no key was given: pass --key-file K or --key-file - (the key on standard input), or set ZOHO_TOKEN_STORE_KEY_FILE or ZOHO_TOKEN_STORE_KEY",
     );
     const fromStdin = await onTerminal(["list", "--file", file, "--key-file", "-"], []);
     expect(fromStdin.code, fromStdin.screen).toBe(2);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { build, type BuildOptions } from "esbuild";
 import { assertNoSecrets, fixture, ROOT, runCommand, tempDir, type ChildResult } from "./helpers.js";
 
@@ -141,17 +141,45 @@ afterAll(() => {
 });
 
 describe("the packed tarball", () => {
-  it("holds the built entries, the license and the readme, and no sources", () => {
+  it("holds the built entries, the license, the readme and what it links to, and no sources", () => {
     expect(pack.filename).toBe(`${PKG.name}-${PKG.version}.tgz`);
     const files = pack.files;
     for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "dist/cli.js", "LICENSE", "README.md", "package.json"]) {
       expect(files).toContain(file);
     }
-    expect(files.filter((file) => /^(src|test|scripts)\//.test(file))).toEqual([]);
-    // Nothing beside the build but the three files npm always takes.
-    expect(files.filter((file) => !file.startsWith("dist/") && !["LICENSE", "README.md", "package.json"].includes(file))).toEqual([]);
+    expect(files.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
+    // Beside the build: the documentation, the examples and the loopback server they run against.
+    const shipped = (file: string) =>
+      file.startsWith("dist/") ||
+      /^(docs\/[\w-]+\.md|examples\/[\w.-]+)$/.test(file) ||
+      [
+        "LICENSE",
+        "README.md",
+        "package.json",
+        "SECURITY.md",
+        "CHANGELOG.md",
+        "scripts/zoho-loopback-server.mjs",
+        "scripts/zoho-loopback-server.d.mts",
+      ].includes(file);
+    expect(files.filter((file) => !shipped(file))).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(["docs/api.md", "docs/try-it-locally.md", "examples/typescript-sdk.ts", "scripts/zoho-loopback-server.mjs"]));
     expect(PKG.license).toBe("MIT");
     expect(readFileSync(join(ROOT, "LICENSE"), "utf8")).toMatch(/^MIT License\n\nCopyright \(c\) 2026 zoho-encrypted-filestore contributors\n/);
+  });
+
+  it("every relative link of the shipped Markdown resolves to a shipped file (as read in node_modules; npm's page resolves them against the repository)", () => {
+    const markdown = pack.files.filter((file) => file.endsWith(".md"));
+    expect(markdown.length).toBeGreaterThan(5);
+    const dead: string[] = [];
+    for (const file of markdown) {
+      const text = readFileSync(join(ROOT, file), "utf8");
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^([a-z]+:|#)/i.test(target!)) continue;
+        const path = join(dirname(file), target!.split("#")[0]!).replace(/\/$/, "");
+        if (!pack.files.some((shipped) => shipped === path || shipped.startsWith(`${path}/`))) dead.push(`${file}: ${target}`);
+      }
+    }
+    expect(dead).toEqual([]);
   });
 
   it("installs as the consumer's own copy", () => {

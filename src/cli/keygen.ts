@@ -28,7 +28,8 @@ never overwritten. Use the key through --key-file K or ZOHO_TOKEN_STORE_KEY.`,
     if (ctx.json) ctx.emit({ keyFile: path });
     else {
       ctx.print(`wrote a new key to ${printable(path)} (mode 600)`);
-      ctx.note(`Keep a copy somewhere safe: without it the store cannot be opened. Use it with --key-file ${quote(path)}.`);
+      ctx.note("Keep a copy somewhere safe: without it the store cannot be opened.");
+      ctx.next(`init --key-file ${quote(path)}`, "creates an empty store sealed with this key");
     }
   },
 );

@@ -9,7 +9,7 @@ export const rekey = defineCommand(
   {
     name: "rekey",
     summary: "re-encrypt the store under a new key, atomically",
-    usage: "--file F --new-key-file K2 [--key-file K] [--json]",
+    usage: "[--file F] --new-key-file K2 [--key-file K] [--json]",
     description: `Re-encrypts every record under a new key in one atomic write. The current key comes
 as for every command; the new one from --new-key-file, ZOHO_TOKEN_STORE_NEW_KEY,
 ZOHO_TOKEN_STORE_NEW_PASSPHRASE, or a prompt (asked twice) on a terminal.
