@@ -125,14 +125,15 @@ beforeAll(async () => {
   // The dist/ that `npm test` built and the other test files run, packed as it is. With
   // the prepack build, tsup would empty dist/ under test files running beside this one;
   // that the prepack build itself works is checked below, in a copy of the checkout.
-  const packing = await runCommand("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { env: npmEnv() });
+  // Two children in this hook's 300 s: each may take up to 140 s.
+  const packing = await runCommand("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { env: npmEnv(), timeoutMs: 140_000 });
   expectSuccess(packing, "npm pack");
   pack = packed(packing.stdout);
 
   consumer = join(work, "consumer");
   cpSync(fixture("consumer-app"), consumer, { recursive: true });
   writeConsumerProject(consumer, pack);
-  const install = await runCommand("npm", ["ci", "--offline", "--no-audit", "--no-fund"], { cwd: consumer, env: npmEnv() });
+  const install = await runCommand("npm", ["ci", "--offline", "--no-audit", "--no-fund"], { cwd: consumer, env: npmEnv(), timeoutMs: 140_000 });
   expectSuccess(install, "npm ci --offline of the tarball");
 }, 300_000);
 
@@ -148,6 +149,8 @@ describe("the packed tarball", () => {
       expect(files).toContain(file);
     }
     expect(files.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
+    // Stack traces name files that are there: no source maps pointing into src/.
+    expect(files.filter((file) => file.endsWith(".map"))).toEqual([]);
     // Beside the build: the documentation, the examples and the loopback server they run against.
     const shipped = (file: string) =>
       file.startsWith("dist/") ||
