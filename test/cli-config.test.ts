@@ -148,6 +148,10 @@ describe('every "Next: ..." line runs as pasted in the shell that printed it', (
     const piped = await sh(`${process.execPath} ${CLI} init --file b.enc --key-file - < k`, dir, env);
     expect(piped.code, piped.stderr).toBe(0);
     expect(nextCommands(piped.stderr)).toEqual([]);
+    // A new key beside an existing store (a rotation): init would refuse, so keygen suggests nothing.
+    const rotation = await runCommand(process.execPath, [CLI, "keygen", "--out", "k2"], { cwd: dir, env: { ...env, ZOHO_TOKEN_STORE_FILE: "a.enc" } });
+    expect(rotation.code).toBe(0);
+    expect(nextCommands(rotation.stderr)).toEqual([]);
   });
 
   it("the invocation: npx under npx, the bare name only when PATH finds this very file, else node and the script", () => {

@@ -1,6 +1,7 @@
 import { generateKey } from "../index.js";
 import { writePrivateFile } from "../maintenance.js";
-import { BIN, defineCommand } from "./command.js";
+import { existsSync } from "node:fs";
+import { BIN, defineCommand, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { printable, quote } from "./format.js";
 
@@ -29,7 +30,8 @@ never overwritten. Use the key through --key-file K or ZOHO_TOKEN_STORE_KEY.`,
     else {
       ctx.print(`wrote a new key to ${printable(path)} (mode 600)`);
       ctx.note("Keep a copy somewhere safe: without it the store cannot be opened.");
-      ctx.next(`init --key-file ${quote(path)}`, "creates an empty store sealed with this key");
+      // Only where init would run: with a store already there (a rotation), it would refuse.
+      if (!existsSync(storePath(ctx))) ctx.next(`init --key-file ${quote(path)}`, "creates an empty store sealed with this key");
     }
   },
 );
