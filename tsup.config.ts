@@ -22,4 +22,7 @@ export default defineConfig({
   sourcemap: false,
   clean: true,
   splitting: true,
+  // The optional peer dependency that reaches the OS keychain: imported at run time, and
+  // only when a keychain key is used; never bundled.
+  external: ["@napi-rs/keyring"],
 });

@@ -23,6 +23,8 @@ export { MemoryBackend } from "./backend/memory/backend.js";
 export type { StorageBackend, ExclusiveSession, Stored, Version, HeadCheck, RefreshCoordinator, LeaseOutcome } from "./backend/types.js";
 export { KEY_ENV, rawKey, keyFile, passphrase, environmentKey } from "./crypto/key-sources.js";
 export type { KeyInput, KeySource, KeyMaterial, KeyOptions } from "./crypto/key-sources.js";
+export { keychain, createKeychainKey, KEYCHAIN_SERVICE, KEYCHAIN_ACCOUNT } from "./crypto/keychain.js";
+export type { KeychainOptions, KeychainEntryName } from "./crypto/keychain.js";
 export { generateKey } from "./crypto/keys.js";
 export { configFromEnv, STORE_FILE_ENV, KEY_FILE_ENV, DEFAULT_STORE_FILE, DEFAULT_KEY_FILE } from "./config.js";
 export type { EnvConfig } from "./config.js";

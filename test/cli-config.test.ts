@@ -77,7 +77,9 @@ describe("one configuration for the tool and configFromEnv()", () => {
     mkdirSync(cwd);
     const env = shellEnv(files(dir));
     const keyOut = env.ZOHO_TOKEN_STORE_KEY_FILE ?? "./zoho.key";
+    // Nothing creates a missing directory: the store's and the key's are made first.
     if (env.ZOHO_TOKEN_STORE_KEY_FILE) mkdirSync(join(dir, "keys"), { mode: 0o700 });
+    if (env.ZOHO_TOKEN_STORE_FILE) mkdirSync(join(dir, "store"), { mode: 0o700 });
     writeFileSync(join(cwd, "app.mjs"), APP);
 
     expect((await runCommand(process.execPath, [CLI, "keygen", "--out", keyOut], { cwd, env })).code).toBe(0);

@@ -39,19 +39,27 @@ export function notRunMessage(binary: string, aptPackage: string, what: string):
   return `NOT RUN: ${what}: needs \`${binary}\` (Debian/Ubuntu: apt-get install ${aptPackage}); .ci/run installs it`;
 }
 
+/** Adds a line to the end-of-run summary of tests not run (test/global-setup.ts). */
+export function recordNotRun(message: string): void {
+  const file = inject("notRunFile");
+  if (file) appendFileSync(file, `${message}\n`);
+}
+
+/** True when a missing tool must fail the run instead of skipping (CI=true, as .ci/run sets). */
+export const MUST_RUN = process.env.CI === "true";
+
 /**
  * `it` for tests that need `binary` (from the apt package `aptPackage`): the test itself
  * when the tool is on PATH or CI=true; otherwise a skipped test, named so, with a warning
  * in the output and a line in the end-of-run summary.
  */
 export function itNeeds(binary: string, aptPackage: string): TestAPI {
-  if (hasTool(binary) || process.env.CI === "true") return it;
+  if (hasTool(binary) || MUST_RUN) return it;
   const skipped = ((name: string, ...rest: unknown[]) => {
     const message = notRunMessage(binary, aptPackage, name);
     beforeAll(() => {
       console.warn(`\n*** ${message} ***\n`);
-      const file = inject("notRunFile");
-      if (file) appendFileSync(file, `${message}\n`);
+      recordNotRun(message);
     });
     return (it.skip as (...args: unknown[]) => void)(`${name} [NOT RUN: install ${aptPackage}]`, ...rest);
   }) as unknown as TestAPI;

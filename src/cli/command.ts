@@ -6,7 +6,15 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_KEY_FILE, DEFAULT_STORE_FILE, EncryptedFileStore, KEY_FILE_ENV, TokenStoreError, type EncryptedFileStoreOptions } from "../index.js";
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_STORE_FILE,
+  EncryptedFileStore,
+  KEY_FILE_ENV,
+  KEYCHAIN_ACCOUNT,
+  TokenStoreError,
+  type EncryptedFileStoreOptions,
+} from "../index.js";
 import { StoreLayout } from "../maintenance.js";
 import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
@@ -25,15 +33,23 @@ interface OptionSpec {
   /** Shown in help: the value's name for string options, then the description. */
   value?: string;
   description: string;
+  /** A string option that may also stand alone (followed by nothing or by another option): then it has this value. */
+  optionalValue?: string;
 }
 
 /** Options several commands share; each command names the ones it takes. */
-const COMMON: Record<"file" | "key-file" | "json", OptionSpec> = {
+const COMMON: Record<"file" | "key-file" | "keychain" | "json", OptionSpec> = {
   file: { type: "string", short: "f", value: "F", description: `the store file (default: $${FILE_ENV}, else ${DEFAULT_STORE_FILE})` },
   "key-file": {
     type: "string",
     value: "K",
     description: `file holding the base64 key, or - to read it from standard input (default: $${KEY_FILE_ENV}, $ZOHO_TOKEN_STORE_KEY or $ZOHO_TOKEN_STORE_PASSPHRASE, else ${DEFAULT_KEY_FILE} if it exists, else a prompt on a terminal for a passphrase store)`,
+  },
+  keychain: {
+    type: "string",
+    value: "[NAME]",
+    optionalValue: KEYCHAIN_ACCOUNT,
+    description: `take the key from the OS keychain entry NAME (default: ${KEYCHAIN_ACCOUNT}; 'keygen --keychain NAME' creates one)`,
   },
   json: { type: "boolean", description: 'print one JSON object on stdout, for scripts: {"ok","command","result","error"}' },
 };
@@ -123,6 +139,8 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
 function allOptions(spec: CommandSpec): Record<string, OptionSpec> {
   const options: Record<string, OptionSpec> = {};
   for (const name of spec.common) options[name] = COMMON[name];
+  // Every command that takes a key takes it from the keychain too.
+  if (spec.common.includes("key-file")) options.keychain = COMMON.keychain;
   Object.assign(options, spec.options);
   options.help = { type: "boolean", short: "h", description: "show this help" };
   options.version = { type: "boolean", short: "V", description: "print the version" };
@@ -142,7 +160,7 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({
-      args: argv,
+      args: withOptionalValues(argv, options),
       options: Object.fromEntries(
         Object.entries(options).map(([name, option]) => [name, option.short ? { type: option.type, short: option.short } : { type: option.type }]),
       ),
@@ -176,6 +194,26 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
     throw usage(`too many arguments for '${spec.name}' (${parsed.positionals.length}, expected ${expected.length}); usage: ${BIN} ${spec.name} ${spec.usage}`);
   }
   return parsed;
+}
+
+/**
+ * Gives a value to each option with an optional value that stands alone (last, or
+ * followed by another option): `--keychain --file F` is `--keychain=default --file F`.
+ */
+function withOptionalValues(argv: string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index]!;
+    if (arg === "--") {
+      out.push(...argv.slice(index));
+      break;
+    }
+    const spec = arg.startsWith("--") ? options[arg.slice(2)] : undefined;
+    const next = argv[index + 1];
+    if (spec?.optionalValue !== undefined && (next === undefined || next.startsWith("-"))) out.push(`${arg}=${spec.optionalValue}`);
+    else out.push(arg);
+  }
+  return out;
 }
 
 /** What a command reported: printed with --json when it ends. */
@@ -250,16 +288,18 @@ const PASSPHRASE_TRIES = 3;
  * the environment or a prompt; a prompt only when the store is one a passphrase can open.
  */
 export function resolveStoreKey(ctx: Context, path: string, { confirm = false, prompt = true, keying = storeKeying(path) } = {}): Promise<ResolvedKey> {
-  return storeKey(ctx.io, { keyFile: ctx.string("key-file"), resolvePath: ctx.path, keying, path, confirm, prompt });
+  return storeKey(ctx.io, { keyFile: ctx.string("key-file"), keychain: ctx.string("keychain"), resolvePath: ctx.path, keying, path, confirm, prompt });
 }
 
 /**
  * The key option to repeat in a suggested command so that it finds the same key: "" when
  * the key comes from the environment, the default key file or a prompt (the same shell
- * gives it again), `--key-file PATH` for a key file named on the command line, and
+ * gives it again), `--key-file PATH` for a key file named on the command line,
+ * `--keychain NAME` for a keychain entry, and
  * undefined for a key read from standard input (a pasted command cannot repeat the pipe).
  */
 export function keyArgsFor(key: ResolvedKey): string | undefined {
+  if ("keychain" in key.option) return `--keychain ${quote(key.option.keychain.account)}`;
   if (!key.source.startsWith("--key-file")) return "";
   if ("keyFile" in key.option) return `--key-file ${quote(key.option.keyFile)}`;
   return undefined;

@@ -14,12 +14,14 @@ export const doctor = defineCommand(
   {
     name: "doctor",
     summary: "check permissions, a stale lock, leftover temp files, the previous generation; --fix repairs",
-    usage: "[--file F] [--key-file K] [--fix] [--stale-ms N] [--json]",
-    description: `Checks the store without needing its key: permissions of the file, its directory, the
-previous generation and the key file; a lock (F.lock) left by a writer that died or
-dated in the future; temp files left by an interrupted write (F.<pid>-<hex>.tmp,
-F.prev.new); whether the previous generation (F.prev) is kept; refresh leases. When a
-key is given (--key-file or the environment; doctor never prompts) it also decrypts and
+    usage: "[--file F] [--key-file K | --keychain [NAME]] [--fix] [--stale-ms N] [--json]",
+    description: `Checks the store without needing its key: permissions of the file, its directory, every
+directory above it (yours or root's, not writable by others unless sticky), the
+previous generation and the key file; a directory that is missing (moved away?); a lock
+(F.lock) left by a writer that died or dated in the future; temp files left by an
+interrupted write (F.<pid>-<hex>.tmp, F.prev.new); plaintext left by an interrupted
+export; whether the previous generation (F.prev) is kept; refresh leases. When a key is
+given (--key-file or the environment; doctor never prompts) it also decrypts and
 authenticates the file.
 
 --fix repairs what is safe to repair, with the rules the store applies when it opens:
@@ -27,8 +29,9 @@ it takes group and other access away from the files (chmod go-rwx) and group and
 write access away from the directory (chmod go-w, when it is yours and not sticky),
 clearing only those bits (setgid stays); removes a stale lock, or one dated in the
 future that no live writer refreshes (it watches it a few seconds first); and removes
-leftover temp files while holding the lock. It never touches tokens. Exit 1 while any
-problem remains.`,
+leftover temp files and an interrupted export's plaintext while holding the lock. It
+never changes a directory above the store's (it names the chmod) and never touches
+tokens. Exit 1 while any problem remains.`,
     common: ["file", "key-file", "json"],
     options: {
       fix: { type: "boolean", description: "repair what is safe to repair" },
@@ -46,7 +49,11 @@ problem remains.`,
     // place of a file name) is a usage error before any check repeats what was given.
     // The default key file counts as given, as for every other command.
     const defaultKey = existsSync(ctx.path(DEFAULT_KEY_FILE)) && storeKeying(path) !== "passphrase";
-    const keyAtHand = keyFileGiven !== undefined || [KEY_FILE_ENV, KEY_ENV, PASSPHRASE_ENV].some((name) => Boolean(ctx.io.env[name])) || defaultKey;
+    const keyAtHand =
+      keyFileGiven !== undefined ||
+      ctx.string("keychain") !== undefined ||
+      [KEY_FILE_ENV, KEY_ENV, PASSPHRASE_ENV].some((name) => Boolean(ctx.io.env[name])) ||
+      defaultKey;
     const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
     const keyFile = key !== undefined && "keyFile" in key.option && keyFileGiven !== STDIN ? key.option.keyFile : undefined;
 
@@ -96,7 +103,7 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
     return {
       check,
       status: "info",
-      message: `not checked: no key given (--key-file, ${KEY_FILE_ENV}, ${KEY_ENV}, ${PASSPHRASE_ENV} or ${DEFAULT_KEY_FILE}); '${BIN} verify' checks it`,
+      message: `not checked: no key given (--key-file, --keychain, ${KEY_FILE_ENV}, ${KEY_ENV}, ${PASSPHRASE_ENV} or ${DEFAULT_KEY_FILE}); '${BIN} verify' checks it`,
     };
   }
   if (!existsSync(path)) return { check, status: "info", message: "not checked: no store file" };

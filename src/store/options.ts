@@ -24,7 +24,12 @@ export interface EncryptedTokenStoreOptions extends KeyOptions {
 
 /** Options of {@link EncryptedFileStore.open}. */
 export interface EncryptedFileStoreOptions extends EncryptedTokenStoreOptions {
-  /** Path of the store file. Created 0600 (and a missing directory 0700) on first write. */
+  /**
+   * Path of the store file, in a directory that exists: nothing creates a directory (a
+   * missing one is INVALID_PATH, so that a store moved away never comes back empty). The
+   * file is created, mode 0600, by the first write. The directory and every directory
+   * above it must pass the permission policy (see docs/api.md).
+   */
   path: string;
   /** A lock not refreshed for this long is taken over (its holder died). Default 10000 ms; at least 2000. */
   lockStaleMs?: number;
@@ -35,7 +40,7 @@ export interface EncryptedFileStoreOptions extends EncryptedTokenStoreOptions {
 /** Longest accepted store path (Linux's PATH_MAX). */
 const MAX_PATH_LENGTH = 4096;
 
-const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
+const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keychain", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
 const FILE_OPTIONS = ["path", ...STORE_OPTIONS, "lockStaleMs", "lockWaitMs"] as const;
 
 export interface StoreSettings {

@@ -38,9 +38,10 @@ export class FileBackend implements StorageBackend {
   }
 
   /**
-   * The backend of the store file at `path` (absolute). Creates a missing directory
-   * (mode 0700) and refuses a location that fails the permission policy, a symbolic
-   * link, or a name with no room for the files beside it.
+   * The backend of the store file at `path` (absolute). Creates nothing; refuses a
+   * missing directory, a location that fails the permission policy (the directory, every
+   * directory above it, the store file and its previous generation), a symbolic link, or
+   * a name with no room for the files beside it.
    */
   static open(path: string, lock: LockSettings): FileBackend {
     const layout = new StoreLayout(path);
