@@ -107,6 +107,6 @@ export interface RefreshCoordinator {
    * is done already (the stored token is fresh); it is checked before and while waiting.
    */
   claim(key: string, satisfied: () => Promise<boolean>): Promise<LeaseOutcome>;
-  /** Ends this process's lease on `key`, if it holds one. */
+  /** Ends the lease on `key` this coordinator holds, if it holds one. */
   release(key: string): void;
 }

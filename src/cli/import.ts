@@ -61,8 +61,8 @@ reported by its line number (never its values), and then nothing is written unle
     // of the same import leaves the file and its previous generation alone).
     const matches = await Promise.all(csv.rows.map((row) => store.findToken(row.token)));
     const allPresent = matches.every((match, index) => match !== null && holds(match, csv.rows[index]!.token));
-    // Issued together, the saves share one lock and one write of the file.
-    const saved = allPresent ? (matches as TokenRecord[]) : await Promise.all(csv.rows.map((row) => store.saveToken(row.token)));
+    // One change: one lock and one write of the file, every row or none.
+    const saved = allPresent ? (matches as TokenRecord[]) : await store.saveTokens(csv.rows.map((row) => row.token));
     const generation = (await store.verify()).generation;
 
     const firstLine = new Map<string, number>();

@@ -16,8 +16,8 @@
  * fresh read, a few times, so a lost race costs time, never a change.
  */
 import { inspect } from "node:util";
-import { TokenStoreError, isTokenStoreError } from "../errors.js";
-import { HEADER_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
+import { describeType, TokenStoreError, isTokenStoreError } from "../errors.js";
+import { HEADER_BYTES, MAX_DOCUMENT_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
 import { KeyRing, leaseSecret, readRetired, retiredEntry, withoutRetired, withRetired, type LoadedKey, type RetiredKey } from "../crypto/keyring.js";
 import { sameKeyId, type MasterKey } from "../crypto/keys.js";
 import type { KeyInput } from "../crypto/key-sources.js";
@@ -162,6 +162,19 @@ export class EncryptedTokenStore {
     return this.#change((doc) => ({ value: exposeRecord(doc.save(input)), changed: true }));
   }
 
+  /**
+   * Saves several tokens as one change: all of them are stored, one after the other by the
+   * rules of saveToken, or none is. Resolves to the stored records, in the same order.
+   * @throws INVALID_TOKEN for a malformed token, or a new one with no token in it;
+   *   LIMIT_EXCEEDED when they do not fit in the store together. Nothing is stored then.
+   */
+  async saveTokens(tokens: readonly TokenInput[]): Promise<TokenRecord[]> {
+    if (!Array.isArray(tokens)) throw new TokenStoreError("INVALID_TOKEN", `tokens must be an array, got ${describeType(tokens)}`);
+    const inputs = Array.from(tokens, (token, index) => normalizeInput(token, `tokens[${index}]`));
+    if (inputs.length === 0) return [];
+    return this.#change((doc) => ({ value: inputs.map((input) => exposeRecord(doc.save(input))), changed: true }));
+  }
+
   /** Deletes the record with this id. Resolves to false (and writes nothing) when there is none. */
   async deleteToken(id: string): Promise<boolean> {
     const key = normalizeId(id)!;
@@ -195,7 +208,7 @@ export class EncryptedTokenStore {
     await this.#exclusive(async (base, session) => {
       const left = base.key && !sameKeyId(base.key.keyId, master.keyId) ? withRetired(base.doc.meta, retiredEntry(base.key)) : base.doc.meta;
       const meta = withoutRetired(left, master.keyId);
-      await this.#commit(session, base, base.doc.serialize(meta), master, this.#keepPrevious, () => {
+      await this.#commit(session, base, base.doc.serialize(meta, MAX_DOCUMENT_BYTES), master, this.#keepPrevious, () => {
         base.doc.meta = meta;
         return base.doc;
       });
@@ -234,7 +247,7 @@ export class EncryptedTokenStore {
           if (left && !sameKeyId(left.keyId, master.keyId)) meta = withRetired(meta, retiredEntry(left));
         }
         // The current bytes are not kept as the previous generation: they are what is being recovered from.
-        await this.#commit(session, { ...base, generation: floor }, previous.doc.serialize(meta), master, false, () => {
+        await this.#commit(session, { ...base, generation: floor }, previous.doc.serialize(meta, MAX_DOCUMENT_BYTES), master, false, () => {
           previous.doc.meta = meta;
           return previous.doc;
         });
@@ -413,6 +426,11 @@ export class EncryptedTokenStore {
    * change changed it. The changes are made in place, serialized and undone before
    * anything awaits (no reader in the process sees a change that is not stored), then
    * made again once the bytes are replaced.
+   *
+   * Each change stands on its own: one that throws is undone and fails alone; and when
+   * the changes together would make the document larger than a store file holds, they
+   * are made again one at a time, in order, and only those that would not fit fail
+   * (LIMIT_EXCEEDED), so a change that fits is never refused for another caller's.
    */
   async #applyBatch(batch: readonly PendingChange[], base: Loaded, session: ExclusiveSession) {
     const doc = base.doc;
@@ -423,17 +441,18 @@ export class EncryptedTokenStore {
     const meta = base.key && master !== base.key ? withRetired(doc.meta, retiredEntry(base.key)) : doc.meta;
     let plaintext: Uint8Array | undefined;
     const { value: results, changes } = doc.tentatively(() => {
-      let changed = false;
-      const results = batch.map((change) => {
-        try {
-          const result = change.apply(doc);
-          changed ||= result.changed;
-          return { ok: true as const, value: result.value };
-        } catch (error) {
-          return { ok: false as const, error };
-        }
-      });
-      if (changed) plaintext = doc.serialize(meta);
+      const start = doc.mark();
+      let { results, changed } = applyEach(doc, batch);
+      if (!changed) return results;
+      try {
+        plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
+      } catch (error) {
+        if (batch.length === 1 || !isTokenStoreError(error, "LIMIT_EXCEEDED")) throw error;
+        // Too large together (serialize measured it before building anything): again, one at a time.
+        start();
+        ({ results, changed } = applyEach(doc, batch, meta));
+        if (changed) plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
+      }
       return results;
     });
     if (plaintext) {
@@ -528,6 +547,43 @@ export class EncryptedTokenStore {
       throw error;
     }
   }
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Makes each change of a batch on `doc` (inside `tentatively`), undoing one that throws.
+ * With `fitting` (the document's meta), a change after which the document would no
+ * longer fit in a store file is undone too and fails with LIMIT_EXCEEDED.
+ */
+function applyEach(doc: TokenDocument, batch: readonly PendingChange[], fitting?: Readonly<Record<string, unknown>>): { results: Outcome[]; changed: boolean } {
+  let changed = false;
+  const results = batch.map((change): Outcome => {
+    const undo = doc.mark();
+    try {
+      const result = change.apply(doc);
+      if (fitting && result.changed) {
+        const bytes = doc.sizeOver(fitting, MAX_DOCUMENT_BYTES);
+        if (bytes !== undefined) {
+          undo();
+          return { ok: false, error: changeTooLarge(bytes) };
+        }
+      }
+      changed ||= result.changed;
+      return { ok: true, value: result.value };
+    } catch (error) {
+      undo();
+      return { ok: false, error };
+    }
+  });
+  return { results, changed };
+}
+
+function changeTooLarge(bytes: number): TokenStoreError {
+  return new TokenStoreError(
+    "LIMIT_EXCEEDED",
+    `this change would make the document ${bytes} bytes, more than the ${MAX_DOCUMENT_BYTES} a store file holds; it was not made (the changes made with it that fit were). Move some tokens to another store`,
+  );
 }
 
 /** The check of stored bytes before they are read whole: an intact header and a plausible length. */

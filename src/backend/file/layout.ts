@@ -13,7 +13,7 @@
  * | `<store>.lock/`                       | the cross-process lock (a directory, mode 0700)          |
  * | `<store>.lock.claim-<16 hex>/`        | a takeover of a stale lock in progress                   |
  * | `<store>.lock.stale-<12 hex>/`        | a stale lock moved aside, being removed                  |
- * | `<store>.lease-<32 hex>`              | a refresh lease (holder's pid and start time only)       |
+ * | `<store>.lease-<32 hex>`              | a refresh lease (holder's pid, owner token, start time)  |
  * | `<store>.lease-<32 hex>.<pid>-<12 hex>.tmp` | a lease being created                              |
  * | `<store>.export-<12 hex>`             | a plaintext export being written: names its temp file    |
  * | `<store>.export-<12 hex>.<pid>-<12 hex>.tmp` | such a record being created                        |
