@@ -26,6 +26,7 @@ import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { dirname, join, parse } from "node:path";
 import pg from "pg";
+import { MUST_RUN, recordNotRun } from "../system-tools.js";
 
 const require = createRequire(import.meta.url);
 
@@ -354,9 +355,15 @@ export function pgBouncerUnavailable(): string | undefined {
  * installs every tool) it throws instead: CI never passes with a suite left out.
  */
 export function notRun(suite: string, why: string): void {
-  if (process.env.CI === "true") throw new Error(`${suite} cannot run under CI: ${why}`);
+  if (MUST_RUN) throw new Error(`${suite} cannot run under CI: ${why}`);
   const line = "!".repeat(78);
   console.warn(`\n${line}\n!! NOT RUN: ${suite}\n!! ${why}\n${line}\n`);
+  try {
+    // Repeated in the end-of-run summary (test/global-setup.ts).
+    recordNotRun(`NOT RUN: ${suite}: ${why}`);
+  } catch {
+    // Outside a vitest worker: the warning above is all.
+  }
 }
 
 /**
