@@ -1,8 +1,9 @@
 import { defineConfig } from "tsup";
 
-// One ESM build of four entries: the library, the `zoho-encrypted-filestore` command
+// One ESM build of five entries: the library, the `zoho-encrypted-filestore` command
 // line tool, `internal` (the cipher layer, for the project's own benchmark only), and
-// `postgres` (the PostgreSQL store, whose driver `pg` stays external: an optional peer).
+// `postgres` and `mysql` (the PostgreSQL and MySQL/MariaDB stores, whose drivers `pg` and
+// `mysql2` stay external: optional peers).
 // With splitting they share one chunk, so no entry carries a second copy of the store.
 // The CommonJS entries are one-line re-exports of the ESM ones (Node >= 20.19 can
 // require() ES modules), so a process that loads the package both ways gets one copy
@@ -13,7 +14,13 @@ import { defineConfig } from "tsup";
 // chunk of declarations, and a .d.cts that imports an ES module's declarations fails to
 // type-check under `module: node16`; `npm run build` builds internal.d.ts on its own.
 export default defineConfig({
-  entry: { index: "src/index.ts", cli: "src/cli/main.ts", internal: "src/internal.ts", postgres: "src/backend/postgres/index.ts" },
+  entry: {
+    index: "src/index.ts",
+    cli: "src/cli/main.ts",
+    internal: "src/internal.ts",
+    postgres: "src/backend/postgres/index.ts",
+    mysql: "src/backend/mysql/index.ts",
+  },
   format: ["esm"],
   target: "node20",
   platform: "node",

@@ -94,6 +94,8 @@ export type ErrorKind =
 export interface SqlDialect {
   /** The engine's name, for messages ("PostgreSQL"). */
   readonly engine: string;
+  /** Where the docs give this engine's grants, for messages. @default "docs/postgres.md" */
+  readonly grantsDoc?: string;
   /** The statements that start a transaction of an exclusive section (with its lock and idle limits, in milliseconds). */
   begin(connection: SqlConnection, limits: { lockTimeoutMs: number; idleTimeoutMs: number }): Promise<void>;
   commit(connection: SqlConnection): Promise<void>;
