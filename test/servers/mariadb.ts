@@ -166,11 +166,16 @@ async function managedServer(options: StartOptions): Promise<MysqlServer> {
     "--innodb-buffer-pool-size=64M",
     "--skip-log-bin",
     ...INNODB,
-    ...(options.generalLog ? ["--general-log=1", `--general-log-file=${join(dir, "general.log")}`] : []),
+    // The general log is switched on once the test user exists (its password is in that statement).
+    ...(options.generalLog ? [`--general-log-file=${join(dir, "general.log")}`] : []),
   ];
   let child: ChildProcess | undefined;
   const admin = () => mysql.createConnection({ socketPath, user: "root" });
   const start = async () => {
+    await startServer();
+    if (options.generalLog) await server.query("SET GLOBAL general_log = ON");
+  };
+  const startServer = async () => {
     child = spawn(program("mariadbd")!, args, { stdio: "ignore" });
     const exited = child;
     const deadline = Date.now() + 60_000;
@@ -202,7 +207,7 @@ async function managedServer(options: StartOptions): Promise<MysqlServer> {
     clearTimeout(timer);
   };
   try {
-    await start();
+    await startServer();
   } catch (error) {
     await halt();
     rmSync(dir, { recursive: true, force: true });
@@ -214,6 +219,11 @@ async function managedServer(options: StartOptions): Promise<MysqlServer> {
   await setup.query(`CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY '${password}'`);
   await setup.query(`GRANT ALL ON *.* TO '${user}'@'127.0.0.1' WITH GRANT OPTION`);
   await setup.end();
+  if (options.generalLog) {
+    const logging = await admin();
+    await logging.query("SET GLOBAL general_log = ON");
+    await logging.end();
+  }
   let databases = 0;
   const server: MysqlServer = {
     managed: true,
