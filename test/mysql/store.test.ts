@@ -62,10 +62,16 @@ describe.skipIf(skip)("the store on MariaDB", () => {
     await Promise.all(Array.from({ length: 200 }, (_, i) => writer.saveToken(sampleToken(`bulk${i}`))));
     const pool = mysql.createPool(url);
     let statements = 0;
-    const query = pool.query.bind(pool);
-    pool.query = ((...args: any[]) => {
-      statements++;
-      return (query as any)(...args);
+    // Every statement the store sends, on any connection it takes from the pool.
+    const getConnection = pool.getConnection.bind(pool);
+    pool.getConnection = (async () => {
+      const connection = await getConnection();
+      const query = connection.query.bind(connection);
+      connection.query = ((...args: any[]) => {
+        statements++;
+        return (query as any)(...args);
+      }) as any;
+      return connection;
     }) as any;
     const reader = await open({ mysql: pool, key });
     expect(await reader.getTokens()).toHaveLength(200);

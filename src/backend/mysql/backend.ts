@@ -11,7 +11,7 @@ import type { Pool as CallbackPool } from "mysql2";
 import type { Pool, PoolConnection, PoolOptions } from "mysql2/promise";
 import { describeType, TokenStoreError } from "../../errors.js";
 import { SqlBackend } from "../sql/backend.js";
-import type { PooledConnection, SqlConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
+import type { PooledConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
 import { mysqlDialect } from "./dialect.js";
 
 /** What a `mysql2` pool given to the backend must offer: the promise API's pool, or the callback API's (its `promise()` is used). */
@@ -164,21 +164,44 @@ function result(value: unknown): { rows: SqlRow[]; rowCount: number | null } {
 }
 
 function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
-  const run = async (target: Pick<Pool, "query">, text: string, params: readonly unknown[] | undefined) => {
-    const [value] = await target.query({ sql: text, values: params as unknown[] | undefined, timeout });
-    return result(value);
+  /**
+   * Runs one statement on `connection`. A server that stops answering ends the connection
+   * after `timeout` (the statement fails as UNAVAILABLE). The timer is this module's, not
+   * the driver's query timeout, whose timer outlives a lost connection and holds a program
+   * that closed its store open until it fires.
+   */
+  const run = async (connection: PoolConnection, text: string, params: readonly unknown[] | undefined) => {
+    const timer = setTimeout(() => connection.destroy(), timeout);
+    timer.unref();
+    try {
+      const [value] = await connection.query({ sql: text, values: params as unknown[] | undefined });
+      return result(value);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const connect = async (): Promise<PooledConnection> => {
+    const connection: PoolConnection = await pool.getConnection();
+    return {
+      query: (text, params) => run(connection, text, params),
+      // A connection in an unknown state (a failed statement mid-transaction) is closed, not reused.
+      release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
+    };
   };
   return {
-    query: (text, params) => run(pool, text, params),
-    connect: async (): Promise<PooledConnection> => {
-      const connection: PoolConnection = await pool.getConnection();
-      const pooled: SqlConnection & PooledConnection = {
-        query: (text, params) => run(connection, text, params),
-        // A connection in an unknown state (a failed statement mid-transaction) is closed, not reused.
-        release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
-      };
-      return pooled;
+    // An autocommit statement: on a connection of the pool, given back after it.
+    query: async (text, params) => {
+      const connection = await connect();
+      try {
+        const value = await connection.query(text, params);
+        connection.release();
+        return value;
+      } catch (error) {
+        connection.release(error);
+        throw error;
+      }
     },
+    connect,
     end: async () => {
       if (owns) await pool.end();
     },

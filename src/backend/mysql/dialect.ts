@@ -110,8 +110,9 @@ export const mysqlDialect: SqlDialect = {
 
   async createSchema(connection: PooledConnection, names, version) {
     const t = tables(names);
-    // DDL commits on its own in MySQL, so no transaction holds the creators apart: a named
-    // lock does, held by this one connection from the first statement to the last.
+    // DDL commits on its own in MySQL, so no transaction holds the creators apart (or hides
+    // the tables from openers until they are all there): a named lock does the first, held
+    // by this one connection from the first statement to the last, and the order the second.
     const lockName = `${COMPONENT}:${names.table}`.slice(0, 64);
     const { rows } = await connection.query("SELECT GET_LOCK(CONCAT(DATABASE(), ':', ?), 30) AS got", [lockName]);
     if (Number(rows[0]?.got) !== 1) throw new TokenStoreError("LOCK_TIMEOUT", "another process has been creating the tables for 30 s");
@@ -121,7 +122,6 @@ export const mysqlDialect: SqlDialect = {
       ]);
       const text = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
       const options = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
-      await connection.query(`CREATE TABLE IF NOT EXISTS ${t.schema} (component VARCHAR(64) ${text} PRIMARY KEY, version INT NOT NULL) ${options}`);
       await connection.query(
         `CREATE TABLE IF NOT EXISTS ${t.heads} (namespace VARCHAR(200) ${text} PRIMARY KEY, version BIGINT NOT NULL, previous BIGINT NULL) ${options}`,
       );
@@ -133,6 +133,8 @@ export const mysqlDialect: SqlDialect = {
         `CREATE TABLE IF NOT EXISTS ${t.leases} (namespace VARCHAR(200) ${text} NOT NULL, name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
            owner VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, expires_at DATETIME(6) NOT NULL, PRIMARY KEY (namespace, name)) ${options}`,
       );
+      // The schema table last: an opener that sees it finds every other table in place.
+      await connection.query(`CREATE TABLE IF NOT EXISTS ${t.schema} (component VARCHAR(64) ${text} PRIMARY KEY, version INT NOT NULL) ${options}`);
       await connection.query(`INSERT IGNORE INTO ${t.schema} (component, version) VALUES (?, ?)`, [COMPONENT, version]);
       return Number(before.rows[0]?.found) === 0;
     } finally {
