@@ -4,7 +4,10 @@ import type { ZohoServer } from "./zoho-loopback-server.mjs";
 export interface SdkClientConfig {
   sdk: "ts" | "nodejs";
   store: "ours" | "sdk-file";
-  path: string;
+  /** The store file; or `postgres` (a connection string) and `namespace` instead. */
+  path?: string;
+  postgres?: string;
+  namespace?: string;
   apiUrl: string;
   accountsUrl: string;
   clientId?: string;

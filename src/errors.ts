@@ -44,6 +44,14 @@ export const ErrorCodes = {
   INVALID_PATH: "INVALID_PATH",
   /** An option is missing, of the wrong type, or conflicts with another. */
   INVALID_OPTION: "INVALID_OPTION",
+  /** No usable OS keychain: none on this system, no D-Bus session, locked, a dismissed prompt, no answer in time. */
+  KEYCHAIN_UNAVAILABLE: "KEYCHAIN_UNAVAILABLE",
+  /** The OS keychain holds no entry of the given name. */
+  KEYCHAIN_NO_ENTRY: "KEYCHAIN_NO_ENTRY",
+  /** The keychain entry holds something other than a key of this package; it is neither used nor changed. */
+  KEYCHAIN_BAD_ENTRY: "KEYCHAIN_BAD_ENTRY",
+  /** A new key was to be created in a keychain entry that already exists; nothing was changed. */
+  KEYCHAIN_ENTRY_EXISTS: "KEYCHAIN_ENTRY_EXISTS",
   /** A token record given to the store is malformed. */
   INVALID_TOKEN: "INVALID_TOKEN",
   /** A change would take the store past what it can write and read back (id counter, file size). */
@@ -73,8 +81,18 @@ export const ErrorCodeAliases: Readonly<Partial<Record<ErrorCode, readonly Error
  * - `clear-stale-lock`: a lock is held by a writer that is gone or stuck.
  * - `retry`: the operation can simply be tried again.
  * - `upgrade`: a newer version of the package reads this file.
+ * - `other-key-source`: no keychain can be used here: give the key as a key file or a passphrase.
+ * - `create-keychain-key`: the keychain entry does not exist yet: create a key in it first.
  */
-export type ErrorAction = "recover" | "use-store-key" | "restrict-permissions" | "clear-stale-lock" | "retry" | "upgrade";
+export type ErrorAction =
+  | "recover"
+  | "use-store-key"
+  | "restrict-permissions"
+  | "clear-stale-lock"
+  | "retry"
+  | "upgrade"
+  | "other-key-source"
+  | "create-keychain-key";
 
 export interface TokenStoreErrorOptions {
   /** The OS-level error that caused this one. Must never carry secret data. */

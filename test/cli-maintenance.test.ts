@@ -40,13 +40,14 @@ describe("verify", () => {
     const { env } = await setup();
     const result = await cli(["verify"], env);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^ok: .*tokens\.enc opens and authenticates: generation 2, 2 tokens, raw key\n$/);
+    expect(result.stdout).toMatch(/^ok: .*tokens\.enc opens and authenticates: generation 2, 2 tokens, raw key from ZOHO_TOKEN_STORE_KEY\n$/);
     expect(jsonResult((await cli(["verify", "--json"], env)).stdout)).toEqual({
       status: "ok",
       path: env.ZOHO_TOKEN_STORE_FILE,
       generation: 2,
       tokens: 2,
       keySource: "raw",
+      keyFrom: "ZOHO_TOKEN_STORE_KEY",
       previousGeneration: true,
     });
   });

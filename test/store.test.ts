@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, EncryptedTokenStore, MemoryBackend, MemorySpace } from "../src/index.js";
+import { FileBackend } from "../src/backend/file/backend.js";
 import { describeStoreContract } from "./contract/store-contract.js";
 import { tempDir } from "./helpers.js";
 
@@ -12,6 +13,7 @@ describeStoreContract("file", async () => {
   const path = join(tempDir(), "tokens.enc");
   return {
     open: (key) => EncryptedFileStore.open({ path, key }),
+    backend: () => FileBackend.at(path, { staleMs: 10_000, waitMs: 15_000 }),
     stored: async () => readFileSync(path),
   };
 });
@@ -20,6 +22,7 @@ describeStoreContract("memory", async () => {
   const space = new MemorySpace();
   return {
     open: (key) => EncryptedTokenStore.openBackend(new MemoryBackend({ space }), { key }),
+    backend: () => new MemoryBackend({ space }),
     stored: async () => Buffer.from(new MemoryBackend({ space }).bytes ?? new Uint8Array()),
   };
 });

@@ -32,8 +32,9 @@
  * ## Versions
  *
  * A {@link Version} names the whole stored state (all records): equal versions (as the
- * backend compares them) mean equal records. The store compares nothing itself; it
- * hands back versions it was given.
+ * backend compares them) mean equal records, and a version one instance gave is understood
+ * by every instance of the same store (another process, another host). The store compares
+ * nothing itself; it hands back versions it was given.
  *
  * ## Round trips
  *

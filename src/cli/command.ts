@@ -3,15 +3,13 @@
  * function `(argv, io) => Promise<exitCode>` that parses the arguments, prints help,
  * runs the body and maps any error through exit.ts, so tests call it without spawning.
  */
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { EncryptedFileStore, TokenStoreError, type EncryptedFileStoreOptions } from "../index.js";
-import { StoreLayout } from "../maintenance.js";
+import { EncryptedFileStore, KEYCHAIN_ACCOUNT, TokenStoreError, type EncryptedFileStoreOptions } from "../index.js";
 import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
 import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type ResolvedKey } from "./key.js";
-import { storeKeying, type Keying } from "./store-file.js";
+import { presence, storeKeying, type Keying } from "./store-file.js";
 import { nearest } from "./suggest.js";
 import { VERSION } from "./version.js";
 
@@ -23,16 +21,24 @@ interface OptionSpec {
   /** Shown in help: the value's name for string options, then the description. */
   value?: string;
   description: string;
+  /** A string option that may also stand alone (followed by nothing or by another option): then it has this value. */
+  optionalValue?: string;
 }
 
 /** Options several commands share; each command names the ones it takes. */
-const COMMON: Record<"file" | "key-file" | "json", OptionSpec> = {
+const COMMON: Record<"file" | "key-file" | "keychain" | "json", OptionSpec> = {
   file: { type: "string", short: "f", value: "F", description: `the store file (default: $${FILE_ENV})` },
   "key-file": {
     type: "string",
     value: "K",
     description:
       "file holding the base64 key, or - to read it from standard input (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal for a passphrase store)",
+  },
+  keychain: {
+    type: "string",
+    value: "[NAME]",
+    optionalValue: KEYCHAIN_ACCOUNT,
+    description: `take the key from the OS keychain entry NAME (default: ${KEYCHAIN_ACCOUNT}; 'keygen --keychain NAME' creates one)`,
   },
   json: { type: "boolean", description: 'print one JSON object on stdout, for scripts: {"ok","command","result","error"}' },
 };
@@ -116,6 +122,8 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
 function allOptions(spec: CommandSpec): Record<string, OptionSpec> {
   const options: Record<string, OptionSpec> = {};
   for (const name of spec.common) options[name] = COMMON[name];
+  // Every command that takes a key takes it from the keychain too.
+  if (spec.common.includes("key-file")) options.keychain = COMMON.keychain;
   Object.assign(options, spec.options);
   options.help = { type: "boolean", short: "h", description: "show this help" };
   options.version = { type: "boolean", short: "V", description: "print the version" };
@@ -135,7 +143,7 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({
-      args: argv,
+      args: withOptionalValues(argv, options),
       options: Object.fromEntries(
         Object.entries(options).map(([name, option]) => [name, option.short ? { type: option.type, short: option.short } : { type: option.type }]),
       ),
@@ -169,6 +177,26 @@ function parse(spec: CommandSpec, options: Record<string, OptionSpec>, argv: str
     throw usage(`too many arguments for '${spec.name}' (${parsed.positionals.length}, expected ${expected.length}); usage: ${BIN} ${spec.name} ${spec.usage}`);
   }
   return parsed;
+}
+
+/**
+ * Gives a value to each option with an optional value that stands alone (last, or
+ * followed by another option): `--keychain --file F` is `--keychain=default --file F`.
+ */
+function withOptionalValues(argv: string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index]!;
+    if (arg === "--") {
+      out.push(...argv.slice(index));
+      break;
+    }
+    const spec = arg.startsWith("--") ? options[arg.slice(2)] : undefined;
+    const next = argv[index + 1];
+    if (spec?.optionalValue !== undefined && (next === undefined || next.startsWith("-"))) out.push(`${arg}=${spec.optionalValue}`);
+    else out.push(arg);
+  }
+  return out;
 }
 
 /** What a command reported: printed with --json when it ends. */
@@ -243,8 +271,20 @@ const PASSPHRASE_TRIES = 3;
  * The key of the store at `path`, from --key-file (a path, or "-" for standard input),
  * the environment or a prompt; a prompt only when the store is one a passphrase can open.
  */
-export function resolveStoreKey(ctx: Context, path: string, { confirm = false, prompt = true, keying = storeKeying(path) } = {}): Promise<ResolvedKey> {
-  return storeKey(ctx.io, { keyFile: ctx.string("key-file"), resolvePath: ctx.path, keying, path, confirm, prompt });
+export async function resolveStoreKey(
+  ctx: Context,
+  path: string,
+  { confirm = false, prompt = true, keying }: { confirm?: boolean; prompt?: boolean; keying?: Keying | undefined } = {},
+): Promise<ResolvedKey> {
+  return storeKey(ctx.io, {
+    keyFile: ctx.string("key-file"),
+    keychain: ctx.string("keychain"),
+    resolvePath: ctx.path,
+    keying: keying ?? (await storeKeying(path)),
+    path,
+    confirm,
+    prompt,
+  });
 }
 
 /** Says where a key came from, on stderr, in human mode: never the key itself. */
@@ -267,7 +307,7 @@ export interface OpenOptions {
  * again, PASSPHRASE_TRIES times in all; a key from anywhere else is tried once.
  */
 export async function openStore(ctx: Context, path: string, options: OpenOptions = {}): Promise<{ store: EncryptedFileStore; key: ResolvedKey }> {
-  const keying = storeKeying(path);
+  const keying = await storeKeying(path);
   for (let attempt = 1; ; attempt += 1) {
     const key = await resolveStoreKey(ctx, path, { confirm: options.create === true && keying === undefined, keying });
     if (attempt === 1) announceKey(ctx, "key", key);
@@ -305,7 +345,8 @@ export function explainWrongKey(error: TokenStoreError, key: Pick<ResolvedKey, "
  */
 export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
   const path = storePath(ctx);
-  if (!existsSync(path) && !existsSync(new StoreLayout(path).previous)) throw missing(path);
+  const found = await presence(path);
+  if (!found.stored && !found.previous) throw missing(path);
   return (await openStore(ctx, path)).store;
 }
 

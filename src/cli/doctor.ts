@@ -1,20 +1,19 @@
-import { existsSync } from "node:fs";
-import { EncryptedFileStore, TokenStoreError } from "../index.js";
-import { checkStore, DEFAULT_STALE_MS, type Check, type CheckStatus } from "../maintenance.js";
+import { EncryptedFileStore, TokenStoreError, type Check, type CheckStatus } from "../index.js";
+import { checkKeyFile, DEFAULT_STALE_MS } from "../backend/file/index.js";
 import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storePath } from "./command.js";
 import { adviceFor, describeError, usage } from "./exit.js";
 import { printable } from "./format.js";
 import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, STDIN, type ResolvedKey } from "./key.js";
-import { storeKeying } from "./store-file.js";
+import { checkTarget, presence, storeKeying } from "./store-file.js";
 
 /** A check as doctor reports it: the maintenance API's, plus the decryption check, in this tool's words. */
-type Reported = Omit<Check, "check" | "action"> & { check: Check["check"] | "decrypts" };
+type Reported = Omit<Check, "action">;
 
 export const doctor = defineCommand(
   {
     name: "doctor",
     summary: "check permissions, a stale lock, leftover temp files, the previous generation; --fix repairs",
-    usage: "--file F [--key-file K] [--fix] [--stale-ms N] [--json]",
+    usage: "--file F [--key-file K | --keychain [NAME]] [--fix] [--stale-ms N] [--json]",
     description: `Checks the store without needing its key: permissions of the file, its directory, the
 previous generation and the key file; a lock (F.lock) left by a writer that died or
 dated in the future; temp files left by an interrupted write (F.<pid>-<hex>.tmp,
@@ -45,10 +44,13 @@ problem remains.`,
     const keyFile = keyFileGiven === undefined || keyFileGiven === STDIN ? undefined : ctx.path(keyFileGiven);
     // Resolved first, so that a key given wrongly (a terminal for --key-file -, a key in
     // place of a file name) is a usage error before any check repeats what was given.
-    const keyAtHand = keyFileGiven !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
+    const keyAtHand = keyFileGiven !== undefined || ctx.string("keychain") !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
     const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
 
-    const checks: Reported[] = (await checkStore(path, { keyFile, staleMs, fix })).map(({ action, ...check }) => {
+    const found = await checkTarget(path, { staleMs, fix });
+    // The key file's check goes with the files' (after the previous generation's).
+    if (keyFile !== undefined) found.splice(Math.min(3, found.length), 0, checkKeyFile(keyFile, fix));
+    const checks: Reported[] = found.map(({ action, ...check }) => {
       if (check.check === "store file" && check.message.endsWith(" does not exist")) {
         return { ...check, message: `${check.message} (check --file or ${FILE_ENV}; '${BIN} init' creates a store)` };
       }
@@ -91,9 +93,9 @@ problem remains.`,
 async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promise<Reported> {
   const check = "decrypts";
   if (key === undefined) {
-    return { check, status: "info", message: `not checked: no key given (--key-file, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
+    return { check, status: "info", message: `not checked: no key given (--key-file, --keychain, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
   }
-  if (!existsSync(path)) return { check, status: "info", message: "not checked: no store file" };
+  if (!(await presence(path)).stored) return { check, status: "info", message: "not checked: no store file" };
   try {
     const store = await EncryptedFileStore.open({ path, ...key.option });
     const status = await store.verify();
@@ -106,7 +108,7 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
     if (error instanceof TokenStoreError && error.code === "INSECURE_PERMISSIONS") {
       return { check, status: "info", message: "not checked: the store refuses files other users can access (see above)" };
     }
-    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, storeKeying(path)) : error);
+    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, await storeKeying(path)) : error);
     return { check, status: "problem", message: `${report.code}: ${report.message}` };
   }
 }

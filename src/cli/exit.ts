@@ -62,6 +62,8 @@ const ADVICE: Record<ErrorAction, string> = {
   "clear-stale-lock": "'zoho-encrypted-filestore doctor' shows the lock; --fix removes it once no live writer keeps it",
   retry: "try again",
   upgrade: "upgrade zoho-encrypted-filestore",
+  "other-key-source": "give the key another way: --key-file K, or a passphrase (ZOHO_TOKEN_STORE_PASSPHRASE or the prompt)",
+  "create-keychain-key": "'zoho-encrypted-filestore keygen --keychain NAME' creates a key there",
 };
 
 /** The advice for an action, in this tool's words. */

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { storeFileAt, writePrivateFile } from "../maintenance.js";
+import { storeFileAt } from "../backend/file/index.js";
+import { writePrivateFile } from "../fs/private-files.js";
 import { defineCommand, openExisting, storePath } from "./command.js";
 import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";

@@ -1,7 +1,7 @@
 /**
  * Where keys come from. Never the command line (it shows in `ps` and shell history):
  * `--key-file PATH`, `--key-file -` (the key on standard input, from a pipe or a
- * redirect), else ZOHO_TOKEN_STORE_KEY, else ZOHO_TOKEN_STORE_PASSPHRASE, else a
+ * redirect), `--keychain [NAME]` (an OS keychain entry), else ZOHO_TOKEN_STORE_KEY, else ZOHO_TOKEN_STORE_PASSPHRASE, else a
  * hidden prompt: only when stdin is a terminal and the store is one a passphrase can
  * open (a passphrase store, or one being created).
  */
@@ -23,7 +23,7 @@ export const FILE_ENV = "ZOHO_TOKEN_STORE_FILE";
 export const STDIN = "-";
 
 /** Store options naming one key, as EncryptedFileStore.open takes them. */
-export type KeyOption = { key: string } | { keyFile: string } | { passphrase: string };
+export type KeyOption = { key: string } | { keyFile: string } | { passphrase: string } | { keychain: { account: string } };
 
 /** A key for a store, and where it came from. */
 export interface ResolvedKey {
@@ -47,6 +47,8 @@ const MAX_STDIN_KEY_BYTES = 1024;
 export interface KeyRequest {
   /** The --key-file (or --new-key-file) value as given: a path, "-", or undefined. */
   keyFile: string | undefined;
+  /** The --keychain (or --new-keychain) entry name, if given. */
+  keychain?: string | undefined;
   /** Resolves a path given on the command line. */
   resolvePath(given: string): string;
   /** How the existing store is keyed; undefined when there is no store yet or its header cannot be read. */
@@ -65,10 +67,17 @@ interface KeySources {
   /** Wording for messages: "key" or "new key". */
   what: string;
   keyFileFlag: string;
+  keychainFlag: string;
 }
 
-const CURRENT: KeySources = { keyEnv: KEY_ENV, passphraseEnv: PASSPHRASE_ENV, what: "key", keyFileFlag: "--key-file" };
-const NEW: KeySources = { keyEnv: NEW_KEY_ENV, passphraseEnv: NEW_PASSPHRASE_ENV, what: "new key", keyFileFlag: "--new-key-file" };
+const CURRENT: KeySources = { keyEnv: KEY_ENV, passphraseEnv: PASSPHRASE_ENV, what: "key", keyFileFlag: "--key-file", keychainFlag: "--keychain" };
+const NEW: KeySources = {
+  keyEnv: NEW_KEY_ENV,
+  passphraseEnv: NEW_PASSPHRASE_ENV,
+  what: "new key",
+  keyFileFlag: "--new-key-file",
+  keychainFlag: "--new-keychain",
+};
 
 /** The key of the store, from --key-file, the environment or a prompt. */
 export function storeKey(io: CliIo, request: KeyRequest): Promise<ResolvedKey> {
@@ -81,7 +90,18 @@ export function newStoreKey(io: CliIo, request: Omit<KeyRequest, "keying" | "con
 }
 
 async function resolveKey(io: CliIo, sources: KeySources, request: KeyRequest): Promise<ResolvedKey> {
-  const { keyFileFlag, keyEnv, passphraseEnv, what } = sources;
+  const { keyFileFlag, keychainFlag, keyEnv, passphraseEnv, what } = sources;
+  if (request.keychain !== undefined) {
+    if (request.keyFile !== undefined) throw usage(`give the ${what} once: ${keyFileFlag} or ${keychainFlag}, not both`);
+    if (request.keychain.length === 0) throw usage(`${keychainFlag} needs an entry name, or none at all for the default one`);
+    // The entry name is not a secret; it is shown as given.
+    return {
+      option: { keychain: { account: request.keychain } },
+      source: `${keychainFlag} ${printable(request.keychain)} (OS keychain)`,
+      kind: "raw",
+      prompted: false,
+    };
+  }
   if (request.keyFile === STDIN) {
     return { option: { key: await readStdinKey(io, keyFileFlag) }, source: `${keyFileFlag} - (standard input)`, kind: "raw", prompted: false };
   }

@@ -1,9 +1,8 @@
-import { existsSync } from "node:fs";
 import { TokenStoreError } from "../index.js";
-import { StoreLayout } from "../maintenance.js";
 import { defineCommand, missing, openStore, storePath } from "./command.js";
 import { describeError } from "./exit.js";
 import { printable } from "./format.js";
+import { presence } from "./store-file.js";
 
 /** What `verify` reports, by the store's error code. */
 const STATUS: Record<string, string> = {
@@ -27,7 +26,7 @@ export const verify = defineCommand(
   {
     name: "verify",
     summary: "check that the file opens and authenticates (exit 1 and say why when not)",
-    usage: "--file F [--key-file K] [--json]",
+    usage: "--file F [--key-file K | --keychain [NAME]] [--json]",
     description: `Opens the store, decrypts and authenticates it. Exits 0 when it does; otherwise exits 1
 and says which: wrong key, damaged, unsupported version, or missing (--json: "result"
 holds "status": "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...,
@@ -36,17 +35,17 @@ also on failure, and "error" the code and message).`,
   },
   async (ctx) => {
     const path = storePath(ctx);
-    const prev = new StoreLayout(path).previous;
+    const found = await presence(path);
     try {
-      if (!existsSync(path) && !existsSync(prev)) throw missing(path);
-      const { store } = await openStore(ctx, path);
+      if (!found.stored && !found.previous) throw missing(path);
+      const { store, key } = await openStore(ctx, path);
       const status = await store.verify();
       if (!status.exists) throw missing(path);
-      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), previousGeneration: existsSync(prev) });
+      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), keyFrom: key.source, previousGeneration: (await presence(path)).previous });
       else {
         ctx.print(
           `${ctx.out.green("ok")}: ${printable(path)} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
-            `${status.keySource === "passphrase" ? "passphrase" : "raw key"}`,
+            `${status.keySource === "passphrase" ? "passphrase" : "raw key"} from ${key.source}`,
         );
       }
       return;
@@ -56,7 +55,7 @@ also on failure, and "error" the code and message).`,
       const report = describeError(error);
       const message = LABEL[status] ? `${LABEL[status]}: ${report.message}` : report.message;
       // What verify found is its result, also when it is a failure.
-      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, previousGeneration: existsSync(prev) });
+      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, keyFrom: null, previousGeneration: (await presence(path)).previous });
       return ctx.fail({ code: report.code, message });
     }
   },

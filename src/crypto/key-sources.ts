@@ -1,11 +1,12 @@
 /**
  * Where a key comes from. A {@link KeySource} produces key material asynchronously, so
  * an OS keychain or a cloud KMS is one more implementation of one interface; the ones
- * here are raw bytes, base64 text, a key file, a passphrase and an environment
- * variable. The package reads the environment only through {@link environmentKey}.
+ * here are raw bytes, base64 text, a key file, a passphrase, an OS keychain entry
+ * (keychain.ts) and an environment variable. The package reads the environment only
+ * through {@link environmentKey}.
  *
- * The rule that a store is given exactly one key (`key`, `keyFile`, `passphrase` or
- * `keySource`, else the environment variable) is checked in one place:
+ * The rule that a store is given exactly one key (`key`, `keyFile`, `passphrase`,
+ * `keychain` or `keySource`, else the environment variable) is checked in one place:
  * {@link currentKeySource}.
  */
 import { describeType, TokenStoreError } from "../errors.js";
@@ -13,6 +14,7 @@ import { readBounded } from "../fs/private-files.js";
 import { privateFileProblem, refuse } from "../fs/permissions.js";
 import { statSync, type Stats } from "node:fs";
 import { parseKey } from "./keys.js";
+import { keychainKeySource as keychainSource, type KeychainOptions } from "./keychain.js";
 
 /** The environment variable read for the key when a store is given no key option. */
 export const KEY_ENV = "ZOHO_TOKEN_STORE_KEY";
@@ -28,8 +30,15 @@ export interface KeySource {
   load(): Promise<KeyMaterial>;
 }
 
-/** A key as a caller gives it: raw bytes, base64 text, a key file, a passphrase, or any key source. */
-export type KeyInput = Uint8Array | string | { key: Uint8Array | string } | { keyFile: string } | { passphrase: string } | KeySource;
+/** A key as a caller gives it: raw bytes, base64 text, a key file, a passphrase, an OS keychain entry, or any key source. */
+export type KeyInput =
+  | Uint8Array
+  | string
+  | { key: Uint8Array | string }
+  | { keyFile: string }
+  | { passphrase: string }
+  | { keychain: KeychainOptions }
+  | KeySource;
 
 /** Largest key file read: a base64 key is 44 characters; anything this big is the wrong file. */
 const MAX_KEY_FILE_BYTES = 4096;
@@ -93,7 +102,10 @@ export function passphrase(text: string, description = "passphrase"): KeySource 
 export function environmentKey(name: string = KEY_ENV): KeySource {
   const value = process.env[name];
   if (value === undefined || value === "") {
-    throw new TokenStoreError("INVALID_OPTION", `no key: pass key, keyFile, passphrase or keySource, or set ${name} to a base64 key (generateKey() makes one)`);
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      `no key: pass key, keyFile, passphrase, keychain or keySource, or set ${name} to a base64 key (generateKey() makes one)`,
+    );
   }
   return rawKey(value, `$${name}`);
 }
@@ -109,15 +121,16 @@ export function toKeySource(input: KeyInput, what: string): KeySource {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new TokenStoreError(
       "INVALID_OPTION",
-      `${what} must be a key (Uint8Array or base64), { keyFile }, { passphrase } or a key source, got ${describeType(input)}`,
+      `${what} must be a key (Uint8Array or base64), { keyFile }, { passphrase }, { keychain } or a key source, got ${describeType(input)}`,
     );
   }
   const keys = Object.keys(input);
-  if (keys.length !== 1) throw new TokenStoreError("INVALID_OPTION", `${what} must have exactly one of key, keyFile, passphrase`);
+  if (keys.length !== 1) throw new TokenStoreError("INVALID_OPTION", `${what} must have exactly one of key, keyFile, passphrase, keychain`);
   if ("key" in input) return rawKey(input.key, what);
   if ("keyFile" in input) return keyFile(input.keyFile);
   if ("passphrase" in input) return passphrase(input.passphrase, `${what}.passphrase`);
-  throw new TokenStoreError("INVALID_OPTION", `${what} must have exactly one of key, keyFile, passphrase`);
+  if ("keychain" in input) return keychainSource(input.keychain, `${what}.keychain`);
+  throw new TokenStoreError("INVALID_OPTION", `${what} must have exactly one of key, keyFile, passphrase, keychain`);
 }
 
 /** The key options of a store. */
@@ -128,19 +141,25 @@ export interface KeyOptions {
   keyFile?: string;
   /** A passphrase, stretched with scrypt once per process. */
   passphrase?: string;
-  /** Any other source of the key (an OS keychain, a KMS, ...). */
+  /**
+   * An entry of the OS keychain holding the key (`{}` for the default entry); needs the
+   * optional package `@napi-rs/keyring`, loaded only when this is used.
+   */
+  keychain?: KeychainOptions;
+  /** Any other source of the key (a KMS, ...). */
   keySource?: KeySource;
 }
 
 /** The store's current key: exactly one of the key options, or else the environment variable. */
 export function currentKeySource(options: KeyOptions): KeySource {
-  const given = (["key", "keyFile", "passphrase", "keySource"] as const).filter((name) => options[name] !== undefined);
+  const given = (["key", "keyFile", "passphrase", "keychain", "keySource"] as const).filter((name) => options[name] !== undefined);
   if (given.length > 1) {
-    throw new TokenStoreError("INVALID_OPTION", `give only one of key, keyFile, passphrase, keySource (got ${given.join(" and ")})`);
+    throw new TokenStoreError("INVALID_OPTION", `give only one of key, keyFile, passphrase, keychain, keySource (got ${given.join(" and ")})`);
   }
   if (options.key !== undefined) return rawKey(options.key);
   if (options.keyFile !== undefined) return keyFile(options.keyFile);
   if (options.passphrase !== undefined) return passphrase(options.passphrase);
+  if (options.keychain !== undefined) return keychainSource(options.keychain, "keychain");
   if (options.keySource !== undefined) {
     if (!isKeySource(options.keySource)) {
       throw new TokenStoreError("INVALID_OPTION", `keySource must be an object with a description and a load() method, got ${describeType(options.keySource)}`);

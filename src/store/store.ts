@@ -232,6 +232,27 @@ export class EncryptedTokenStore {
   }
 
   /**
+   * Provisions the store, idempotently: the backend's create step (a private directory;
+   * a server's schema and its version), then, when nothing is stored yet, the first
+   * generation of an empty store sealed with the current key. Resolves `created: false`
+   * and writes nothing when the store exists. Every sealed header carries the format
+   * version, which `open` checks (UNSUPPORTED_VERSION). Throws FILE_MISSING, writing
+   * nothing, when the stored document is gone but its previous generation is kept.
+   */
+  async create(): Promise<{ created: boolean }> {
+    this.#assertOpen();
+    await this.#backend.create();
+    let created = false;
+    await this.#exclusive(async (base, section) => {
+      created = false;
+      if (base.version !== undefined) return;
+      await this.#commit(section, base, this.#content(base.doc, base.doc.meta, true), this.#keys.currentKey, false, () => base.doc);
+      created = true;
+    });
+    return { created };
+  }
+
+  /**
    * Re-seals the store under `newKey` (default: this store's current key), atomically,
    * in the exclusive section. The key it leaves is retired: no process seals with it
    * again unless a rekey returns to it. This store keeps the old key for reading; other

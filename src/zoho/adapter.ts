@@ -47,8 +47,8 @@
  */
 import { TokenStoreError } from "../errors.js";
 import type { RefreshCoordinator } from "../backend/types.js";
-import { EncryptedFileStore } from "../store/file-store.js";
-import type { EncryptedFileStoreOptions } from "../store/options.js";
+import { EncryptedFileStore } from "../backend/file/file-store.js";
+import type { EncryptedFileStoreOptions } from "../backend/file/options.js";
 import type { EncryptedTokenStore } from "../store/store.js";
 import type { PostgresStoreOptions } from "../backend/postgres/index.js";
 import type { MysqlStoreOptions } from "../backend/mysql/index.js";
@@ -284,7 +284,15 @@ function createAdapter(
       } finally {
         // Saved (or failed to save): either way, the renewal this process leased is over.
         // A release that fails leaves the lease to expire; it never fails the save.
-        if (leases) await Promise.all(leaseKeysOf(input).map((key) => leases.release(key).catch(() => undefined)));
+        // (A coordinator written when release was synchronous, or one that throws, is fine too.)
+        if (leases)
+          await Promise.all(
+            leaseKeysOf(input).map((key) =>
+              Promise.resolve()
+                .then(() => leases.release(key))
+                .catch(() => undefined),
+            ),
+          );
       }
     }
 

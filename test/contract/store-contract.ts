@@ -13,13 +13,16 @@
 import { afterEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { inspect } from "node:util";
-import { generateKey, TokenStoreError, type EncryptedTokenStore } from "../../src/index.js";
+import { generateKey, TokenStoreError, type EncryptedTokenStore, type StorageBackend } from "../../src/index.js";
+import { inspectStore, readStoredHeader, storePresence } from "../../src/store/inspect.js";
 import { assertNoSecrets, sampleToken, secretsOf } from "../helpers.js";
 import { commandArb, runModelSequence } from "./model.js";
 
 export interface StoreFixture {
   /** A new instance over this fixture's store, opened with `key`. */
   open(key: string): Promise<EncryptedTokenStore>;
+  /** A backend instance over this fixture's store, for key-free inspection (it must create nothing). */
+  backend(): StorageBackend;
   /** Everything the backend holds for this store, as bytes. */
   stored(): Promise<Uint8Array>;
   /** Called after the test. */
@@ -51,7 +54,11 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         stores.push(store);
         return store;
       };
-      return { store: await reopen(), key, reopen, stored: () => fixture.stored() };
+      return { store: await reopen(), key, reopen, stored: () => fixture.stored(), fixture };
+    }
+    async function openStoreWithBackend() {
+      const opened = await openStore();
+      return { ...opened, backend: opened.fixture.backend() };
     }
 
     describe("the six token operations", () => {
@@ -286,6 +293,38 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         await store.close();
         assertNoSecrets(`${(error as Error).message} ${inspect(error)}`, secretsOf(sampleToken("closing")));
         expect((await (await reopen()).getTokens()).map((t) => t.userName)).toEqual(["user-closing@example.com"]);
+      });
+    });
+
+    describe("provisioning and key-free inspection", () => {
+      it("create() provisions idempotently: the first generation of an empty store once, then nothing", async () => {
+        const { store, stored, reopen } = await openStore();
+        expect(await store.create()).toEqual({ created: true });
+        const status = await store.verify();
+        expect(status).toMatchObject({ exists: true, generation: 1, tokens: 0, currentKey: true });
+        const bytes = Buffer.from(await stored());
+        const other = await reopen();
+        expect(await other.create()).toEqual({ created: false });
+        expect(Buffer.from(await stored()).equals(bytes)).toBe(true);
+        await other.saveToken(sampleToken("after-create"));
+        expect(await store.create()).toEqual({ created: false });
+        expect((await store.verify()).generation).toBe(2);
+      });
+
+      it("what is stored, how it is keyed and its generation are read through the backend without the key", async () => {
+        const { store, backend } = await openStoreWithBackend();
+        expect(await storePresence(backend)).toEqual({ stored: false, previous: false });
+        expect(await readStoredHeader(backend)).toBeUndefined();
+        await store.saveToken(sampleToken("inspected"));
+        await store.saveToken(sampleToken("inspected-2"));
+        expect(await storePresence(backend)).toEqual({ stored: true, previous: true });
+        expect(await readStoredHeader(backend)).toEqual({ formatVersion: 1, generation: 2, keySource: "raw" });
+        expect(await readStoredHeader(backend, { previous: true })).toEqual({ formatVersion: 1, generation: 1, keySource: "raw" });
+        const checks = await inspectStore(backend);
+        expect(checks.length).toBeGreaterThan(0);
+        for (const check of checks) expect(["ok", "info", "warn", "problem", "fixed"]).toContain(check.status);
+        const text = JSON.stringify(checks);
+        assertNoSecrets(text, [...secretsOf(sampleToken("inspected")), "user-inspected@example.com"]);
       });
     });
 

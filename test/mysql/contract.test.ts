@@ -50,7 +50,13 @@ describe.skipIf(skip)("MariaDB", () => {
     "mysql",
     async () => {
       const { url } = await server.createDatabase("store");
-      return { open: (key) => openMysqlStore({ mysql: url, key }), stored: () => dump(url) };
+      const inspector = await openMysqlBackend({ mysql: url }, { check: false });
+      return {
+        open: (key) => openMysqlStore({ mysql: url, key }),
+        backend: () => inspector,
+        cleanup: () => inspector.close(),
+        stored: () => dump(url),
+      };
     },
     { modelRuns: 10 },
   );

@@ -60,8 +60,11 @@ for (const via of ["directly", "through PgBouncer"] as const) {
       `postgres ${via}`,
       async () => {
         const { name } = await server.createDatabase("store");
+        const inspector = await openPostgresBackend({ postgres: urlFor(name) }, { check: false });
         return {
           open: (key) => openPostgresStore({ postgres: urlFor(name), key }),
+          backend: () => inspector,
+          cleanup: () => inspector.close(),
           stored: () => dump(server.url(name)),
         };
       },

@@ -27,6 +27,7 @@ import {
 } from "../types.js";
 import { StoreLayout } from "./layout.js";
 import { FileLeases } from "./leases.js";
+import { checkStore } from "./maintenance.js";
 import { FileLock, type HeldLock, type LockSettings } from "./lock.js";
 import {
   fileExists,
@@ -65,6 +66,14 @@ export class FileBackend implements StorageBackend {
     const layout = new StoreLayout(path);
     prepareLocation(layout);
     return new FileBackend(layout, lock);
+  }
+
+  /**
+   * The backend of the store file at `path` (absolute) for key-free inspection: creates
+   * and checks nothing until it is used (`create()` prepares the location).
+   */
+  static at(path: string, lock: LockSettings): FileBackend {
+    return new FileBackend(new StoreLayout(path), lock);
   }
 
   get location(): string {
@@ -107,8 +116,7 @@ export class FileBackend implements StorageBackend {
 
   async inspect(options: InspectOptions = {}): Promise<Check[]> {
     this.#open();
-    const { checkStore } = await import("../../maintenance.js");
-    return checkStore(this.layout.path, { staleMs: this.#lockSettings.staleMs, fix: options.fix === true });
+    return checkStore(this.layout.path, { staleMs: this.#lockSettings.staleMs, fix: options.fix === true, describe: options.describe });
   }
 
   async close(): Promise<void> {

@@ -14,8 +14,33 @@ import { SqlBackend } from "../sql/backend.js";
 import type { PooledConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
 import { mysqlDialect } from "./dialect.js";
 
-/** What a `mysql2` pool given to the backend must offer: the promise API's pool, or the callback API's (its `promise()` is used). */
-export type MysqlPoolLike = Pick<Pool, "query" | "getConnection" | "end"> | Pick<CallbackPool, "promise">;
+/**
+ * A `mysql2` pool given to the backend: the promise API's pool (`mysql2/promise`
+ * `createPool`), or the callback API's, whose `promise()` is used. Typed without `mysql2`,
+ * so that the package's main types never name the optional driver.
+ */
+export interface MysqlPoolLike {
+  getConnection: (...args: never[]) => unknown;
+  query: (...args: never[]) => unknown;
+  end: (...args: never[]) => unknown;
+  /** The callback API's pool has it. */
+  promise?: (...args: never[]) => unknown;
+}
+
+/** A `mysql2` pool configuration (`PoolOptions`; its other fields are passed on as they are). */
+export interface MysqlPoolConfig {
+  uri?: string;
+  host?: string;
+  port?: number;
+  socketPath?: string;
+  user?: string;
+  password?: string;
+  database?: string;
+  connectionLimit?: number;
+  connectTimeout?: number;
+  ssl?: unknown;
+  [option: string]: unknown;
+}
 
 /** Where a MySQL or MariaDB store lives. */
 export interface MysqlBackendOptions {
@@ -25,7 +50,7 @@ export interface MysqlBackendOptions {
    * `mysql2` pool, which the store uses and never ends. The tables live in the
    * connection's database.
    */
-  mysql: string | PoolOptions | MysqlPoolLike;
+  mysql: string | MysqlPoolConfig | MysqlPoolLike;
   /** The name of the records table; the others are named after it (`<table>_heads`, `_leases`, `_schema`). @default "zoho_tokens" */
   table?: string;
   /** Several stores (apps, environments) in one table, each with its own name. @default "default" */
@@ -40,8 +65,12 @@ export const MYSQL_BACKEND_OPTIONS = ["mysql", "table", "namespace", "createSche
 
 const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
 
-/** Opens (and on first use, creates, when allowed) the MySQL/MariaDB backend. */
-export async function openMysqlBackend(options: MysqlBackendOptions): Promise<SqlBackend> {
+/**
+ * Opens (and on first use, creates, when allowed) the MySQL/MariaDB backend. With `check:
+ * false` it neither checks nor creates the schema (key-free inspection: `inspect` reports
+ * what is there).
+ */
+export async function openMysqlBackend(options: MysqlBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
   if (typeof options !== "object" || options === null) throw new TokenStoreError("INVALID_OPTION", "openMysqlBackend expects an options object");
   const table = nameOption("table", options.table, "zoho_tokens");
   const namespace = options.namespace ?? "default";
@@ -68,6 +97,7 @@ export async function openMysqlBackend(options: MysqlBackendOptions): Promise<Sq
     // A holder that stalls mid-transaction longer than this is ended by the server.
     idleTimeoutMs: Math.max(lockTimeoutMs, 5_000),
   });
+  if (!check) return backend;
   try {
     await backend.prepare({ create: options.createSchema ?? true });
   } catch (error) {

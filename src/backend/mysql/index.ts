@@ -13,7 +13,7 @@ import { EncryptedTokenStore } from "../../store/store.js";
 import { MYSQL_BACKEND_OPTIONS, type MysqlBackendOptions, openMysqlBackend } from "./backend.js";
 
 export { openMysqlBackend, describeMysqlConfig } from "./backend.js";
-export type { MysqlBackendOptions, MysqlPoolLike } from "./backend.js";
+export type { MysqlBackendOptions, MysqlPoolConfig, MysqlPoolLike } from "./backend.js";
 export type { SqlBackend } from "../sql/backend.js";
 
 /** Options of {@link openMysqlStore}: where the records live, and the store's keys. */

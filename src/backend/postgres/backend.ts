@@ -13,12 +13,31 @@ import { SqlBackend } from "../sql/backend.js";
 import type { PooledConnection, SqlNames, SqlPool } from "../sql/dialect.js";
 import { postgresDialect } from "./dialect.js";
 
-/** What a `pg.Pool` given to the backend must offer. */
+/**
+ * What a `pg.Pool` given to the backend must offer (typed without `pg`, so that the
+ * package's main types never name the optional driver).
+ */
 export interface PostgresPoolLike {
-  query: Pool["query"];
-  connect: Pool["connect"];
-  end: Pool["end"];
-  options?: Partial<PoolConfig>;
+  query: (...args: never[]) => unknown;
+  connect: (...args: never[]) => unknown;
+  end: (...args: never[]) => unknown;
+  options?: object;
+}
+
+/** A `pg` pool configuration (`pg.PoolConfig`; its other fields are passed on as they are). */
+export interface PostgresPoolConfig {
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string | (() => string | Promise<string>);
+  database?: string;
+  max?: number;
+  connectionTimeoutMillis?: number;
+  query_timeout?: number;
+  idleTimeoutMillis?: number;
+  ssl?: unknown;
+  [option: string]: unknown;
 }
 
 /** Where a PostgreSQL store lives. */
@@ -28,7 +47,7 @@ export interface PostgresBackendOptions {
    * used but never printed), a `pg` pool configuration, or an existing `pg.Pool`, which
    * the store uses and never ends.
    */
-  postgres: string | PoolConfig | PostgresPoolLike;
+  postgres: string | PostgresPoolConfig | PostgresPoolLike;
   /** The schema of the tables. @default "public" */
   schema?: string;
   /** The name of the records table; the others are named after it (`<table>_heads`, `_leases`, `_schema`). @default "zoho_tokens" */
@@ -45,8 +64,12 @@ export const POSTGRES_BACKEND_OPTIONS = ["postgres", "schema", "table", "namespa
 
 const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
 
-/** Opens (and on first use, creates, when allowed) the PostgreSQL backend. */
-export async function openPostgresBackend(options: PostgresBackendOptions): Promise<SqlBackend> {
+/**
+ * Opens (and on first use, creates, when allowed) the PostgreSQL backend. With `check:
+ * false` it neither checks nor creates the schema (key-free inspection: `inspect` reports
+ * what is there).
+ */
+export async function openPostgresBackend(options: PostgresBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
   const names: SqlNames = { schema: nameOption("schema", options.schema, "public"), table: nameOption("table", options.table, "zoho_tokens") };
   const namespace = options.namespace ?? "default";
   if (typeof namespace !== "string" || namespace.length === 0 || namespace.length > 200 || /[\u0000-\u001f]/.test(namespace)) {
@@ -69,6 +92,7 @@ export async function openPostgresBackend(options: PostgresBackendOptions): Prom
     // A holder that stalls mid-transaction longer than this is ended by the server.
     idleTimeoutMs: Math.max(lockTimeoutMs, 5_000),
   });
+  if (!check) return backend;
   try {
     await backend.prepare({ create: options.createSchema ?? true });
   } catch (error) {
@@ -79,7 +103,7 @@ export async function openPostgresBackend(options: PostgresBackendOptions): Prom
 }
 
 async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
-  if (isPool(given)) return { pool: wrap(given as unknown as Pool, false), owns: false, where: describeConfig(given.options ?? {}) };
+  if (isPool(given)) return { pool: wrap(given as unknown as Pool, false), owns: false, where: describeConfig((given.options ?? {}) as PostgresPoolConfig) };
   let config: PoolConfig;
   if (typeof given === "string") {
     if (!/^postgres(ql)?:\/\//.test(given) && !given.includes("=")) {
@@ -90,7 +114,7 @@ async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: 
     }
     config = { connectionString: given };
   } else if (typeof given === "object" && given !== null && !Array.isArray(given)) {
-    config = { ...given };
+    config = { ...(given as PoolConfig) };
   } else {
     throw new TokenStoreError("INVALID_OPTION", `postgres must be a connection string, a pg pool configuration or a pg.Pool, got ${describeType(given)}`);
   }
@@ -113,7 +137,7 @@ async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: 
   // An idle connection the server ended (a restart) is dropped by the pool; without a
   // listener its error would end the process.
   pool.on("error", () => undefined);
-  return { pool: wrap(pool, true), owns: true, where: describeConfig({ ...config, ...pool.options }) };
+  return { pool: wrap(pool, true), owns: true, where: describeConfig({ ...config, ...pool.options } as PostgresPoolConfig) };
 }
 
 function isPool(value: unknown): value is PostgresPoolLike {
@@ -134,14 +158,27 @@ function wrap(pool: Pool, owns: boolean): SqlPool {
     },
     connect: async (): Promise<PooledConnection> => {
       const client: PoolClient = await pool.connect();
+      // The server may end the connection while it is checked out (a restart,
+      // pg_terminate_backend) between two statements: without a listener the client's
+      // error event would end the process. The next statement then fails, coded.
+      let lost: unknown;
+      const onError = (error: unknown) => {
+        lost ??= error;
+      };
+      client.on("error", onError);
       return {
         query: async (text, params) => {
+          if (lost !== undefined) throw lost;
           const result = await client.query(text, params as unknown[] | undefined);
           // A multi-statement text returns one result per statement.
           const last = Array.isArray(result) ? result[result.length - 1] : result;
           return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? null };
         },
-        release: (broken) => client.release(broken === undefined ? undefined : broken instanceof Error ? broken : true),
+        release: (broken) => {
+          client.removeListener("error", onError);
+          const failed = broken ?? lost;
+          client.release(failed === undefined ? undefined : failed instanceof Error ? failed : true);
+        },
       };
     },
     end: async () => {
@@ -151,7 +188,7 @@ function wrap(pool: Pool, owns: boolean): SqlPool {
 }
 
 /** Where the server is, safe to print: `postgres://host:port/database`, without user or password. */
-export function describeConfig(config: Partial<PoolConfig>): string {
+export function describeConfig(config: PostgresPoolConfig): string {
   let host = config.host;
   let port: string | number | undefined = config.port;
   let database = config.database;

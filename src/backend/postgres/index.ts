@@ -13,7 +13,7 @@ import type { EncryptedTokenStoreOptions } from "../../store/options.js";
 import { openPostgresBackend, POSTGRES_BACKEND_OPTIONS, type PostgresBackendOptions } from "./backend.js";
 
 export { openPostgresBackend, describeConfig } from "./backend.js";
-export type { PostgresBackendOptions, PostgresPoolLike } from "./backend.js";
+export type { PostgresBackendOptions, PostgresPoolConfig, PostgresPoolLike } from "./backend.js";
 export type { SqlBackend } from "../sql/backend.js";
 
 /** Options of {@link openPostgresStore}: where the records live, and the store's keys. */

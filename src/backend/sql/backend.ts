@@ -150,7 +150,11 @@ export class SqlBackend implements StorageBackend {
   }
 
   async hasPrevious(): Promise<boolean> {
-    return this.#public("reading", async () => (await this.#s.dialect.readPrevious(this.#s.pool, this.#s.names, this.#s.namespace)) !== undefined);
+    // One row: the previous generation's head record (every write writes the head).
+    return this.#public(
+      "reading",
+      async () => (await this.#s.dialect.peek(this.#s.pool, this.#s.names, this.#s.namespace, HEAD_RECORD, 1, true)) !== undefined,
+    );
   }
 
   async readPrevious(check?: HeadCheck): Promise<Snapshot | undefined> {

@@ -2,13 +2,13 @@
  * `EncryptedFileStore`: the token store on the file backend, the package's default.
  * Its `open` is the composition root of a file store: options, keys, the file backend.
  */
-import { KeyRing } from "../crypto/keyring.js";
-import { FileBackend } from "../backend/file/backend.js";
+import { KeyRing } from "../../crypto/keyring.js";
+import { EncryptedTokenStore } from "../../store/store.js";
+import { FileBackend } from "./backend.js";
 import { parseFileStoreOptions, type EncryptedFileStoreOptions } from "./options.js";
-import { EncryptedTokenStore } from "./store.js";
 
 export class EncryptedFileStore extends EncryptedTokenStore {
-  /** Absolute path of the store file. */
+  /** Absolute path of the store file (the same as `location`). */
   readonly path: string;
 
   private constructor(backend: FileBackend, keys: KeyRing, keepPrevious: boolean) {
@@ -18,10 +18,10 @@ export class EncryptedFileStore extends EncryptedTokenStore {
 
   /**
    * Opens the store at `options.path` (creating nothing but a missing directory, mode
-   * 0700; the file itself is created by the first write) and checks that the key opens
-   * it. Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS, INVALID_PATH or
-   * INVALID_OPTION at once. A damaged or missing file does not stop `open`, so that
-   * `recover()` can be called; every other operation reports it.
+   * 0700; the file itself is created by the first write, or by `create()`) and checks
+   * that the key opens it. Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS,
+   * INVALID_PATH or INVALID_OPTION at once. A damaged or missing file does not stop
+   * `open`, so that `recover()` can be called; every other operation reports it.
    *
    * @example
    * const store = await EncryptedFileStore.open({ path: "./zoho-tokens.enc", keyFile: "./zoho.key" });
