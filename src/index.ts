@@ -22,7 +22,7 @@ export type { EncryptedTokenStoreOptions } from "./store/options.js";
 export type { EncryptedFileStoreOptions, FileBackendOptions } from "./backend/file/options.js";
 export { MemoryBackend, MemorySpace } from "./backend/memory/backend.js";
 export type { MemoryBackendOptions } from "./backend/memory/backend.js";
-export { DOCUMENT_RECORD, HEAD_RECORD } from "./backend/types.js";
+export { DOCUMENT_RECORD, HEAD_RECORD, MISSING, UNCHANGED } from "./backend/types.js";
 export type {
   StorageBackend,
   ExclusiveSession,

@@ -103,6 +103,12 @@ export interface Snapshot {
  */
 export type ReadResult = Snapshot | { readonly kind: "unchanged" } | { readonly kind: "missing" };
 
+/** The answer `unchanged`, one frozen object a backend may return every time (a warm read allocates nothing). */
+export const UNCHANGED: { readonly kind: "unchanged" } = Object.freeze({ kind: "unchanged" as const });
+
+/** The answer `missing`, likewise. */
+export const MISSING: { readonly kind: "missing" } = Object.freeze({ kind: "missing" as const });
+
 /**
  * Checks the first bytes of a stored record (at most `headBytes` of them) and its whole
  * length before the rest is read: a foreign or huge file is refused without being read
@@ -193,8 +199,11 @@ export interface StorageBackend {
   /**
    * What is stored, revalidating `since` in the same call (see {@link ReadOptions}).
    * A warm read is one call: one `stat` for a file, at most one query for a server.
+   * A backend that answers without waiting (the file backend: a `stat`, and a read only
+   * when the file changed) may return the result itself rather than a promise, and then
+   * throws rather than rejects; callers await either.
    */
-  read(options?: ReadOptions): Promise<ReadResult>;
+  read(options?: ReadOptions): ReadResult | Promise<ReadResult>;
 
   /** Whether a previous generation is kept (a store that existed, even if its records are gone). */
   hasPrevious(): Promise<boolean>;

@@ -125,6 +125,8 @@ export class EncryptedTokenStore {
   #closing: Promise<void> | undefined;
   /** The drain of queued changes under way, if any. */
   #drainRun: Promise<void> | undefined;
+  /** The check of stored bytes before they are read whole, made once (reads run it often). */
+  #check: HeadCheck | undefined;
   /** Exclusive sections under way, settled. */
   readonly #inflight = new Set<Promise<void>>();
 
@@ -416,7 +418,10 @@ export class EncryptedTokenStore {
     this.#assertOpen();
     const cache = this.#cache;
     const location = this.#backend.location;
-    const result = await this.#backend.read({ since: cache?.version, check: headCheck(location) });
+    this.#check ??= headCheck(location);
+    const pending = this.#backend.read({ since: cache?.version, check: this.#check });
+    // A backend that answers at once (a file: one stat) costs no extra turn of the event loop.
+    const result = pending instanceof Promise ? await pending : pending;
     if (result.kind === "unchanged" && cache) return cache.doc;
     if (result.kind !== "snapshot") return (await this.#whenMissing()).doc;
     // Not in place: the document held may be the base of a change being written.
@@ -498,7 +503,8 @@ export class EncryptedTokenStore {
   async #loadLocked(session: ExclusiveSession): Promise<Loaded> {
     const cache = this.#cache;
     const location = this.#backend.location;
-    const result = await session.read({ since: cache?.version, check: headCheck(location) });
+    this.#check ??= headCheck(location);
+    const result = await session.read({ since: cache?.version, check: this.#check });
     if (result.kind === "unchanged" && cache) return cache;
     if (result.kind !== "snapshot") return this.#whenMissing();
     return this.#open(location, result, { checkRollback: true, mayDerive: false, inPlace: true });

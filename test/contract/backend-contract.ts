@@ -85,8 +85,9 @@ function expected(backend: StorageBackend, records: Record<RecordId, string>): M
   return backend.granularity === "document" ? new Map([[DOCUMENT_RECORD, Object.values(records).join("|")]]) : new Map(Object.entries(records));
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
+/** What `run` rejects (or throws: a backend's read may answer synchronously) with. */
+async function rejection(run: Promise<unknown> | (() => unknown)): Promise<unknown> {
+  return (typeof run === "function" ? Promise.resolve().then(run) : run).then(
     () => {
       throw new Error("expected a rejection");
     },
@@ -169,7 +170,7 @@ export function describeBackendContract(name: string, factory: () => Promise<Bac
       expect(seen).toEqual([["HEADER", 15]]);
       const refusal = new Error("refused");
       expect(
-        await rejection(
+        await rejection(() =>
           backend.read({
             check: {
               headBytes: 6,
@@ -282,7 +283,7 @@ export function describeBackendContract(name: string, factory: () => Promise<Bac
       await backend.create();
       await backend.close();
       await backend.close();
-      expect(isTokenStoreError(await rejection(backend.read()), "CLOSED")).toBe(true);
+      expect(isTokenStoreError(await rejection(() => backend.read()), "CLOSED")).toBe(true);
       expect(isTokenStoreError(await rejection(backend.exclusive(async () => 1)), "CLOSED")).toBe(true);
       // Other instances are not affected.
       const other = await open();

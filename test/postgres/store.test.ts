@@ -9,7 +9,9 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPostgresStore, type PostgresStoreOptions } from "../../src/backend/postgres/index.js";
 import { generateKey, isTokenStoreError, zohoTokenStore, type EncryptedTokenStore } from "../../src/index.js";
-import { sampleToken, secretsOf } from "../helpers.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, runCommand, sampleToken, secretsOf, tempDir } from "../helpers.js";
 import { startPostgres, type PostgresServer } from "../servers/postgres.js";
 
 let server: PostgresServer;
@@ -92,6 +94,9 @@ describe("the store on PostgreSQL", () => {
   it("namespaces are separate stores in one table; a row copied to another namespace, record or table is refused (DAMAGED_FILE)", async () => {
     const { url, name } = await server.createDatabase();
     const key = generateKey();
+    const quoted = await open({ postgres: url, key, namespace: "o'brien; --" });
+    await quoted.saveToken(sampleToken("quoted"));
+    expect((await (await open({ postgres: url, key, namespace: "o'brien; --" })).getTokens()).map((t) => t.userName)).toEqual(["user-quoted@example.com"]);
     const prod = await open({ postgres: url, key, namespace: "prod" });
     const test = await open({ postgres: url, key, namespace: "test" });
     await prod.saveToken(sampleToken("prod"));
@@ -156,5 +161,69 @@ describe("the store on PostgreSQL", () => {
     expect((await adapter.getTokens()).length).toBe(1);
     await store.close();
     expect((await store.getTokens().catch((e) => e)).code).toBe("CLOSED");
+  });
+});
+
+describe("a runtime role with the documented grants", () => {
+  it("reads, saves, deletes and takes leases, never creates anything, and inspection finds no missing grant", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    const owner = await open({ postgres: url, key });
+    await owner.saveToken(sampleToken("owned"));
+    const role = `app_${name}`;
+    const password = "runtime-role-pw-7c1e";
+    await server.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    for (const grant of [
+      "GRANT USAGE ON SCHEMA public TO ROLE",
+      "GRANT SELECT, INSERT, UPDATE ON zoho_tokens, zoho_tokens_heads TO ROLE",
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON zoho_tokens_leases TO ROLE",
+      "GRANT SELECT ON zoho_tokens_schema TO ROLE",
+    ]) {
+      await server.query(grant.replace("ROLE", role), [], name);
+    }
+    const runtimeUrl = `postgres://${role}:${password}@${server.host}:${server.port}/${name}`;
+    const app = await open({ postgres: runtimeUrl, key, createSchema: false });
+    expect((await app.getTokens()).map((t) => t.userName)).toEqual(["user-owned@example.com"]);
+    await app.saveToken(sampleToken("runtime"));
+    expect(await app.deleteToken("1")).toBe(true);
+    const coordinator = app.refreshCoordinator({ leaseMs: 1_000 });
+    expect(await coordinator.claim("k", async () => false)).toBe("acquired");
+    await coordinator.release("k");
+    const { openPostgresBackend } = await import("../../src/backend/postgres/backend.js");
+    const backend = await openPostgresBackend({ postgres: runtimeUrl, createSchema: false });
+    const checks = await backend.inspect();
+    await backend.close();
+    expect(checks.find((c) => c.check === "grants")).toMatchObject({ status: "ok" });
+    // Without a grant it may not write: a coded error, nothing changed.
+    await server.query(`REVOKE UPDATE ON zoho_tokens_heads FROM ${role}`, [], name);
+    const refused = await app.saveToken(sampleToken("refused")).catch((e) => e);
+    expect(isTokenStoreError(refused, "IO_ERROR")).toBe(true);
+    expect(refused.message).not.toContain(password);
+    expect((await owner.getTokens()).map((t) => t.userName)).toEqual(["user-runtime@example.com"]);
+  });
+});
+
+describe("examples/postgres.mjs", () => {
+  it("runs against a real server, through the SDK adapter and on its own, printing no secret and no password", async () => {
+    const { url } = await server.createDatabase();
+    const dir = tempDir();
+    const key = generateKey();
+    writeFileSync(join(dir, "zoho.key"), `${key}\n`, { mode: 0o600 });
+    const result = await runCommand(process.execPath, [join(ROOT, "examples", "postgres.mjs")], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", DATABASE_URL: url },
+    });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^0 tokens for the SDK\n/);
+    expect(result.stdout).toContain("refreshToken: '[redacted]'");
+    expect(result.stdout).toContain(`postgres://127.0.0.1:${server.port}/`);
+    for (const secret of [server.password, key, "1000.made-up-refresh-token"]) expect(result.stdout).not.toContain(secret);
+  });
+
+  it("a postgres option that is not set is INVALID_OPTION", async () => {
+    const error = await openPostgresStore({ postgres: undefined, key: generateKey() }).catch((e) => e);
+    expect(isTokenStoreError(error, "INVALID_OPTION")).toBe(true);
+    expect(error.message).toMatch(/not set/);
   });
 });

@@ -11,6 +11,8 @@ import * as fs from "node:fs";
 import { TokenStoreError } from "../../errors.js";
 import {
   DOCUMENT_RECORD,
+  MISSING,
+  UNCHANGED,
   type Check,
   type ExclusiveSession,
   type HeadCheck,
@@ -92,7 +94,8 @@ export class FileBackend implements StorageBackend {
     return { created: !existed };
   }
 
-  async read(options: ReadOptions = {}): Promise<ReadResult> {
+  /** Answers at once (no promise): the warm read of a file store is one `stat` in the caller's tick. */
+  read(options: ReadOptions = {}): ReadResult {
     this.#open();
     return this.#read(options);
   }
@@ -166,9 +169,9 @@ export class FileBackend implements StorageBackend {
   }
 
   #read({ since, check }: ReadOptions): ReadResult {
-    if (since !== undefined && this.isCurrent(since)) return { kind: "unchanged" };
+    if (since !== undefined && this.isCurrent(since)) return UNCHANGED;
     const file = readWithIdentity(this.layout.path, check);
-    return file ? snapshot(file.bytes, file.identity) : { kind: "missing" };
+    return file ? snapshot(file.bytes, file.identity) : MISSING;
   }
 
   #open(): void {

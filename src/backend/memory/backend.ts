@@ -13,6 +13,7 @@
 import { TokenStoreError } from "../../errors.js";
 import {
   DOCUMENT_RECORD,
+  UNCHANGED,
   HEAD_RECORD,
   type Check,
   type ExclusiveSession,
@@ -178,7 +179,7 @@ export class MemoryBackend implements StorageBackend {
   #read({ since, check }: ReadOptions): ReadResult {
     const state = this.space.current;
     if (!state) return { kind: "missing" };
-    if (since !== undefined && since === state.version) return { kind: "unchanged" };
+    if (since !== undefined && since === state.version) return UNCHANGED;
     if (this.granularity === "records" && typeof since === "number" && since < state.version && since > 0) {
       const records = [...state.records].filter(([, held]) => held.written > since).map(([id, held]) => ({ id, bytes: held.bytes }));
       const removed = [...state.removed].filter(([, at]) => at > since).map(([id]) => id);

@@ -82,10 +82,13 @@ export const mysqlDialect: SqlDialect = {
   engine: "MySQL",
   grantsDoc: "docs/mysql.md",
 
-  async begin(connection, { lockTimeoutMs, idleTimeoutMs }) {
+  async beginLocked(connection, names, namespace, { lockTimeoutMs, idleTimeoutMs }) {
+    // Without multiple statements per call (mysql2 refuses them unless asked, and a pool
+    // given might not allow them), these are four round trips.
     await connection.query("SET SESSION innodb_lock_wait_timeout = ?, wait_timeout = ?", [seconds(lockTimeoutMs), seconds(idleTimeoutMs)]);
     await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
     await connection.query("START TRANSACTION");
+    return mysqlDialect.lockHead(connection, names, namespace);
   },
 
   async commit(connection) {

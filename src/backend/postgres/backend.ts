@@ -45,9 +45,10 @@ export interface PostgresBackendOptions {
   /**
    * The server: a connection string (`postgres://user@host:5432/db`; a password in it is
    * used but never printed), a `pg` pool configuration, or an existing `pg.Pool`, which
-   * the store uses and never ends.
+   * the store uses and never ends. `undefined` (an environment variable that is not set) is
+   * refused with INVALID_OPTION.
    */
-  postgres: string | PostgresPoolConfig | PostgresPoolLike;
+  postgres: string | PostgresPoolConfig | PostgresPoolLike | undefined;
   /** The schema of the tables. @default "public" */
   schema?: string;
   /** The name of the records table; the others are named after it (`<table>_heads`, `_leases`, `_schema`). @default "zoho_tokens" */
@@ -105,7 +106,7 @@ export async function openPostgresBackend(options: PostgresBackendOptions, { che
 async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
   if (isPool(given)) return { pool: wrap(given as unknown as Pool, false), owns: false, where: describeConfig((given.options ?? {}) as PostgresPoolConfig) };
   let config: PoolConfig;
-  if (typeof given === "string") {
+  if (typeof given === "string" && given !== "") {
     if (!/^postgres(ql)?:\/\//.test(given) && !given.includes("=")) {
       throw new TokenStoreError(
         "INVALID_OPTION",
@@ -115,6 +116,11 @@ async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: 
     config = { connectionString: given };
   } else if (typeof given === "object" && given !== null && !Array.isArray(given)) {
     config = { ...(given as PoolConfig) };
+  } else if (given === undefined || given === "") {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      "postgres is not set (an empty environment variable?): give a connection string, a pg pool configuration or a pg.Pool",
+    );
   } else {
     throw new TokenStoreError("INVALID_OPTION", `postgres must be a connection string, a pg pool configuration or a pg.Pool, got ${describeType(given)}`);
   }

@@ -40,6 +40,11 @@ function buffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** A string literal (standard_conforming_strings, the default since PostgreSQL 9.1; no NUL in a namespace). */
+function literal(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
 /** Positive whole milliseconds, for SET LOCAL (which takes no parameters). */
 function ms(value: number): string {
   return `${Math.max(1, Math.floor(value))}ms`;
@@ -47,12 +52,6 @@ function ms(value: number): string {
 
 export const postgresDialect: SqlDialect = {
   engine: "PostgreSQL",
-
-  async begin(connection, { lockTimeoutMs, idleTimeoutMs }) {
-    // One round trip (simple protocol, no parameters); SET LOCAL ends with the transaction,
-    // so nothing stays on a pooled server connection.
-    await connection.query(`BEGIN; SET LOCAL lock_timeout = '${ms(lockTimeoutMs)}'; SET LOCAL idle_in_transaction_session_timeout = '${ms(idleTimeoutMs)}'`);
-  },
 
   async commit(connection) {
     await connection.query("COMMIT");
@@ -97,6 +96,17 @@ export const postgresDialect: SqlDialect = {
       await connection.query("ROLLBACK").catch(() => undefined);
       throw error;
     }
+  },
+
+  async beginLocked(connection, names, namespace, { lockTimeoutMs, idleTimeoutMs }) {
+    // One round trip: the transaction, its limits and the lock on the head row (simple
+    // protocol, so the namespace goes in as a quoted literal; it is never a secret).
+    const t = tables(names);
+    const { rows } = await connection.query(
+      `BEGIN; SET LOCAL lock_timeout = '${ms(lockTimeoutMs)}'; SET LOCAL idle_in_transaction_session_timeout = '${ms(idleTimeoutMs)}'; ` +
+        `SELECT version, previous FROM ${t.heads} WHERE namespace = ${literal(namespace)} FOR UPDATE`,
+    );
+    return toHead(rows[0]) ?? (await postgresDialect.lockHead(connection, names, namespace));
   },
 
   async lockHead(connection, names, namespace) {

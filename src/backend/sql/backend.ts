@@ -98,7 +98,7 @@ export class SqlBackend implements StorageBackend {
         if (this.#s.dialect.classify(error) === "permission") {
           throw new TokenStoreError(
             "INVALID_OPTION",
-            `the database role may not create the tables of ${this.location}; run the init command once with a role that may (see ${this.#s.dialect.grantsDoc ?? "docs/postgres.md"} for the grants)`,
+            `the database role may not create the tables of ${this.location}; open the store once with a role that may (see ${this.#s.dialect.grantsDoc ?? "docs/postgres.md"} for the grants)`,
             { location: this.location, cause: error },
           );
         }
@@ -115,7 +115,7 @@ export class SqlBackend implements StorageBackend {
       await this.create();
       return;
     }
-    throw new TokenStoreError("FILE_MISSING", `${this.location} has no tables yet; run the init command (or open with createSchema: true)`, {
+    throw new TokenStoreError("FILE_MISSING", `${this.location} has no tables yet; open it once with createSchema: true and a role that may create them`, {
       location: this.location,
     });
   }
@@ -188,7 +188,7 @@ export class SqlBackend implements StorageBackend {
       return checks;
     }
     if (version === undefined) {
-      checks.push({ check: "schema", status: "problem", message: `${this.location} has no tables yet`, fix: "run the init command" });
+      checks.push({ check: "schema", status: "problem", message: `${this.location} has no tables yet`, fix: "open the store once with createSchema: true" });
       return checks;
     }
     checks.push(
@@ -222,11 +222,9 @@ export class SqlBackend implements StorageBackend {
       const connection = await this.#call("connecting", () => this.#connect());
       let broken: unknown;
       try {
-        await this.#call("starting a transaction", async () => {
-          await dialect.begin(connection, { lockTimeoutMs: this.#s.lockTimeoutMs, idleTimeoutMs: this.#s.idleTimeoutMs });
-          return undefined;
-        });
-        const head = await this.#call("locking the store", () => dialect.lockHead(connection, names, namespace));
+        const head = await this.#call("locking the store", () =>
+          dialect.beginLocked(connection, names, namespace, { lockTimeoutMs: this.#s.lockTimeoutMs, idleTimeoutMs: this.#s.idleTimeoutMs }),
+        );
         let wrote = false;
         const session: ExclusiveSession = {
           read: (options) => this.#read(connection, options ?? {}),
@@ -348,7 +346,7 @@ export class SqlBackend implements StorageBackend {
           action: "retry",
         });
       case "no-schema":
-        return new TokenStoreError("FILE_MISSING", `${this.location} has no tables (dropped?) while ${what}; run the init command`, {
+        return new TokenStoreError("FILE_MISSING", `${this.location} has no tables (dropped?) while ${what}`, {
           location: this.location,
           cause: error,
         });

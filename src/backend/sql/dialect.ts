@@ -96,8 +96,6 @@ export interface SqlDialect {
   readonly engine: string;
   /** Where the docs give this engine's grants, for messages. @default "docs/postgres.md" */
   readonly grantsDoc?: string;
-  /** The statements that start a transaction of an exclusive section (with its lock and idle limits, in milliseconds). */
-  begin(connection: SqlConnection, limits: { lockTimeoutMs: number; idleTimeoutMs: number }): Promise<void>;
   commit(connection: SqlConnection): Promise<void>;
   rollback(connection: SqlConnection): Promise<void>;
 
@@ -109,6 +107,12 @@ export interface SqlDialect {
    */
   createSchema(connection: PooledConnection, names: SqlNames, version: number): Promise<boolean>;
 
+  /**
+   * Starts the transaction of an exclusive section (with its lock and idle limits, in
+   * milliseconds) and locks the namespace's head row, as {@link lockHead}, in as few round
+   * trips as the engine allows.
+   */
+  beginLocked(connection: SqlConnection, names: SqlNames, namespace: string, limits: { lockTimeoutMs: number; idleTimeoutMs: number }): Promise<HeadRow>;
   /** Locks the namespace's head row for this transaction (creating it at version 0 when missing) and reads it. */
   lockHead(connection: SqlConnection, names: SqlNames, namespace: string): Promise<HeadRow>;
   /**
