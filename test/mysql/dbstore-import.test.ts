@@ -9,6 +9,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openMysqlStore } from "../../src/backend/mysql/index.js";
 import { EncryptedFileStore, generateKey, zohoTokenStore } from "../../src/index.js";
 import { cli, jsonResult } from "../cli-helpers.js";
 import { tempDir } from "../helpers.js";
@@ -157,6 +158,15 @@ describe.skipIf(skip)("import --from-dbstore-env", () => {
     }
     // The source table was only read.
     expect(await checksum()).toBe(before);
+
+    // docs/mysql.md: from the imported file into a MySQL store.
+    const { url: target } = await server.createDatabase("target");
+    const from = await EncryptedFileStore.open({ path: file, key });
+    const to = await openMysqlStore({ mysql: target, key });
+    await Promise.all((await from.getTokens()).map(({ id: _id, ...token }) => to.saveToken(token)));
+    expect((await to.getTokens()).map(({ id: _id, ...token }) => token)).toEqual((await from.getTokens()).map(({ id: _id, ...token }) => token));
+    await from.close();
+    await to.close();
   });
 
   it("matches rows to tokens already in the store (updated, not duplicated); --table names another table", async () => {
