@@ -217,6 +217,8 @@ describe.skipIf(skip)("the store on MariaDB", () => {
   it("refuses bad options with INVALID_OPTION, naming no value; a server that is not there is UNAVAILABLE", async () => {
     for (const options of [
       { mysql: 42 },
+      { mysql: undefined },
+      { mysql: "" },
       { mysql: "postgres://x/db" },
       { mysql: "mysql://x:3306/" },
       { mysql: { host: "127.0.0.1" } },

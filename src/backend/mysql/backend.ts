@@ -48,9 +48,10 @@ export interface MysqlBackendOptions {
    * The server: a connection string (`mysql://user@host:3306/database`; a password in it is
    * used but never printed), a `mysql2` pool configuration (with `database`), or an existing
    * `mysql2` pool, which the store uses and never ends. The tables live in the
-   * connection's database.
+   * connection's database. `undefined` (an environment variable that is not set) is refused
+   * with INVALID_OPTION.
    */
-  mysql: string | MysqlPoolConfig | MysqlPoolLike;
+  mysql: string | MysqlPoolConfig | MysqlPoolLike | undefined;
   /** The name of the records table; the others are named after it (`<table>_heads`, `_leases`, `_schema`). @default "zoho_tokens" */
   table?: string;
   /** Several stores (apps, environments) in one table, each with its own name. @default "default" */
@@ -115,6 +116,12 @@ async function poolOf(given: MysqlBackendOptions["mysql"], lockTimeoutMs: number
     return { pool: wrap(promised, false, queryTimeout), owns: false, where: describeMysqlConfig(poolConfig(promised)) };
   }
   let config: PoolOptions;
+  if (given === undefined || given === "") {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      "mysql is not set (an empty environment variable?): give a connection string, a mysql2 pool configuration or a mysql2 pool",
+    );
+  }
   if (typeof given === "string") {
     if (!/^(mysql|mariadb):\/\//.test(given)) {
       throw new TokenStoreError(
