@@ -106,6 +106,7 @@ try {
   const key = generateKey();
   const url = await server.createDatabase("bench");
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on("error", () => undefined);
   const store = await openPostgresStore({ postgres: pool, key });
   await store.saveToken(token(0));
   await pool.query("CREATE TABLE bare (id int PRIMARY KEY, v bytea)");
@@ -141,6 +142,9 @@ try {
   rows.push([`save at ${sizes[1]} tokens`, at[1], `save at ${sizes[0]}`, at[0], 3]);
   await store.close();
   await pool.end();
+} catch (error) {
+  console.error(`the benchmark failed: ${error?.code ?? ""} ${error?.message ?? error}`);
+  process.exitCode = 1;
 } finally {
   await server.stop();
 }

@@ -38,9 +38,9 @@ export const ErrorCodes = {
   UNAVAILABLE: "UNAVAILABLE",
   /** The store (or its backend) was closed; open it again. */
   CLOSED: "CLOSED",
-  /** The store file, its directory or a key file can be read or changed by other users. */
+  /** The store file, its previous generation, its directory (or one above it) or a key file can be read or changed by other users. */
   INSECURE_PERMISSIONS: "INSECURE_PERMISSIONS",
-  /** The store path is unusable: a directory, a symlink, a name too long, or not a path at all. */
+  /** The store path is unusable: its directory missing, a directory, a symlink, a name too long, or not a path at all. */
   INVALID_PATH: "INVALID_PATH",
   /** An option is missing, of the wrong type, or conflicts with another. */
   INVALID_OPTION: "INVALID_OPTION",

@@ -9,7 +9,7 @@ import { describeBackendContract } from "./contract/backend-contract.js";
 import { tempDir } from "./helpers.js";
 
 describeBackendContract("file", async () => {
-  const path = join(tempDir(), "store", "tokens.enc");
+  const path = join(tempDir(), "tokens.enc");
   return { open: async () => FileBackend.open(path, { staleMs: 10_000, waitMs: 15_000 }) };
 });
 

@@ -188,8 +188,8 @@ export interface StorageBackend {
 
   /**
    * Creates what the store needs before its first write, idempotently and without the
-   * key: the file backend a private directory; a server its schema (tables, indexes) and
-   * the schema version row. Resolves `created: false` when everything was there already.
+   * key: a server its schema (tables, indexes) and the schema version row; the file
+   * backend checks its location and creates nothing (never a directory). Resolves `created: false` when everything was there already.
    * Throws UNSUPPORTED_VERSION when it finds a newer schema or format than this package
    * writes. A backend's open function checks that version too (and a server's may run
    * this itself on first use, when its role may).
@@ -319,9 +319,9 @@ export interface RefreshCoordinator {
    */
   claim(key: string, satisfied: () => Promise<boolean>): Promise<LeaseOutcome>;
   /**
-   * Ends this process's lease on `key`, if it holds one. Awaited by the adapter after a
-   * save; a rejection is ignored there (the lease then ends by expiry), so it never
-   * fails a save.
+   * Ends the lease on `key` this coordinator holds, if it holds one. Awaited by the
+   * adapter after a save; a rejection is ignored there (the lease then ends by expiry), so
+   * it never fails a save.
    */
   release(key: string): Promise<void>;
 }

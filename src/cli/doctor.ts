@@ -14,11 +14,13 @@ export const doctor = defineCommand(
     name: "doctor",
     summary: "check permissions, a stale lock, leftover temp files, the previous generation; --fix repairs",
     usage: "--file F [--key-file K | --keychain [NAME]] [--fix] [--stale-ms N] [--json]",
-    description: `Checks the store without needing its key: permissions of the file, its directory, the
-previous generation and the key file; a lock (F.lock) left by a writer that died or
-dated in the future; temp files left by an interrupted write (F.<pid>-<hex>.tmp,
-F.prev.new); whether the previous generation (F.prev) is kept; refresh leases. When a
-key is given (--key-file or the environment; doctor never prompts) it also decrypts and
+    description: `Checks the store without needing its key: permissions of the file, its directory, every
+directory above it (yours or root's, not writable by others unless sticky), the
+previous generation and the key file; a directory that is missing (moved away?); a lock
+(F.lock) left by a writer that died or dated in the future; temp files left by an
+interrupted write (F.<pid>-<hex>.tmp, F.prev.new); plaintext left by an interrupted
+export; whether the previous generation (F.prev) is kept; refresh leases. When a key is
+given (--key-file or the environment; doctor never prompts) it also decrypts and
 authenticates the file.
 
 --fix repairs what is safe to repair, with the rules the store applies when it opens:
@@ -26,8 +28,9 @@ it takes group and other access away from the files (chmod go-rwx) and group and
 write access away from the directory (chmod go-w, when it is yours and not sticky),
 clearing only those bits (setgid stays); removes a stale lock, or one dated in the
 future that no live writer refreshes (it watches it a few seconds first); and removes
-leftover temp files while holding the lock. It never touches tokens. Exit 1 while any
-problem remains.`,
+leftover temp files and an interrupted export's plaintext while holding the lock. It
+never changes a directory above the store's (it names the chmod) and never touches
+tokens. Exit 1 while any problem remains.`,
     common: ["file", "key-file", "json"],
     options: {
       fix: { type: "boolean", description: "repair what is safe to repair" },
@@ -49,7 +52,10 @@ problem remains.`,
 
     const found = await checkTarget(path, { staleMs, fix });
     // The key file's check goes with the files' (after the previous generation's).
-    if (keyFile !== undefined) found.splice(Math.min(3, found.length), 0, checkKeyFile(keyFile, fix));
+    if (keyFile !== undefined) {
+      const previous = found.findIndex((check) => check.check === "previous generation");
+      found.splice(previous < 0 ? found.length : previous + 1, 0, checkKeyFile(keyFile, fix));
+    }
     const checks: Reported[] = found.map(({ action, ...check }) => {
       if (check.check === "store file" && check.message.endsWith(" does not exist")) {
         return { ...check, message: `${check.message} (check --file or ${FILE_ENV}; '${BIN} init' creates a store)` };

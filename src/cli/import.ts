@@ -123,8 +123,8 @@ nothing is written unless --skip-bad is given.`,
     // When every row is already in the store as it is, nothing is written (a second run
     // of the same import leaves the store and its previous generation alone).
     const allPresent = matches.every((match, index) => match !== null && holds(match, source.rows[index]!.token));
-    // Issued together, the saves share one lock and one write of the store.
-    const saved = allPresent ? (matches as TokenRecord[]) : await Promise.all(source.rows.map((row) => store.saveToken(row.token)));
+    // One change: one lock and one write of the store, every row or none.
+    const saved = allPresent ? (matches as TokenRecord[]) : await store.saveTokens(source.rows.map((row) => row.token));
     const generation = (await store.verify()).generation;
 
     const first = new Map<string, string | number>();

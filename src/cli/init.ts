@@ -8,8 +8,9 @@ export const init = defineCommand(
     name: "init",
     summary: "create an empty store",
     usage: "--file F [--key-file K] [--json]",
-    description: `Creates an empty store file (mode 600; its directory is created 700 when missing),
-sealed with the key. Refuses when the file already exists.`,
+    description: `Creates an empty store file (mode 600), sealed with the key, in a directory that
+exists (nothing creates a missing one: mkdir -m 700 DIR first). Refuses when the file
+already exists.`,
     common: ["file", "key-file", "json"],
   },
   async (ctx) => {

@@ -18,8 +18,8 @@
  * cached document only once the backend's exclusive section has ended (committed).
  */
 import { inspect } from "node:util";
-import { TokenStoreError, isTokenStoreError } from "../errors.js";
-import { HEADER_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
+import { describeType, TokenStoreError, isTokenStoreError } from "../errors.js";
+import { HEADER_BYTES, MAX_DOCUMENT_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
 import { KeyRing, leaseSecret, readRetired, retiredEntry, withoutRetired, withRetired, type LoadedKey, type RetiredKey } from "../crypto/keyring.js";
 import { sameKeyId, type MasterKey } from "../crypto/keys.js";
 import type { KeyInput } from "../crypto/key-sources.js";
@@ -34,7 +34,7 @@ import {
   type Version,
 } from "../backend/types.js";
 import { TokenDocument } from "../tokens/document.js";
-import { contextOf, emptyIndex, headPlaintext, openRecords, plannedRecords, recordPlaintext, settle, type RecordsIndex } from "./records.js";
+import { contextOf, emptyIndex, headPlaintext, openRecords, plannedRecords, recordPlaintext, type RecordsIndex } from "./records.js";
 import { normalizeId, normalizeInput } from "../tokens/input.js";
 import { exposeRecord } from "../tokens/record.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";
@@ -213,6 +213,19 @@ export class EncryptedTokenStore {
   async saveToken(token: TokenInput): Promise<TokenRecord> {
     const input = normalizeInput(token);
     return this.#change((doc) => ({ value: exposeRecord(doc.save(input)), changed: true }));
+  }
+
+  /**
+   * Saves several tokens as one change: all of them are stored, one after the other by the
+   * rules of saveToken, or none is. Resolves to the stored records, in the same order.
+   * @throws INVALID_TOKEN for a malformed token, or a new one with no token in it;
+   *   LIMIT_EXCEEDED when they do not fit in the store together. Nothing is stored then.
+   */
+  async saveTokens(tokens: readonly TokenInput[]): Promise<TokenRecord[]> {
+    if (!Array.isArray(tokens)) throw new TokenStoreError("INVALID_TOKEN", `tokens must be an array, got ${describeType(tokens)}`);
+    const inputs = Array.from(tokens, (token, index) => normalizeInput(token, `tokens[${index}]`));
+    if (inputs.length === 0) return [];
+    return this.#change((doc) => ({ value: inputs.map((input) => exposeRecord(doc.save(input))), changed: true }));
   }
 
   /** Deletes the record with this id. Resolves to false (and writes nothing) when there is none. */
@@ -402,7 +415,7 @@ export class EncryptedTokenStore {
 
   /** What a write of the whole of `doc` (with `meta`) stores. */
   #content(doc: TokenDocument, meta: Readonly<Record<string, unknown>>, _whole: true): Content {
-    if (this.#backend.granularity !== "records") return { kind: "document", plaintext: doc.serialize(meta) };
+    if (this.#backend.granularity !== "records") return { kind: "document", plaintext: doc.serialize(meta, MAX_DOCUMENT_BYTES) };
     return { kind: "records", nextId: doc.nextId, meta, changes: { all: doc.all() } };
   }
 
@@ -418,14 +431,19 @@ export class EncryptedTokenStore {
     this.#assertOpen();
     const cache = this.#cache;
     const location = this.#backend.location;
-    this.#check ??= headCheck(location);
-    const pending = this.#backend.read({ since: cache?.version, check: this.#check });
+    const pending = this.#backend.read({ since: cache?.version, check: this.#headCheck() });
     // A backend that answers at once (a file: one stat) costs no extra turn of the event loop.
     const result = pending instanceof Promise ? await pending : pending;
     if (result.kind === "unchanged" && cache) return cache.doc;
     if (result.kind !== "snapshot") return (await this.#whenMissing()).doc;
     // Not in place: the document held may be the base of a change being written.
     return (await this.#open(location, result, { checkRollback: true, mayDerive: true, inPlace: false })).doc;
+  }
+
+  /** The check of stored bytes before they are read whole, made once per store. */
+  #headCheck(): HeadCheck {
+    this.#check ??= headCheck(this.#backend.location);
+    return this.#check;
   }
 
   #assertOpen(): void {
@@ -503,8 +521,7 @@ export class EncryptedTokenStore {
   async #loadLocked(session: ExclusiveSession): Promise<Loaded> {
     const cache = this.#cache;
     const location = this.#backend.location;
-    this.#check ??= headCheck(location);
-    const result = await session.read({ since: cache?.version, check: this.#check });
+    const result = await session.read({ since: cache?.version, check: this.#headCheck() });
     if (result.kind === "unchanged" && cache) return cache;
     if (result.kind !== "snapshot") return this.#whenMissing();
     return this.#open(location, result, { checkRollback: true, mayDerive: false, inPlace: true });
@@ -560,6 +577,11 @@ export class EncryptedTokenStore {
    * change changed it. The changes are made in place, serialized and undone before
    * anything awaits (no reader in the process sees a change that is not stored), then
    * made again once the bytes are replaced.
+   *
+   * Each change stands on its own: one that throws is undone and fails alone; and when
+   * the changes together would make the document larger than a store file holds, they
+   * are made again one at a time, in order, and only those that would not fit fail
+   * (LIMIT_EXCEEDED), so a change that fits is never refused for another caller's.
    */
   async #applyBatch(batch: readonly PendingChange[], base: Loaded, section: Section) {
     const doc = base.doc;
@@ -574,18 +596,27 @@ export class EncryptedTokenStore {
     let content: Content | undefined;
     let anyChanged = false;
     const { value: results, changes } = doc.tentatively(() => {
-      let changed = false;
-      const results = batch.map((change) => {
-        try {
-          const result = change.apply(doc);
-          changed ||= result.changed;
-          return { ok: true as const, value: result.value };
-        } catch (error) {
-          return { ok: false as const, error };
-        }
-      });
+      const start = doc.mark();
+      let { results, changed } = applyEach(doc, batch);
       anyChanged = changed;
-      if (changed) content = records ? (whole ? this.#content(doc, meta, true) : undefined) : { kind: "document", plaintext: doc.serialize(meta) };
+      if (!changed) return results;
+      if (records) {
+        // Records: no whole document to measure; a whole write lists every record now.
+        if (whole) content = this.#content(doc, meta, true);
+        return results;
+      }
+      let plaintext: Uint8Array | undefined;
+      try {
+        plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
+      } catch (error) {
+        if (batch.length === 1 || !isTokenStoreError(error, "LIMIT_EXCEEDED")) throw error;
+        // Too large together (serialize measured it before building anything): again, one at a time.
+        start();
+        ({ results, changed } = applyEach(doc, batch, meta));
+        anyChanged = changed;
+        if (changed) plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
+      }
+      if (plaintext) content = { kind: "document", plaintext };
       return results;
     });
     if (records && !whole && anyChanged) {
@@ -690,20 +721,20 @@ export class EncryptedTokenStore {
   async #commit(section: Section, base: Loaded, content: Content, master: MasterKey, keepPrevious: boolean, committed: () => TokenDocument): Promise<void> {
     const generation = base.generation + 1;
     if (content.kind === "records") {
-      const plan = plannedRecords(base.index ?? emptyIndex(), content.changes);
+      const index = base.index ?? emptyIndex();
+      const plan = plannedRecords(index, content.changes);
       const binding = this.#binding;
-      const headParts = await sealParts(
-        headPlaintext(content.nextId, plan.index.nextRecord, content.meta),
-        master,
-        generation,
-        contextOf(binding, HEAD_RECORD),
-      );
+      const headParts = await sealParts(headPlaintext(content.nextId, plan.nextRecord, content.meta), master, generation, contextOf(binding, HEAD_RECORD));
       const put = [{ id: HEAD_RECORD, parts: headParts }];
       for (const { id, record } of plan.put) put.push({ id, parts: await sealParts(recordPlaintext(record), master, generation, contextOf(binding, id)) });
       const version = await section.session.replace({ whole: "all" in content.changes, put, remove: plan.remove }, base.version, { keepPrevious });
-      settle(plan.index, plan.put, generation);
       const header = readHeader(headParts[0], this.#backend.location, headParts[0].length + headParts[1].length);
-      section.commit = { loaded: { version, generation, header, key: master, index: plan.index }, committed };
+      // The index changes with the document, once the section has ended (see #exclusive).
+      const commitDoc = () => {
+        plan.commit(generation);
+        return committed();
+      };
+      section.commit = { loaded: { version, generation, header, key: master, index }, committed: commitDoc };
       return;
     }
     const parts = await sealParts(content.plaintext, master, generation);
@@ -737,6 +768,43 @@ function documentOf(snapshot: Snapshot, location: string): Stored {
     throw new TokenStoreError("DAMAGED_FILE", `${location} does not hold one sealed document; nothing was changed`, { location, action: "recover" });
   }
   return { bytes: record.bytes, version: snapshot.version };
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Makes each change of a batch on `doc` (inside `tentatively`), undoing one that throws.
+ * With `fitting` (the document's meta), a change after which the document would no
+ * longer fit in a store file is undone too and fails with LIMIT_EXCEEDED.
+ */
+function applyEach(doc: TokenDocument, batch: readonly PendingChange[], fitting?: Readonly<Record<string, unknown>>): { results: Outcome[]; changed: boolean } {
+  let changed = false;
+  const results = batch.map((change): Outcome => {
+    const undo = doc.mark();
+    try {
+      const result = change.apply(doc);
+      if (fitting && result.changed) {
+        const bytes = doc.sizeOver(fitting, MAX_DOCUMENT_BYTES);
+        if (bytes !== undefined) {
+          undo();
+          return { ok: false, error: changeTooLarge(bytes) };
+        }
+      }
+      changed ||= result.changed;
+      return { ok: true, value: result.value };
+    } catch (error) {
+      undo();
+      return { ok: false, error };
+    }
+  });
+  return { results, changed };
+}
+
+function changeTooLarge(bytes: number): TokenStoreError {
+  return new TokenStoreError(
+    "LIMIT_EXCEEDED",
+    `this change would make the document ${bytes} bytes, more than the ${MAX_DOCUMENT_BYTES} a store file holds; it was not made (the changes made with it that fit were). Move some tokens to another store`,
+  );
 }
 
 /** The check of stored bytes before they are read whole: an intact header and a plausible length. */

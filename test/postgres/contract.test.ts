@@ -53,16 +53,17 @@ for (const via of ["directly", "through PgBouncer"] as const) {
 
     describeBackendContract(`postgres ${via}`, async () => {
       const { name } = await server.createDatabase("contract");
-      return { open: () => openPostgresBackend({ postgres: urlFor(name) }) };
+      return { open: () => openPostgresBackend({ postgres: { connectionString: urlFor(name), max: 3 } }) };
     });
 
     describeStoreContract(
       `postgres ${via}`,
       async () => {
         const { name } = await server.createDatabase("store");
-        const inspector = await openPostgresBackend({ postgres: urlFor(name) }, { check: false });
+        const inspector = await openPostgresBackend({ postgres: { connectionString: urlFor(name), max: 2 } }, { check: false });
         return {
-          open: (key) => openPostgresStore({ postgres: urlFor(name), key }),
+          // Small pools: the model check opens many instances.
+          open: (key) => openPostgresStore({ postgres: { connectionString: urlFor(name), max: 3 }, key }),
           backend: () => inspector,
           cleanup: () => inspector.close(),
           stored: () => dump(server.url(name)),

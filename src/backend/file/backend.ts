@@ -7,7 +7,6 @@
  * A version is the file's identity (device, inode, size, mtime, ctime): a read
  * revalidates a cached document with one `stat`.
  */
-import * as fs from "node:fs";
 import { TokenStoreError } from "../../errors.js";
 import {
   DOCUMENT_RECORD,
@@ -60,9 +59,10 @@ export class FileBackend implements StorageBackend {
   }
 
   /**
-   * The backend of the store file at `path` (absolute). Creates a missing directory
-   * (mode 0700) and refuses a location that fails the permission policy, a symbolic
-   * link, or a name with no room for the files beside it.
+   * The backend of the store file at `path` (absolute). Creates nothing; refuses a
+   * missing directory, a location that fails the permission policy (the directory, every
+   * directory above it, the store file and its previous generation), a symbolic link, or
+   * a name with no room for the files beside it.
    */
   static open(path: string, lock: LockSettings): FileBackend {
     const layout = new StoreLayout(path);
@@ -87,11 +87,15 @@ export class FileBackend implements StorageBackend {
     return isIdentity(this.layout.path, version as FileIdentity);
   }
 
+  /**
+   * Checks the location as `open` does; creates nothing (a directory never: one that is
+   * missing is INVALID_PATH, so that a store moved away never comes back empty). The
+   * store's `create()` then writes the first generation.
+   */
   async create(): Promise<{ created: boolean }> {
     this.#open();
-    const existed = fs.existsSync(this.layout.directory);
     prepareLocation(this.layout);
-    return { created: !existed };
+    return { created: false };
   }
 
   /** Answers at once (no promise): the warm read of a file store is one `stat` in the caller's tick. */

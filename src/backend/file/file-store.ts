@@ -17,11 +17,13 @@ export class EncryptedFileStore extends EncryptedTokenStore {
   }
 
   /**
-   * Opens the store at `options.path` (creating nothing but a missing directory, mode
-   * 0700; the file itself is created by the first write, or by `create()`) and checks
-   * that the key opens it. Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS,
-   * INVALID_PATH or INVALID_OPTION at once. A damaged or missing file does not stop
-   * `open`, so that `recover()` can be called; every other operation reports it.
+   * Opens the store at `options.path` and checks that the key opens it. Opening creates
+   * nothing: the store's directory must exist (INVALID_PATH otherwise, never a new empty
+   * store in a new directory), and the file is created, mode 0600, by the first write (or by `create()`).
+   * Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS (the store file, its
+   * previous generation, its directory or a directory above it), INVALID_PATH or
+   * INVALID_OPTION at once. A damaged or missing file does not stop `open`, so that
+   * `recover()` can be called; every other operation reports it.
    *
    * @example
    * const store = await EncryptedFileStore.open({ path: "./zoho-tokens.enc", keyFile: "./zoho.key" });

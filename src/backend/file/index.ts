@@ -7,6 +7,6 @@ export { EncryptedFileStore } from "./file-store.js";
 export { FileBackend } from "./backend.js";
 export { DEFAULT_STALE_MS, parseFileBackendOptions, parseFileStoreOptions } from "./options.js";
 export type { EncryptedFileStoreOptions, FileBackendOptions, FileBackendSettings } from "./options.js";
-export { checkKeyFile, checkStore, duration, leftovers, storeFileAt } from "./maintenance.js";
-export type { CheckOptions } from "./maintenance.js";
+export { checkKeyFile, checkStore, duration, leftovers, storeFileAt, writeExport } from "./maintenance.js";
+export type { CheckOptions, ExportOptions } from "./maintenance.js";
 export { StoreLayout } from "./layout.js";

@@ -11,12 +11,13 @@
 import * as fs from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { errnoOf, isTokenStoreError } from "../../errors.js";
-import { privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "../../fs/permissions.js";
+import { ancestorProblems, privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "../../fs/permissions.js";
+import { isTempSuffix, readBounded, removeQuietly, tempNameFor, writePrivateFile, type Content } from "../../fs/private-files.js";
 import type { Check, InspectOptions } from "../types.js";
 import { StoreLayout, type EntryKind } from "./layout.js";
 import { datedInFuture, FileLock, removeStale } from "./lock.js";
 import { DEFAULT_STALE_MS } from "./options.js";
-import { peekFile, sweepLeftovers } from "./store-file.js";
+import { missingDirectory, peekFile, sweepLeftovers } from "./store-file.js";
 
 export { DEFAULT_STALE_MS };
 
@@ -32,20 +33,24 @@ export interface CheckOptions {
 }
 
 /**
- * Checks a store's files without its key: the directory, the store file, the previous
- * generation, a key file, the lock, leftovers of interrupted writes, refresh leases.
- * With `fix`, repairs what is safe: permissions (only the wrong bits), a stale or
- * future-dated lock no live writer keeps fresh, leftovers (removed under the lock).
+ * Checks a store's files without its key, by the rules `open` applies: the directory and
+ * every directory above it, the store file, the previous generation, a key file, the
+ * lock, leftovers of interrupted writes, plaintext left by interrupted exports, refresh
+ * leases. With `fix`, repairs what is safe: permissions of the store's own files and
+ * directory (only the wrong bits; directories above it are shared, their repair is only
+ * named), a stale or future-dated lock no live writer keeps fresh, leftovers and
+ * interrupted exports' plaintext (removed under the lock).
  */
 export async function checkStore(path: string, options: CheckOptions = {}): Promise<Check[]> {
   const layout = new StoreLayout(resolve(path));
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const fix = options.fix === true;
   const describe = options.describe;
-  const checks: Check[] = [checkDirectory(layout, fix), checkStoreFile(layout, fix, describe), checkPrevious(layout, fix, describe)];
+  const checks: Check[] = [checkDirectory(layout, fix), checkAbove(layout), checkStoreFile(layout, fix, describe), checkPrevious(layout, fix, describe)];
   if (options.keyFile !== undefined) checks.push(checkKeyFile(resolve(options.keyFile), fix));
   checks.push(await checkLock(layout, staleMs, fix));
   checks.push(await checkLeftovers(layout, staleMs, fix));
+  checks.push(await checkExports(layout, staleMs, fix));
   checks.push(checkLeases(layout));
   return checks;
 }
@@ -75,7 +80,7 @@ function permissionCheck(check: Check["check"], problem: PermissionProblem | und
 function checkDirectory(layout: StoreLayout, fix: boolean): Check {
   const dir = layout.directory;
   const stats = fs.statSync(dir, { throwIfNoEntry: false });
-  if (!stats) return { check: "directory", status: "problem", message: `${dir} does not exist (creating a store creates it)` };
+  if (!stats) return { check: "directory", status: "problem", message: missingDirectory(dir).message };
   if (!stats.isDirectory()) return { check: "directory", status: "problem", message: `${dir} is not a directory` };
   const result = permissionCheck("directory", privateDirectoryProblem(dir, stats), stats, fix, "");
   if (result.status === "ok") {
@@ -83,6 +88,19 @@ function checkDirectory(layout: StoreLayout, fix: boolean): Check {
     return { ...result, message: `${dir}: mode ${mode(stats)}${listable ? " (others may list file names, not read the store)" : ""}` };
   }
   return result;
+}
+
+/** The directories above the store's, as `open` checks them; never changed here (they are shared). */
+function checkAbove(layout: StoreLayout): Check {
+  const check = "parent directories";
+  let problems: PermissionProblem[];
+  try {
+    problems = ancestorProblems(layout.directory);
+  } catch (error) {
+    return { check, status: "problem", message: (error as Error).message };
+  }
+  if (problems.length === 0) return { check, status: "ok", message: "owned by you or root, changeable by no one else (or sticky)" };
+  return { check, status: "problem", message: problems.map((problem) => `${problem.path} ${problem.reason}; ${problem.fix}`).join("; ") };
 }
 
 /** ", format 1, generation 7, raw key" (what `describe` says), or why the header cannot be read. */
@@ -100,6 +118,8 @@ function headerText(path: string, describe: CheckOptions["describe"]): { ok: boo
 
 function checkStoreFile(layout: StoreLayout, fix: boolean, describe: CheckOptions["describe"]): Check {
   const { path } = layout;
+  const nameProblem = layout.nameProblem();
+  if (nameProblem) return { check: "store file", status: "problem", message: `${path}: ${nameProblem}` };
   const stats = lstat(path);
   if (!stats) {
     return fs.existsSync(layout.previous)
@@ -210,6 +230,131 @@ async function checkLeftovers(layout: StoreLayout, staleMs: number, fix: boolean
   }
 }
 
+/** A plaintext export that did not finish: its record beside the store, and the temp file it names. */
+interface ExportRecord {
+  record: string;
+  /** The export's temp file, when the record names one in the shape this package writes. */
+  temp: string | undefined;
+  /** Whether that temp file is there (holding tokens in plaintext); undefined when it cannot be told (its directory unreadable). */
+  plaintext: boolean | undefined;
+}
+
+/** Longest export record: two paths of at most PATH_MAX and a little JSON. */
+const MAX_RECORD_BYTES = 16 * 1024;
+
+function exportRecords(layout: StoreLayout): ExportRecord[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(layout.directory);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => layout.classify(entry) === "export")
+    .sort()
+    .map((entry) => {
+      const record = layout.entryPath(entry);
+      let temp: string | undefined;
+      try {
+        const { out, temp: named } = JSON.parse(readBounded(record, MAX_RECORD_BYTES, record).toString("utf8")) as { out?: unknown; temp?: unknown };
+        // Only ever a temp file of the export it records, never any other file.
+        if (typeof out === "string" && typeof named === "string" && named.startsWith(out) && isTempSuffix(named.slice(out.length))) temp = named;
+      } catch {
+        // Not a record this package wrote (records are written whole): it names nothing.
+      }
+      return { record, temp, plaintext: temp === undefined ? false : isFileQuietly(temp) };
+    });
+}
+
+/** Whether `path` is a regular file; false when it is gone, undefined when that cannot be told (its directory unreadable). */
+function isFileQuietly(path: string): boolean | undefined {
+  try {
+    return lstat(path)?.isFile() === true;
+  } catch (error) {
+    return errnoOf(error) === "ENOTDIR" ? false : undefined;
+  }
+}
+
+/** Removes what interrupted exports left (the lock must be held); returns the plaintext files removed. */
+function removeExportLeftovers(layout: StoreLayout): string[] {
+  const removed: string[] = [];
+  for (const { record, temp, plaintext } of exportRecords(layout)) {
+    // Kept with its record, to be found again, while it cannot be told whether it is there.
+    if (plaintext === undefined) continue;
+    if (temp !== undefined && plaintext) {
+      try {
+        fs.unlinkSync(temp);
+        removed.push(temp);
+      } catch (error) {
+        if (errnoOf(error) !== "ENOENT") continue;
+      }
+    }
+    removeQuietly(record);
+  }
+  return removed;
+}
+
+export interface ExportOptions {
+  /** Replace an existing file at `out`. */
+  replace: boolean;
+  /** The store's lock settings. Default {@link DEFAULT_STALE_MS}. */
+  staleMs?: number;
+}
+
+/**
+ * Writes a plaintext export of the store at `storePath` to `out` (a private file, whole or
+ * not at all, as writePrivateFile). A process killed while writing it cannot leave its
+ * plaintext temp file unknown: the write is made under the store's lock, after a record
+ * beside the store that names the temp file; the next export (and `checkStore` with
+ * `fix`) removes what an interrupted one left. Returns whether `out` was written (false:
+ * it exists and `replace` is false) and the plaintext files of interrupted exports removed.
+ */
+export async function writeExport(storePath: string, out: string, content: Content, options: ExportOptions): Promise<{ written: boolean; removed: string[] }> {
+  const layout = new StoreLayout(resolve(storePath));
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const target = resolve(out);
+  return new FileLock(layout, { staleMs, waitMs: staleMs + 5000 }).hold(async () => {
+    const removed = removeExportLeftovers(layout);
+    const temp = tempNameFor(target);
+    const record = layout.exportRecord();
+    // Durable before the temp file exists: after a power cut too, no plaintext is left unrecorded.
+    writePrivateFile(record, JSON.stringify({ out: target, temp }), { replace: false, unchanged: "nothing was exported" });
+    try {
+      return { written: writePrivateFile(target, content, { replace: options.replace, temp }), removed };
+    } finally {
+      removeQuietly(record);
+    }
+  });
+}
+
+async function checkExports(layout: StoreLayout, staleMs: number, fix: boolean): Promise<Check> {
+  const check = "exports";
+  const found = exportRecords(layout);
+  if (found.length === 0) return { check, status: "ok", message: "no plaintext left by an interrupted export" };
+  const plaintext = found.filter((entry) => entry.plaintext !== false).map((entry) => entry.temp!);
+  const problem =
+    plaintext.length > 0
+      ? `an export that was interrupted (or is still running) left every token in plaintext in ${plaintext.join(", ")}`
+      : `an interrupted export left its record (no tokens): ${found.map((entry) => entry.record).join(", ")}`;
+  const fixText = "removed while holding the lock";
+  if (!fix) return { check, status: plaintext.length > 0 ? "problem" : "info", message: problem, ...(plaintext.length > 0 ? { fix: fixText } : {}) };
+  try {
+    // Under the lock no export is running: what a record names was left by a dead one.
+    const removed = await new FileLock(layout, { staleMs, waitMs: staleMs + 5000 }).hold(async () => removeExportLeftovers(layout));
+    const left = exportRecords(layout);
+    if (left.length > 0)
+      return { check, status: "problem", message: `could not remove ${left.map((entry) => entry.temp ?? entry.record).join(", ")}`, fix: fixText };
+    return {
+      check,
+      status: "fixed",
+      message:
+        removed.length > 0 ? `removed the plaintext left by an interrupted export: ${removed.join(", ")}` : "removed the record of an interrupted export",
+    };
+  } catch (error) {
+    return { check, status: "problem", message: `${problem}; ${(error as Error).message}`, fix: fixText };
+  }
+}
+
 function checkLeases(layout: StoreLayout): Check {
   let count = 0;
   try {
@@ -270,6 +415,8 @@ function describeKind(kind: EntryKind): string {
     "leftover-previous": "a temp file of the store",
     "leftover-lease-temp": "a temp file of the store",
     "leftover-lock": "a lock takeover",
+    export: "the record of an export",
+    "leftover-export-temp": "a temp file of the store",
   }[kind];
 }
 

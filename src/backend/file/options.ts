@@ -10,7 +10,12 @@ import type { LockSettings } from "./lock.js";
 
 /** The file backend's own options. */
 export interface FileBackendOptions {
-  /** Path of the store file. Created 0600 (and a missing directory 0700) on first write. */
+  /**
+   * Path of the store file, in a directory that exists: nothing creates a directory (a
+   * missing one is INVALID_PATH, so that a store moved away never comes back empty). The
+   * file is created, mode 0600, by the first write. The directory and every directory
+   * above it must pass the permission policy (see docs/api.md).
+   */
   path: string;
   /** A lock not refreshed for this long is taken over (its holder died). Default 10000 ms; at least 2000. */
   lockStaleMs?: number;
