@@ -40,7 +40,7 @@ export const importCommand = defineCommand(
   {
     name: "import",
     summary: "take every token from a Zoho SDK FileStore CSV or DBStore table into the store",
-    usage: "--file F (--from-csv PATH | --from-dbstore-env VAR [--table T]) [--key-file K] [--skip-bad] [--dry-run] [--json]",
+    usage: "[--file F] (--from-csv PATH | --from-dbstore-env VAR [--table T]) [--key-file K] [--skip-bad] [--dry-run] [--json]",
     description: `Reads the tokens the Zoho SDKs' own stores keep in plaintext, and saves each into the
 store, creating the store if needed:
 
