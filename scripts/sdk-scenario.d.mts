@@ -4,9 +4,10 @@ import type { ZohoServer } from "./zoho-loopback-server.mjs";
 export interface SdkClientConfig {
   sdk: "ts" | "nodejs";
   store: "ours" | "sdk-file";
-  /** The store file; or `postgres` (a connection string) and `namespace` instead. */
+  /** The store file; or `postgres` or `mysql` (a connection string) and `namespace` instead. */
   path?: string;
   postgres?: string;
+  mysql?: string;
   namespace?: string;
   apiUrl: string;
   accountsUrl: string;

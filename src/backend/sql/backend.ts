@@ -71,7 +71,9 @@ export class SqlBackend implements StorageBackend {
   constructor(settings: SqlBackendSettings) {
     this.#s = settings;
     this.location = settings.location;
-    this.binding = `${settings.dialect.engine.toLowerCase()}:${settings.names.schema}.${settings.names.table}:${settings.namespace}`;
+    // A dialect without schemas (MySQL: the connection's database) binds to the table alone.
+    const { schema, table } = settings.names;
+    this.binding = `${settings.dialect.engine.toLowerCase()}:${schema ? `${schema}.` : ""}${table}:${settings.namespace}`;
   }
 
   get namespace(): string {
@@ -96,7 +98,7 @@ export class SqlBackend implements StorageBackend {
         if (this.#s.dialect.classify(error) === "permission") {
           throw new TokenStoreError(
             "INVALID_OPTION",
-            `the database role may not create the tables of ${this.location}; open the store once with a role that may (see docs/postgres.md for the grants)`,
+            `the database role may not create the tables of ${this.location}; open the store once with a role that may (see ${this.#s.dialect.grantsDoc ?? "docs/postgres.md"} for the grants)`,
             { location: this.location, cause: error },
           );
         }

@@ -94,6 +94,8 @@ export type ErrorKind =
 export interface SqlDialect {
   /** The engine's name, for messages ("PostgreSQL"). */
   readonly engine: string;
+  /** Where the docs give this engine's grants, for messages. @default "docs/postgres.md" */
+  readonly grantsDoc?: string;
   commit(connection: SqlConnection): Promise<void>;
   rollback(connection: SqlConnection): Promise<void>;
 
