@@ -91,6 +91,53 @@ describe("the store on PostgreSQL", () => {
     await pool.end();
   });
 
+  it("a save is two round trips (the lock, then the write with its COMMIT); a refused write is rolled back, nothing changed, the connection reusable", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    const sent: string[] = [];
+    pool.on("acquire", (client) => {
+      const marked = client as pg.PoolClient & { counted?: boolean };
+      if (marked.counted) return;
+      marked.counted = true;
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        sent.push(String(args[0]));
+        return query(...args);
+      };
+    });
+    const store = await open({ postgres: pool, key });
+    await store.saveToken(sampleToken("one"));
+    sent.length = 0;
+    await store.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-two" });
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toMatch(/^BEGIN;.*FOR UPDATE$/s);
+    expect(sent[1]).toMatch(/; COMMIT$/);
+    // Nothing of the token in the statement's text: its bytes are sealed.
+    for (const text of sent) for (const secret of [...secretsOf(sampleToken("one")), "1000.access-two"]) expect(text).not.toContain(secret);
+
+    const head = async () => (await server.query("SELECT version FROM zoho_tokens_heads", [], name)).rows[0]?.version;
+    const before = await head();
+    await server.query(
+      "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$; CREATE TRIGGER refuse BEFORE UPDATE ON zoho_tokens FOR EACH ROW EXECUTE FUNCTION refuse()",
+      [],
+      name,
+    );
+    const error = await store.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-three" }).catch((e: unknown) => e);
+    expect(isTokenStoreError(error, "IO_ERROR")).toBe(true);
+    expect(String((error as Error).message)).toMatch(/while writing/);
+    expect(await head()).toBe(before);
+    // No connection was given back with its transaction open or aborted.
+    const idle = await server.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'", [name], name);
+    expect(idle.rows[0]?.n).toBe(0);
+    await server.query("DROP TRIGGER refuse ON zoho_tokens", [], name);
+    await store.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-four" });
+    expect(Number(await head())).toBe(Number(before) + 1);
+    expect((await store.findToken({ userName: "user-one@example.com" }))?.accessToken).toBe("1000.access-four");
+    await store.close();
+    await pool.end();
+  });
+
   it("namespaces are separate stores in one table; a row copied to another namespace, record or table is refused (DAMAGED_FILE)", async () => {
     const { url, name } = await server.createDatabase();
     const key = generateKey();

@@ -50,6 +50,45 @@ function ms(value: number): string {
   return `${Math.max(1, Math.floor(value))}ms`;
 }
 
+/** The SQL of each value of a write: parameters, or literals for the simple protocol. */
+interface WriteValues {
+  namespace: string;
+  version: string;
+  previous: string;
+  ids: string;
+  bytes: string;
+  remove: string;
+  whole: string;
+}
+
+const PARAMETERS: WriteValues = { namespace: "$1", version: "$2", previous: "$3", ids: "$4", bytes: "$5", remove: "$6", whole: "$7" };
+
+function integerLiteral(value: number): string {
+  if (!Number.isSafeInteger(value)) throw new TypeError("a version is a safe integer");
+  return String(value);
+}
+
+/**
+ * One statement: the removed rows, the rows put and the head, in data-modifying CTEs.
+ * prev keeps a row's bytes as of the previous generation: replaced only when the row was
+ * last written at or before that version (else prev holds them already).
+ */
+function writeStatement(t: ReturnType<typeof tables>, v: WriteValues): string {
+  return `WITH gone AS (
+         UPDATE ${t.records} AS r SET prev = CASE WHEN r.written <= ${v.previous}::bigint THEN r.sealed ELSE r.prev END, sealed = NULL, written = ${v.version}
+          WHERE r.namespace = ${v.namespace} AND r.sealed IS NOT NULL
+            AND (r.id = ANY(${v.remove}::text[]) OR (${v.whole}::boolean AND NOT (r.id = ANY(${v.ids}::text[]))))
+         RETURNING 1
+       ), put AS (
+         INSERT INTO ${t.records} AS r (namespace, id, written, sealed, prev)
+         SELECT ${v.namespace}, u.id, ${v.version}, u.sealed, NULL FROM unnest(${v.ids}::text[], ${v.bytes}::bytea[]) AS u(id, sealed)
+         ON CONFLICT (namespace, id) DO UPDATE
+           SET prev = CASE WHEN r.written <= ${v.previous}::bigint THEN r.sealed ELSE r.prev END, written = EXCLUDED.written, sealed = EXCLUDED.sealed
+         RETURNING 1
+       )
+       UPDATE ${t.heads} SET version = ${v.version}, previous = ${v.previous}::bigint WHERE namespace = ${v.namespace}`;
+}
+
 export const postgresDialect: SqlDialect = {
   engine: "PostgreSQL",
 
@@ -166,27 +205,32 @@ export const postgresDialect: SqlDialect = {
   },
 
   async write(connection, names, namespace, write: RowWrite) {
-    const t = tables(names);
-    const ids = write.put.map((record) => record.id);
-    const bytes = write.put.map((record) => buffer(record.bytes));
-    // prev keeps a row's bytes as of the previous generation: replaced only when the row
-    // was last written at or before that version (else prev holds them already).
-    await connection.query(
-      `WITH gone AS (
-         UPDATE ${t.records} AS r SET prev = CASE WHEN r.written <= $3::bigint THEN r.sealed ELSE r.prev END, sealed = NULL, written = $2
-          WHERE r.namespace = $1 AND r.sealed IS NOT NULL
-            AND (r.id = ANY($6::text[]) OR ($7::boolean AND NOT (r.id = ANY($4::text[]))))
-         RETURNING 1
-       ), put AS (
-         INSERT INTO ${t.records} AS r (namespace, id, written, sealed, prev)
-         SELECT $1, u.id, $2, u.sealed, NULL FROM unnest($4::text[], $5::bytea[]) AS u(id, sealed)
-         ON CONFLICT (namespace, id) DO UPDATE
-           SET prev = CASE WHEN r.written <= $3::bigint THEN r.sealed ELSE r.prev END, written = EXCLUDED.written, sealed = EXCLUDED.sealed
-         RETURNING 1
-       )
-       UPDATE ${t.heads} SET version = $2, previous = $3 WHERE namespace = $1`,
-      [namespace, write.version, write.previous, ids, bytes, [...write.remove], write.whole],
-    );
+    await connection.query(writeStatement(tables(names), PARAMETERS), [
+      namespace,
+      write.version,
+      write.previous,
+      write.put.map((record) => record.id),
+      write.put.map((record) => buffer(record.bytes)),
+      [...write.remove],
+      write.whole,
+    ]);
+  },
+
+  async writeAndCommit(connection, names, namespace, write: RowWrite) {
+    // The write and the COMMIT in one simple-protocol call (which takes no parameters):
+    // every value is a literal. Record ids are checked (letters, digits, . _ -), the
+    // namespace is quoted, and the bytes are sealed records, hex-encoded.
+    const text = (values: readonly string[]) => `ARRAY[${values.map(literal).join(",")}]::text[]`;
+    const statement = writeStatement(tables(names), {
+      namespace: literal(namespace),
+      version: integerLiteral(write.version),
+      previous: write.previous === null ? "NULL" : integerLiteral(write.previous),
+      ids: text(write.put.map((record) => record.id)),
+      bytes: `ARRAY[${write.put.map((record) => `decode('${buffer(record.bytes).toString("hex")}','hex')`).join(",")}]::bytea[]`,
+      remove: text(write.remove),
+      whole: write.whole ? "true" : "false",
+    });
+    await connection.query(`${statement}; COMMIT`);
   },
 
   async takeLease(connection, names, namespace, name, owner, leaseMs) {

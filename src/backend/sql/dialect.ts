@@ -139,6 +139,11 @@ export interface SqlDialect {
   ): Promise<{ head: Uint8Array; length: number } | undefined>;
   /** Writes the records and the head, inside the transaction that locked the head. */
   write(connection: SqlConnection, names: SqlNames, namespace: string, write: RowWrite): Promise<void>;
+  /**
+   * Optional: the write and the transaction's COMMIT in one round trip. A failure of the
+   * write leaves the transaction open (aborted) for the caller to roll back.
+   */
+  writeAndCommit?(connection: SqlConnection, names: SqlNames, namespace: string, write: RowWrite): Promise<void>;
 
   /** Takes the lease `name` for `owner` for `ms` on the server's clock if it is free, expired, or already this owner's. */
   takeLease(connection: SqlConnection, names: SqlNames, namespace: string, name: string, owner: string, ms: number): Promise<boolean>;
