@@ -161,6 +161,26 @@ export const postgresDialect: SqlDialect = {
 
   async readSince(connection, names, namespace, since) {
     const t = tables(names);
+    if (since !== undefined && Number.isSafeInteger(since)) {
+      // A warm read: the head row, and the rows written after `since` (none when
+      // unchanged), two indexed lookups of one table each, no join; in the simple protocol
+      // (values as literals: no parse, bind and describe of a parameterized statement, the
+      // same single message as a bare SELECT). One statement, so one snapshot.
+      const ns = literal(namespace);
+      const { rows } = await connection.query(
+        `SELECT version, previous, NULL AS id, NULL::bytea AS sealed FROM ${t.heads} WHERE namespace = ${ns}
+         UNION ALL
+         SELECT NULL, NULL, id, sealed FROM ${t.records} WHERE namespace = ${ns} AND written > ${since}`,
+      );
+      const head = toHead(rows.find((row) => row.id === null));
+      if (!head || head.version === 0 || head.version === since) return { head, complete: false, rows: [] };
+      // Above the head's version (the namespace was recreated): read everything, below.
+      if (head.version > since) {
+        const records: RecordRow[] = [];
+        for (const row of rows) if (row.id !== null && row.id !== undefined) records.push({ id: row.id as string, sealed: toBytes(row.sealed) });
+        return { head, complete: false, rows: records };
+      }
+    }
     // A reader whose version is above the head's (the namespace was recreated) reads everything.
     const { rows } = await connection.query(
       `SELECT h.version, h.previous, ($2::bigint IS NULL OR $2::bigint > h.version) AS complete, r.id, r.sealed
