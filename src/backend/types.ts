@@ -86,7 +86,7 @@ export interface ExclusiveSession {
 
 /** How a claim to renew a token ended. */
 export type LeaseOutcome =
-  /** This caller holds the lease: it should renew the token, then release. */
+  /** This caller holds the lease: it should renew the token, then release, whether the renewal saved a token or failed. */
   | "acquired"
   /** Another caller renewed the token meanwhile: use the stored one. */
   | "satisfied"
@@ -105,6 +105,7 @@ export interface RefreshCoordinator {
   /**
    * Takes the lease for `key`, or waits for its holder. `satisfied` says whether the work
    * is done already (the stored token is fresh); it is checked before and while waiting.
+   * Callers of one coordinator wait for each other as callers in other processes do.
    */
   claim(key: string, satisfied: () => Promise<boolean>): Promise<LeaseOutcome>;
   /** Ends the lease on `key` this coordinator holds, if it holds one. */
