@@ -2,8 +2,10 @@
  * One token renewal per host also when one process holds several stores on the same
  * file: two SDK adapters (the typescript SDK and the nodejs SDK, each with its own
  * initializer and store), and two copies of this package loaded side by side (the
- * installed one and a bundled copy). Real SDKs, in this process, against the loopback
- * accounts server, which counts every refresh.
+ * installed one and a bundled copy), and when one adapter serves concurrent API calls
+ * (a failed refresh then ends the lease at once: the next caller renews without waiting
+ * out the lease time). Real SDKs, in this process, against the loopback accounts server,
+ * which counts every refresh.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -155,17 +157,14 @@ async function within<T>(work: Promise<T>, what: string): Promise<T> {
  * expired token once), whose token then expires again, in memory and in the store, as an
  * hour later: the next API calls all find it expiring.
  */
-async function oneAdapterExpired(s: ZohoServer, sdkName: "ts" | "nodejs", userName: string) {
+async function oneAdapterExpired(s: ZohoServer, sdkName: "ts" | "nodejs", userName: string, configured: "user" | "id" = "user") {
   const shared = await expiredToken(s, userName);
   const SDK = (await loadSdks())[sdkName];
   const store = await library.zohoTokenStore(SDK, { path: shared.path, key, refreshLeaseMs: HUGE_LEASE_MS });
   const environment = new SDK.Environment(s.apiUrl, s.accountsUrl, s.apiUrl);
-  const token = new SDK.OAuthBuilder()
-    .clientId(s.clientId)
-    .clientSecret(s.clientSecret)
-    .grantToken(shared.grantCode)
-    .userSignature(new SDK.UserSignature(userName))
-    .build();
+  // Configured by user (the SDK calls findToken) or by the stored token's id (findTokenById).
+  const builder = new SDK.OAuthBuilder().clientId(s.clientId).clientSecret(s.clientSecret);
+  const token = (configured === "user" ? builder.grantToken(shared.grantCode).userSignature(new SDK.UserSignature(userName)) : builder.id("1")).build();
   const logger = new SDK.LogBuilder().level(SDK.Levels.OFF).build();
   await (await new SDK.InitializeBuilder()).environment(environment).token(token).store(store).logger(logger).initialize();
   const past = String(Date.now() - 1000);
@@ -213,6 +212,32 @@ describe.each(["ts", "nodejs"] as const)("concurrent API calls through one adapt
       s.setLatency(0);
       expect(statuses.filter((status) => !succeeded(status))).toEqual(["failed"]);
       // Two token requests in all: the one that failed, and one refresh.
+      expect(s.stats.tokenRequestsReceived - before.tokenRequestsReceived).toBe(2);
+      expect(s.stats.refreshes - before.refreshes).toBe(1);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    `${CALLS} concurrent calls with a token configured by its id (findTokenById): exactly one refresh; after a failed one, one more`,
+    async () => {
+      const s = await startZohoServer();
+      servers.push(s);
+      const { call, path, userName } = await oneAdapterExpired(s, sdkName, `by-id-${sdkName}@example.com`, "id");
+      s.setLatency(ACCOUNTS_LATENCY_MS);
+      let before = { ...s.stats };
+      const statuses = await within(Promise.all(Array.from({ length: CALLS }, call)), "concurrent calls by id");
+      expect(statuses.map(succeeded)).toEqual(Array(CALLS).fill(true));
+      expect(s.stats.tokenRequestsReceived - before.tokenRequestsReceived).toBe(1);
+      expect(s.stats.refreshes - before.refreshes).toBe(1);
+
+      // Expired again (the SDK reads the token by id from the store on every call); the first refresh fails.
+      await (await library.EncryptedFileStore.open({ path, key })).saveToken({ userName, expiryTime: String(Date.now() - 1000) });
+      s.failNextTokenRequests(1);
+      before = { ...s.stats };
+      const again = await within(Promise.all(Array.from({ length: CALLS }, call)), "concurrent calls by id after a failed refresh");
+      s.setLatency(0);
+      expect(again.filter((status) => !succeeded(status))).toEqual(["failed"]);
       expect(s.stats.tokenRequestsReceived - before.tokenRequestsReceived).toBe(2);
       expect(s.stats.refreshes - before.refreshes).toBe(1);
     },
