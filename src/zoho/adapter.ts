@@ -190,6 +190,7 @@ const watchedRenewals = new WeakMap<object, () => void>();
  */
 function releaseIfRenewalFails(token: ZohoOAuthToken, release: () => Promise<void>): void {
   watchedRenewals.get(token)?.();
+  if (!Object.isExtensible(token)) return; // A frozen token: the lease ends after refreshLeaseMs.
   const target = token as unknown as Record<string, unknown>;
   const own = RENEWAL_METHODS.map((name) => [name, Object.getOwnPropertyDescriptor(token, name)] as const);
   const unwatch = () => {
