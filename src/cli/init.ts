@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { BIN, defineCommand, openStore, storePath } from "./command.js";
+import { BIN, defineCommand, keyArgsFor, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { printable, quote } from "./format.js";
 
@@ -7,10 +7,10 @@ export const init = defineCommand(
   {
     name: "init",
     summary: "create an empty store",
-    usage: "--file F [--key-file K] [--json]",
+    usage: "[--file F] [--key-file K] [--json]",
     description: `Creates an empty store file (mode 600), sealed with the key, in a directory that
 exists (nothing creates a missing one: mkdir -m 700 DIR first). Refuses when the file
-already exists.`,
+already exists. Without --file: $ZOHO_TOKEN_STORE_FILE, else ./zoho-tokens.enc.`,
     common: ["file", "key-file", "json"],
   },
   async (ctx) => {
@@ -23,7 +23,12 @@ already exists.`,
     if (ctx.json) ctx.emit({ path, generation: status.generation, keySource: status.keySource });
     else {
       ctx.print(`created an empty store at ${printable(path)} (${status.keySource === "passphrase" ? "passphrase" : "raw key"})`);
-      ctx.note(`Next: '${BIN} import --file ${quote(path)} --from-csv tokens.csv' moves tokens from an SDK FileStore CSV.`);
+      const keyArgs = keyArgsFor(key);
+      if (keyArgs !== undefined) {
+        const args = `--file ${quote(path)}${keyArgs ? ` ${keyArgs}` : ""}`;
+        ctx.next(`import ${args} --from-csv tokens.csv`, "moves the tokens of an SDK FileStore CSV (here tokens.csv) into the store");
+        ctx.next(`list ${args}`, "lists the tokens stored");
+      }
     }
   },
 );
