@@ -162,9 +162,10 @@ async function oneAdapterExpired(s: ZohoServer, sdkName: "ts" | "nodejs", userNa
   const SDK = (await loadSdks())[sdkName];
   const store = await library.zohoTokenStore(SDK, { path: shared.path, key, refreshLeaseMs: HUGE_LEASE_MS });
   const environment = new SDK.Environment(s.apiUrl, s.accountsUrl, s.apiUrl);
-  // Configured by user (the SDK calls findToken) or by the stored token's id (findTokenById).
-  const builder = new SDK.OAuthBuilder().clientId(s.clientId).clientSecret(s.clientSecret);
-  const token = (configured === "user" ? builder.grantToken(shared.grantCode).userSignature(new SDK.UserSignature(userName)) : builder.id("1")).build();
+  // Configured by user (the SDK calls findToken) or by the stored token's id (findTokenById;
+  // the user name too, which the nodejs SDK needs to tell its initialisers apart).
+  const builder = new SDK.OAuthBuilder().clientId(s.clientId).clientSecret(s.clientSecret).userSignature(new SDK.UserSignature(userName));
+  const token = (configured === "user" ? builder.grantToken(shared.grantCode) : builder.id("1")).build();
   const logger = new SDK.LogBuilder().level(SDK.Levels.OFF).build();
   await (await new SDK.InitializeBuilder()).environment(environment).token(token).store(store).logger(logger).initialize();
   const past = String(Date.now() - 1000);
