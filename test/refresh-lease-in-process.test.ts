@@ -261,3 +261,35 @@ describe.each(["ts", "nodejs"] as const)("concurrent API calls through one adapt
     TIMEOUT_MS,
   );
 });
+
+describe("a failed renewal in a process that lives on", () => {
+  it(
+    "ends its lease at once: another process waiting for the token renews without waiting out the lease time",
+    async () => {
+      const s = await startZohoServer();
+      servers.push(s);
+      const { call, path, userName, grantCode } = await oneAdapterExpired(s, "ts", "failed-then-other-process@example.com");
+      s.setLatency(ACCOUNTS_LATENCY_MS);
+      s.failNextTokenRequests(1);
+      const before = { ...s.stats };
+      // This process renews (its lease file names this process, which stays alive) and fails.
+      const failing = call();
+      while (s.stats.tokenRequestsReceived === before.tokenRequestsReceived) await new Promise((r) => setTimeout(r, 20));
+      // Another process needs the same token meanwhile, with the same 10-minute lease time.
+      const other = runSdkClient(
+        { ...serverConfig(s), store: "ours", sdk: "ts", calls: 1, path, userName, grantCode, storeOptions: { refreshLeaseMs: HUGE_LEASE_MS } },
+        { ZOHO_TOKEN_STORE_KEY: key },
+        120_000,
+      );
+      expect(await within(failing, "the failing call")).toBe("failed");
+      const run = await within(other, "the other process, after this one's refresh failed");
+      s.setLatency(0);
+      outputs.push(run.stdout, run.stderr);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.result).toMatchObject({ initialized: true, ok: 1, failed: 0 });
+      expect(s.stats.tokenRequestsReceived - before.tokenRequestsReceived).toBe(2);
+      expect(s.stats.refreshes - before.refreshes).toBe(1);
+    },
+    TIMEOUT_MS,
+  );
+});
