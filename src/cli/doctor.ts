@@ -1,14 +1,14 @@
 import { existsSync } from "node:fs";
-import { DEFAULT_KEY_FILE, EncryptedFileStore, KEY_FILE_ENV, TokenStoreError } from "../index.js";
-import { checkStore, DEFAULT_STALE_MS, type Check, type CheckStatus } from "../maintenance.js";
+import { DEFAULT_KEY_FILE, EncryptedFileStore, KEY_FILE_ENV, TokenStoreError, type Check, type CheckStatus } from "../index.js";
+import { checkKeyFile, DEFAULT_STALE_MS } from "../backend/file/index.js";
 import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storePath } from "./command.js";
 import { adviceFor, describeError, usage } from "./exit.js";
 import { printable } from "./format.js";
 import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, STDIN, type ResolvedKey } from "./key.js";
-import { storeKeying } from "./store-file.js";
+import { checkTarget, presence, storeKeying } from "./store-file.js";
 
 /** A check as doctor reports it: the maintenance API's, plus the decryption check, in this tool's words. */
-type Reported = Omit<Check, "check" | "action"> & { check: Check["check"] | "decrypts" };
+type Reported = Omit<Check, "action">;
 
 export const doctor = defineCommand(
   {
@@ -48,7 +48,7 @@ tokens. Exit 1 while any problem remains.`,
     // Resolved first, so that a key given wrongly (a terminal for --key-file -, a key in
     // place of a file name) is a usage error before any check repeats what was given.
     // The default key file counts as given, as for every other command.
-    const defaultKey = existsSync(ctx.path(DEFAULT_KEY_FILE)) && storeKeying(path) !== "passphrase";
+    const defaultKey = existsSync(ctx.path(DEFAULT_KEY_FILE)) && (await storeKeying(path)) !== "passphrase";
     const keyAtHand =
       keyFileGiven !== undefined ||
       ctx.string("keychain") !== undefined ||
@@ -57,7 +57,13 @@ tokens. Exit 1 while any problem remains.`,
     const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
     const keyFile = key !== undefined && "keyFile" in key.option && keyFileGiven !== STDIN ? key.option.keyFile : undefined;
 
-    const checks: Reported[] = (await checkStore(path, { keyFile, staleMs, fix })).map(({ action, ...check }) => {
+    const found = await checkTarget(path, { staleMs, fix });
+    // The key file's check goes with the files' (after the previous generation's).
+    if (keyFile !== undefined) {
+      const previous = found.findIndex((check) => check.check === "previous generation");
+      found.splice(previous < 0 ? found.length : previous + 1, 0, checkKeyFile(keyFile, fix));
+    }
+    const checks: Reported[] = found.map(({ action, ...check }) => {
       if (check.check === "store file" && check.message.endsWith(" does not exist")) {
         return { ...check, message: `${check.message} (check --file or ${FILE_ENV}; '${BIN} init' creates a store)` };
       }
@@ -106,7 +112,7 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
       message: `not checked: no key given (--key-file, --keychain, ${KEY_FILE_ENV}, ${KEY_ENV}, ${PASSPHRASE_ENV} or ${DEFAULT_KEY_FILE}); '${BIN} verify' checks it`,
     };
   }
-  if (!existsSync(path)) return { check, status: "info", message: "not checked: no store file" };
+  if (!(await presence(path)).stored) return { check, status: "info", message: "not checked: no store file" };
   try {
     const store = await EncryptedFileStore.open({ path, ...key.option });
     const status = await store.verify();
@@ -119,7 +125,7 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
     if (error instanceof TokenStoreError && error.code === "INSECURE_PERMISSIONS") {
       return { check, status: "info", message: "not checked: the store refuses files other users can access (see above)" };
     }
-    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, storeKeying(path)) : error);
+    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, await storeKeying(path)) : error);
     return { check, status: "problem", message: `${report.code}: ${report.message}` };
   }
 }

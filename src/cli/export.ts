@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { storeFileAt, writeExport } from "../maintenance.js";
+import { storeFileAt, writeExport } from "../backend/file/index.js";
 import { defineCommand, openExisting, storePath } from "./command.js";
 import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";

@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
 import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../index.js";
-import { readBounded } from "../maintenance.js";
+import { readBounded } from "../fs/private-files.js";
 import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
 import { printable, quote } from "./format.js";
+import { presence } from "./store-file.js";
 
 type Action = "added" | "updated" | "unchanged";
 
@@ -54,7 +54,7 @@ reported by its line number (never its values), and then nothing is written unle
       ctx.warn(`skipping ${csv.bad.length} row${csv.bad.length === 1 ? "" : "s"} that cannot be read`);
     }
 
-    const { store } = await openStore(ctx, path, { create: !existsSync(path) });
+    const { store } = await openStore(ctx, path, { create: !(await presence(path)).stored });
     const before = new Map((await store.getTokens()).map((record) => [record.id, record]));
     const generationBefore = (await store.verify()).generation;
     // When every row is already in the store as it is, nothing is written (a second run

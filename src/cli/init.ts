@@ -1,7 +1,7 @@
-import { existsSync } from "node:fs";
 import { BIN, defineCommand, keyArgsFor, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { printable, quote } from "./format.js";
+import { presence } from "./store-file.js";
 
 export const init = defineCommand(
   {
@@ -15,10 +15,11 @@ already exists. Without --file: $ZOHO_TOKEN_STORE_FILE, else ./zoho-tokens.enc.`
   },
   async (ctx) => {
     const path = storePath(ctx);
-    if (existsSync(path)) throw new CliError("EXISTS", `${path} already exists; nothing was changed. Use another --file, or '${BIN} verify' to check it`);
+    if ((await presence(path)).stored)
+      throw new CliError("EXISTS", `${path} already exists; nothing was changed. Use another --file, or '${BIN} verify' to check it`);
     const { store, key } = await openStore(ctx, path, { create: true, authenticate: false });
-    // Re-sealing the (empty) document under the same key writes the first generation.
-    await store.rekey(key.option);
+    // The explicit create step: the location, then the first generation of an empty store.
+    await store.create();
     const status = await store.verify();
     if (ctx.json) ctx.emit({ path, generation: status.generation, keySource: status.keySource });
     else {

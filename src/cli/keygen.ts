@@ -1,9 +1,9 @@
 import { createKeychainKey, generateKey, KEYCHAIN_ACCOUNT, KEYCHAIN_SERVICE, TokenStoreError } from "../index.js";
-import { writePrivateFile } from "../maintenance.js";
-import { existsSync } from "node:fs";
+import { writePrivateFile } from "../fs/private-files.js";
 import { BIN, defineCommand, storePath } from "./command.js";
 import { CliError, usage } from "./exit.js";
 import { printable, quote } from "./format.js";
+import { presence } from "./store-file.js";
 
 export const keygen = defineCommand(
   {
@@ -64,7 +64,7 @@ optional package @napi-rs/keyring.`,
       ctx.print(`wrote a new key to ${printable(path)} (mode 600)`);
       ctx.note("Keep a copy somewhere safe: without it the store cannot be opened.");
       // Only where init would run: with a store already there (a rotation), it would refuse.
-      if (!existsSync(storePath(ctx))) ctx.next(`init --key-file ${quote(path)}`, "creates an empty store sealed with this key");
+      if (!(await presence(storePath(ctx))).stored) ctx.next(`init --key-file ${quote(path)}`, "creates an empty store sealed with this key");
     }
   },
 );

@@ -100,7 +100,7 @@ export class FileLeases implements RefreshCoordinator {
           // The previous holder may have saved and released between the check above and
           // the create: look once more before renewing again.
           if (!(await satisfied())) return "acquired";
-          this.release(key);
+          this.#releaseNow(key);
           return "satisfied";
         }
         if (created === "unavailable") {
@@ -120,7 +120,11 @@ export class FileLeases implements RefreshCoordinator {
     }
   }
 
-  release(key: string): void {
+  async release(key: string): Promise<void> {
+    this.#releaseNow(key);
+  }
+
+  #releaseNow(key: string): void {
     const held = this.#held.get(key);
     if (!held) return;
     this.#held.delete(key);
@@ -182,7 +186,7 @@ export class FileLeases implements RefreshCoordinator {
   }
 
   #timer(key: string): NodeJS.Timeout {
-    const timer = setTimeout(() => this.release(key), this.leaseMs);
+    const timer = setTimeout(() => this.#releaseNow(key), this.leaseMs);
     timer.unref();
     return timer;
   }

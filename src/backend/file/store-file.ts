@@ -306,3 +306,28 @@ function ioCall<T>(path: string, operation: string, fn: () => T): T {
     throw ioError(path, operation, error);
   }
 }
+
+/**
+ * The first `headBytes` bytes of the file at `path` and its length, without following a
+ * symbolic link or blocking on a FIFO; undefined when it does not exist. Throws
+ * INVALID_PATH for what is not a regular file.
+ */
+export function peekFile(path: string, headBytes: number): { head: Uint8Array; length: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") throw symbolicLink(path);
+    throw ioError(path, "open", error);
+  }
+  try {
+    const stats = ioCall(path, "stat", () => fs.fstatSync(fd));
+    if (!stats.isFile()) throw new TokenStoreError("INVALID_PATH", `${path} is not a regular file`, { location: path });
+    const head = Buffer.alloc(headBytes);
+    const read = ioCall(path, "read", () => fs.readSync(fd, head, 0, headBytes, 0));
+    return { head: head.subarray(0, read), length: stats.size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,8 +1,8 @@
 /**
- * The maintenance API of a file store, for tools (the package's command-line tool uses
- * only this module and the public API): what is beside a store file and in what state,
- * checked without the key; the repairs that are safe to make; and the one writer of
- * private files, for exports and key files.
+ * The maintenance API of the file backend, for tools: what is beside a store file and in
+ * what state, checked without the key (FileBackend.inspect runs it), the repairs that are
+ * safe to make, and which of a store's own files a path is (so a tool never writes over
+ * one).
  *
  * Checks speak in the library's words and carry an `action` where there is something to
  * do; a tool words the advice itself. Repairs use the same permission policy as `open`
@@ -10,33 +10,16 @@
  */
 import * as fs from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { errnoOf, isTokenStoreError, TokenStoreError, type ErrorAction } from "./errors.js";
-import { HEADER_BYTES, readHeader } from "./crypto/envelope.js";
-import { ancestorProblems, privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "./fs/permissions.js";
-import { isTempSuffix, readBounded, removeQuietly, tempNameFor, writePrivateFile, type Content } from "./fs/private-files.js";
-import { StoreLayout, type EntryKind } from "./backend/file/layout.js";
-import { datedInFuture, FileLock, removeStale } from "./backend/file/lock.js";
-import { missingDirectory, sweepLeftovers } from "./backend/file/store-file.js";
+import { errnoOf, isTokenStoreError } from "../../errors.js";
+import { ancestorProblems, privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "../../fs/permissions.js";
+import { isTempSuffix, readBounded, removeQuietly, tempNameFor, writePrivateFile, type Content } from "../../fs/private-files.js";
+import type { Check, InspectOptions } from "../types.js";
+import { StoreLayout, type EntryKind } from "./layout.js";
+import { datedInFuture, FileLock, removeStale } from "./lock.js";
+import { DEFAULT_STALE_MS } from "./options.js";
+import { missingDirectory, peekFile, sweepLeftovers } from "./store-file.js";
 
-export { readBounded, writePrivateFile, StoreLayout };
-export type { Content } from "./fs/private-files.js";
-export type { EntryKind };
-
-/** The store's default `lockStaleMs`: a lock not refreshed for this long has a dead holder. */
-export const DEFAULT_STALE_MS = 10_000;
-
-export type CheckStatus = "ok" | "info" | "warn" | "problem" | "fixed";
-
-/** One finding about a store's files. */
-export interface Check {
-  check: "directory" | "parent directories" | "store file" | "previous generation" | "key file" | "lock" | "temp files" | "exports" | "leases";
-  status: CheckStatus;
-  message: string;
-  /** For a problem: how it is (or would be) repaired, as a shell command or in words; present when a repair can do it. */
-  fix?: string;
-  /** For a problem that no repair here makes: what to do. */
-  action?: ErrorAction;
-}
+export { DEFAULT_STALE_MS };
 
 export interface CheckOptions {
   /** A key file to check too (its permissions). */
@@ -45,38 +28,8 @@ export interface CheckOptions {
   staleMs?: number;
   /** Repair what is safe to repair. */
   fix?: boolean;
-}
-
-/** What a store file's plaintext header says, read without the key. */
-export interface HeaderSummary {
-  formatVersion: number;
-  generation: number;
-  keySource: "raw" | "passphrase";
-}
-
-/**
- * Reads the header of a store file (its first bytes only). Undefined when the file does
- * not exist; throws DAMAGED_FILE or UNSUPPORTED_VERSION for a file that is not an intact
- * store file of this version.
- */
-export function readStoreHeader(path: string): HeaderSummary | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
-  } catch (error) {
-    if (errnoOf(error) === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const stats = fs.fstatSync(fd);
-    if (!stats.isFile()) throw new TokenStoreError("INVALID_PATH", `${path} is not a regular file`, { path });
-    const head = Buffer.alloc(HEADER_BYTES);
-    const read = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
-    const header = readHeader(head.subarray(0, read), path, stats.size);
-    return { formatVersion: header.version, generation: header.generation, keySource: header.kdf ? "passphrase" : "raw" };
-  } finally {
-    fs.closeSync(fd);
-  }
+  /** Describes the store file from its first bytes (see InspectOptions.describe). */
+  describe?: InspectOptions["describe"];
 }
 
 /**
@@ -92,7 +45,8 @@ export async function checkStore(path: string, options: CheckOptions = {}): Prom
   const layout = new StoreLayout(resolve(path));
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const fix = options.fix === true;
-  const checks: Check[] = [checkDirectory(layout, fix), checkAbove(layout), checkStoreFile(layout, fix), checkPrevious(layout, fix)];
+  const describe = options.describe;
+  const checks: Check[] = [checkDirectory(layout, fix), checkAbove(layout), checkStoreFile(layout, fix, describe), checkPrevious(layout, fix, describe)];
   if (options.keyFile !== undefined) checks.push(checkKeyFile(resolve(options.keyFile), fix));
   checks.push(await checkLock(layout, staleMs, fix));
   checks.push(await checkLeftovers(layout, staleMs, fix));
@@ -149,13 +103,12 @@ function checkAbove(layout: StoreLayout): Check {
   return { check, status: "problem", message: problems.map((problem) => `${problem.path} ${problem.reason}; ${problem.fix}`).join("; ") };
 }
 
-/** ", format 1, generation 7, raw key", or why the header cannot be read. */
-function headerText(path: string): { ok: boolean; text: string } {
+/** ", format 1, generation 7, raw key" (what `describe` says), or why the header cannot be read. */
+function headerText(path: string, describe: CheckOptions["describe"]): { ok: boolean; text: string } {
+  if (!describe) return { ok: true, text: "" };
   try {
-    const header = readStoreHeader(path);
-    return header
-      ? { ok: true, text: `, format ${header.formatVersion}, generation ${header.generation}, ${header.keySource === "passphrase" ? "passphrase" : "raw key"}` }
-      : { ok: false, text: "" };
+    const peek = peekFile(path, describe.headBytes);
+    return peek ? { ok: true, text: `, ${describe.describe(peek.head, peek.length)}` } : { ok: false, text: "" };
   } catch (error) {
     if (isTokenStoreError(error, "UNSUPPORTED_VERSION")) return { ok: false, text: "; written by a newer version of this package" };
     if (isTokenStoreError(error)) return { ok: false, text: "; its header is damaged" };
@@ -163,7 +116,7 @@ function headerText(path: string): { ok: boolean; text: string } {
   }
 }
 
-function checkStoreFile(layout: StoreLayout, fix: boolean): Check {
+function checkStoreFile(layout: StoreLayout, fix: boolean, describe: CheckOptions["describe"]): Check {
   const { path } = layout;
   const nameProblem = layout.nameProblem();
   if (nameProblem) return { check: "store file", status: "problem", message: `${path}: ${nameProblem}` };
@@ -175,14 +128,14 @@ function checkStoreFile(layout: StoreLayout, fix: boolean): Check {
   }
   if (stats.isSymbolicLink()) return { check: "store file", status: "problem", message: `${path} is a symbolic link; point the store at the real file` };
   if (!stats.isFile()) return { check: "store file", status: "problem", message: `${path} is not a regular file` };
-  const header = headerText(path);
+  const header = headerText(path, describe);
   const result = permissionCheck("store file", privateFileProblem(path, stats), stats, fix, header.text);
   if (result.status === "ok") result.message = `${path}: ${result.message}`;
   if (!header.ok && result.status !== "problem") return { ...result, status: "problem", action: "recover" };
   return result;
 }
 
-function checkPrevious(layout: StoreLayout, fix: boolean): Check {
+function checkPrevious(layout: StoreLayout, fix: boolean, describe: CheckOptions["describe"]): Check {
   const prev = layout.previous;
   const stats = lstat(prev);
   if (!stats) return { check: "previous generation", status: "info", message: `none kept (${prev} does not exist); it appears after the next write` };
@@ -193,13 +146,14 @@ function checkPrevious(layout: StoreLayout, fix: boolean): Check {
       message: `${prev} is not a regular file; writes cannot keep the previous generation`,
       fix: `rm -r '${prev}'`,
     };
-  const header = headerText(prev);
+  const header = headerText(prev, describe);
   const result = permissionCheck("previous generation", privateFileProblem(prev, stats), stats, fix, header.text);
   if (result.status === "ok") return { ...result, status: header.ok ? "info" : "warn", message: `${prev}: ${result.message}` };
   return result;
 }
 
-function checkKeyFile(path: string, fix: boolean): Check {
+/** The permissions of a key file (a regular file only its owner can read), repaired with `fix`. */
+export function checkKeyFile(path: string, fix: boolean): Check {
   const stats = lstat(path);
   if (!stats) return { check: "key file", status: "problem", message: `${path} does not exist` };
   const target = stats.isSymbolicLink() ? fs.statSync(path, { throwIfNoEntry: false }) : stats;
@@ -476,6 +430,3 @@ export function duration(ms: number): string {
   if (h < 48) return `${h} h`;
   return `${Math.round(h / 24)} days`;
 }
-
-export { MAX_FIELD_LENGTH, MAX_ID_LENGTH } from "./tokens/input.js";
-export { shortenClientId } from "./tokens/record.js";
