@@ -12,7 +12,8 @@
  *
  * A holder killed mid-refresh holds the others up no longer than `leaseMs` (its row
  * expires); waiters poll `satisfied` (one read of the store each) and get the renewed
- * token. A server that cannot be reached makes a claim go ahead without a lease: leases
+ * token. Callers of one coordinator wait for each other the same way (concurrent API
+ * calls through one adapter); a holder releases when its renewal ends, saved or not. A server that cannot be reached makes a claim go ahead without a lease: leases
  * are an optimisation, never a reason to fail a refresh.
  */
 import { createHmac, randomBytes } from "node:crypto";
@@ -30,8 +31,8 @@ export interface SqlLeaseOperations {
 export class SqlLeases implements RefreshCoordinator {
   readonly leaseMs: number;
   readonly #ops: SqlLeaseOperations;
-  /** The owner token of each lease this process holds, by key. */
-  readonly #held = new Map<string, string>();
+  /** The owner token of each lease this coordinator holds, by key, and when it runs out. */
+  readonly #held = new Map<string, { owner: string; until: number }>();
 
   constructor(ops: SqlLeaseOperations) {
     this.#ops = ops;
@@ -43,21 +44,27 @@ export class SqlLeases implements RefreshCoordinator {
     const deadline = Date.now() + this.leaseMs;
     for (;;) {
       if (await satisfied()) return "satisfied";
-      // Asking again while holding it (the renewal ended without a save): renew it under the same owner.
-      const owner = this.#held.get(key) ?? randomBytes(16).toString("hex");
-      let taken: boolean;
-      try {
-        taken = await this.#ops.take(name, owner, this.leaseMs);
-      } catch {
-        // The server cannot be asked: renew without a lease.
-        return "timeout";
-      }
-      if (taken) {
-        this.#held.set(key, owner);
-        // The previous holder may have saved and released between the check and the take.
-        if (!(await satisfied())) return "acquired";
-        await this.release(key);
-        return "satisfied";
+      // A lease this coordinator holds is another caller's renewal in flight (two API calls
+      // through one adapter): waited for like any other holder's, until it is released
+      // (saved, or the renewal failed) or its time is out.
+      const held = this.#held.get(key);
+      if (held !== undefined && Date.now() >= held.until) this.#held.delete(key);
+      if (!this.#held.has(key)) {
+        const owner = randomBytes(16).toString("hex");
+        let taken: boolean;
+        try {
+          taken = await this.#ops.take(name, owner, this.leaseMs);
+        } catch {
+          // The server cannot be asked: renew without a lease.
+          return "timeout";
+        }
+        if (taken) {
+          this.#held.set(key, { owner, until: Date.now() + this.leaseMs });
+          // The previous holder may have saved and released between the check and the take.
+          if (!(await satisfied())) return "acquired";
+          await this.release(key);
+          return "satisfied";
+        }
       }
       if (Date.now() >= deadline) return "timeout";
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -65,10 +72,10 @@ export class SqlLeases implements RefreshCoordinator {
   }
 
   async release(key: string): Promise<void> {
-    const owner = this.#held.get(key);
-    if (owner === undefined) return;
+    const held = this.#held.get(key);
+    if (held === undefined) return;
     this.#held.delete(key);
-    await this.#ops.release(this.#nameOf(key), owner);
+    await this.#ops.release(this.#nameOf(key), held.owner);
   }
 
   #nameOf(key: string): string {
