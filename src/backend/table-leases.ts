@@ -1,7 +1,8 @@
 /**
- * Refresh leases on a SQL server: the refresh coordinator of every SQL backend.
+ * Refresh leases kept in a table: the refresh coordinator of every SQL backend (a row per
+ * lease on the server), and the store's own for a backend without one (a map in memory).
  *
- * A lease is a row (namespace, name, owner, expires_at). Its name is an HMAC of the token
+ * A lease is an entry (on a server, a row: namespace, name, owner, expires_at). Its name is an HMAC of the token
  * under a key derived from the store's key (a blind name: the row says nothing of the
  * token to someone who reads the table). Taking it is one autocommit statement that
  * inserts the row, or takes it over when it expired on the server's clock or is already
@@ -17,24 +18,24 @@
  * are an optimisation, never a reason to fail a refresh.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import type { LeaseOutcome, RefreshCoordinator } from "../types.js";
+import type { LeaseOutcome, RefreshCoordinator } from "./types.js";
 
 const POLL_MS = 50;
 
-export interface SqlLeaseOperations {
+export interface LeaseTableOperations {
   leaseMs: number;
   nameKey: () => Uint8Array;
   take(name: string, owner: string, ms: number): Promise<boolean>;
   release(name: string, owner: string): Promise<void>;
 }
 
-export class SqlLeases implements RefreshCoordinator {
+export class TableLeases implements RefreshCoordinator {
   readonly leaseMs: number;
-  readonly #ops: SqlLeaseOperations;
+  readonly #ops: LeaseTableOperations;
   /** The owner token of each lease this coordinator holds, by key, and when it runs out. */
   readonly #held = new Map<string, { owner: string; until: number }>();
 
-  constructor(ops: SqlLeaseOperations) {
+  constructor(ops: LeaseTableOperations) {
     this.#ops = ops;
     this.leaseMs = ops.leaseMs;
   }
@@ -81,4 +82,26 @@ export class SqlLeases implements RefreshCoordinator {
   #nameOf(key: string): string {
     return createHmac("sha256", this.#ops.nameKey()).update(key).digest("hex").slice(0, 32);
   }
+}
+
+/**
+ * The operations of a lease table held in this process's memory: the leases of a store
+ * whose backend coordinates nothing itself (one process), so that callers of that store
+ * (concurrent API calls through one adapter, or several adapters on one store) still
+ * renew a token once. Expiry is on this process's clock.
+ */
+export function memoryLeaseTable(): Pick<LeaseTableOperations, "take" | "release"> {
+  const leases = new Map<string, { owner: string; until: number }>();
+  return {
+    take: async (name, owner, ms) => {
+      const now = Date.now();
+      const held = leases.get(name);
+      if (held !== undefined && held.owner !== owner && held.until > now) return false;
+      leases.set(name, { owner, until: now + ms });
+      return true;
+    },
+    release: async (name, owner) => {
+      if (leases.get(name)?.owner === owner) leases.delete(name);
+    },
+  };
 }
