@@ -9,10 +9,13 @@
  * that sees tickets there queues behind them instead of trying first, so a writer that
  * just released the lock cannot take it again ahead of those waiting.
  *
- * Waking: a waiter watches the store's directory (`fs.watch`) and tries again as soon as
- * the lock directory is removed or moved; it also polls with back-off, because a watch can
- * miss events or be unavailable (network file systems, an exhausted inotify limit). The
- * watch only makes the hand-over sooner; nothing depends on it.
+ * A holder that came through the queue keeps its ticket until it has released the lock.
+ *
+ * Waking: a waiter watches (`fs.watch`) the nearest live ticket ahead of its own, or, when
+ * none is, the lock directory; it tries again as soon as that is removed. So a release
+ * wakes the one waiter behind the holder, not every waiter. It also polls with back-off,
+ * because a watch can miss events or be unavailable (network file systems, an exhausted
+ * inotify limit). The watch only makes the hand-over sooner; nothing depends on it.
  *
  * The queue orders, it never excludes: mutual exclusion is still the lock directory's
  * `mkdir` (lock.ts), so a wrong order (a clock step between two arrivals, a ticket
@@ -46,14 +49,16 @@ export function othersWaiting(layout: StoreLayout): boolean {
   }
 }
 
-/** One writer's place in the queue, from its arrival until it takes the lock or gives up. */
+/** One writer's place in the queue, from its arrival until it releases the lock or gives up. */
 export class QueueTicket {
   readonly #layout: StoreLayout;
   readonly #staleMs: number;
   #name = "";
   #refreshedAt = 0;
   #watcher: fs.FSWatcher | undefined;
-  /** A release seen since the last wait (so that one between a check and the wait is not missed). */
+  /** What #watcher watches. */
+  #watched: string | undefined;
+  /** A change seen since the last wait (so that one between a check and the wait is not missed). */
   #woken = false;
   #wake: (() => void) | undefined;
   /** When the lock was first seen free with a live waiter ahead (monotonic ms), if it still is. */
@@ -62,21 +67,23 @@ export class QueueTicket {
   constructor(layout: StoreLayout, staleMs: number) {
     this.#layout = layout;
     this.#staleMs = staleMs;
-    this.#watch();
     this.#enter();
   }
 
   /**
-   * Whether this writer should try the lock now: its ticket is the oldest live one, or the
-   * lock has stayed free for a while with the waiter ahead not taking it.
+   * Whether this writer should try the lock now: no live ticket is ahead of its own, or
+   * the lock has stayed free for a while with the waiter ahead not taking it. When not, it
+   * watches the nearest live ticket ahead (which goes when that writer releases the lock
+   * or gives up), so that each release wakes one waiter, not all of them.
    */
   shouldTry(): boolean {
     this.#refresh();
-    const ahead = this.#liveAhead();
+    const ahead = this.#nearestLiveAhead();
     if (!ahead) {
       this.#freeSince = undefined;
       return true;
     }
+    this.#watch(ahead);
     if (fs.existsSync(this.#layout.lock)) {
       this.#freeSince = undefined;
       return false;
@@ -86,7 +93,12 @@ export class QueueTicket {
     return now - this.#freeSince >= FREE_GRACE_MS;
   }
 
-  /** Resolves when the lock directory is removed or moved, or after `delayMs` at most. */
+  /** After a failed try: wakes when the lock directory is removed or moved aside. */
+  watchLock(): void {
+    this.#watch(this.#layout.lock);
+  }
+
+  /** Resolves when what is watched goes, or after `delayMs` at most. */
   wait(delayMs: number): Promise<void> {
     if (this.#woken) {
       this.#woken = false;
@@ -105,11 +117,18 @@ export class QueueTicket {
     });
   }
 
-  /** Removes the ticket (and the queue directory, when it was the last), and stops watching. */
-  leave(): void {
-    this.#watcher?.close();
-    this.#watcher = undefined;
+  /** Stops watching: the lock is this writer's. Its ticket stays until leave(), so no newcomer goes ahead of those waiting. */
+  stopWatching(): void {
+    this.#unwatch();
     this.#wake = undefined;
+  }
+
+  /**
+   * Removes the ticket (and the queue directory, when it was the last): after the lock is
+   * released, which wakes the waiter behind, or when giving up.
+   */
+  leave(): void {
+    this.stopWatching();
     try {
       fs.rmdirSync(this.#path);
     } catch {
@@ -126,24 +145,38 @@ export class QueueTicket {
     return `${this.#layout.lockQueue}/${this.#name}`;
   }
 
-  #watch(): void {
-    const lockName = `${this.#layout.name}.lock`;
+  /** Watches `target` (a ticket or the lock directory) for its removal; wakes at once when it is already gone. */
+  #watch(target: string): void {
+    if (this.#watched === target && this.#watcher) return;
+    this.#unwatch();
+    const onChange = () => {
+      const wake = this.#wake;
+      if (wake) wake();
+      else this.#woken = true;
+    };
     try {
-      this.#watcher = fs.watch(this.#layout.directory, { persistent: false }, (_event, filename) => {
-        if (filename !== null && filename !== lockName) return;
-        const wake = this.#wake;
-        if (wake) wake();
-        else this.#woken = true;
+      const watcher = fs.watch(target, { persistent: false }, onChange);
+      watcher.on("error", () => {
+        // Gone while watched, or the watch failed: polling alone until the next watch.
+        if (this.#watcher === watcher) this.#unwatch();
+        onChange();
       });
-      this.#watcher.on("error", () => {
-        // Polling alone from here.
-        this.#watcher?.close();
-        this.#watcher = undefined;
-      });
-    } catch {
-      // No watch here (an inotify limit, a file system without one): polling alone.
-      this.#watcher = undefined;
+      this.#watcher = watcher;
+      this.#watched = target;
+    } catch (error) {
+      // Gone already: go on at once. No watch here (an inotify limit, a file system
+      // without one): polling alone.
+      if (errnoOf(error) === "ENOENT") onChange();
+      return;
     }
+    // Removed just before the watch began.
+    if (!fs.existsSync(target)) onChange();
+  }
+
+  #unwatch(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    this.#watched = undefined;
   }
 
   /** Makes a ticket named after this moment (padded, so names sort in arrival order). */
@@ -181,30 +214,30 @@ export class QueueTicket {
     }
   }
 
-  /** Whether a live waiter's ticket sorts before this one. Dead waiters' tickets are removed. */
-  #liveAhead(): boolean {
+  /** The nearest live waiter's ticket ahead of this one, if any. Dead waiters' tickets are removed. */
+  #nearestLiveAhead(): string | undefined {
     let names: string[];
     try {
       names = fs.readdirSync(this.#layout.lockQueue);
     } catch {
-      return false;
+      return undefined;
     }
     names.sort();
-    for (const name of names) {
-      if (name >= this.#name) return false;
+    for (let i = names.lastIndexOf(this.#name) - 1; i >= 0; i--) {
+      const name = names[i] as string;
       const pid = Number(/^\d+-(\d+)-/.exec(name)?.[1]);
       if (!Number.isSafeInteger(pid) || !isRunning(pid)) continue;
       const path = `${this.#layout.lockQueue}/${name}`;
       const stats = fs.statSync(path, { throwIfNoEntry: false });
       if (!stats) continue;
-      if (stats.mtimeMs >= Date.now() - this.#staleMs) return true;
+      if (stats.mtimeMs >= Date.now() - this.#staleMs) return path;
       try {
         fs.rmdirSync(path);
       } catch {
         // Another waiter removed it first.
       }
     }
-    return false;
+    return undefined;
   }
 }
 

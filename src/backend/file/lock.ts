@@ -144,8 +144,9 @@ export class FileLock {
       contended ||= this.#attemptState.existed;
       if (outcome !== HELD) release = outcome;
     }
+    let ticket: QueueTicket | undefined;
     if (!release) {
-      const ticket = new QueueTicket(this.#layout, this.#settings.staleMs);
+      ticket = new QueueTicket(this.#layout, this.#settings.staleMs);
       try {
         for (let attempt = 0; ; attempt++) {
           if (ticket.shouldTry()) {
@@ -157,17 +158,20 @@ export class FileLock {
               release = outcome;
               break;
             }
+            ticket.watchLock();
           }
           const elapsed = Date.now() - started;
           if (elapsed >= this.#settings.waitMs) throw this.#timeout(elapsed);
-          // Woken when the lock is released; else a random backoff from 5 ms, growing to
-          // 25 ms: many waiters do not poll in step.
+          // Woken when the writer ahead releases the lock; else a random backoff from
+          // 5 ms, growing to 25 ms: many waiters do not poll in step.
           const delay = Math.min(25, 5 * 1.35 ** attempt) * (0.5 + Math.random());
           await ticket.wait(Math.min(delay, this.#settings.waitMs - elapsed + 1));
         }
-      } finally {
+      } catch (error) {
         ticket.leave();
+        throw error;
       }
+      ticket.stopWatching();
     }
     const own = this.#own;
     const held: HeldLock = {
@@ -179,8 +183,10 @@ export class FileLock {
     } finally {
       // After a loss the lock directory may belong to another holder now; the release
       // then leaves it alone (see #removeOwnLock), and the caller has refused to write.
-      await release!().catch(() => undefined);
+      await release().catch(() => undefined);
       this.#own = undefined;
+      // After the lock directory is gone: the waiter behind watches this ticket.
+      ticket?.leave();
     }
   }
 
