@@ -26,11 +26,21 @@ export const ErrorCodes = {
   FILE_MISSING: "FILE_MISSING",
   /** The cross-process lock could not be taken in time. */
   LOCK_TIMEOUT: "LOCK_TIMEOUT",
-  /** The lock was lost or the file changed under us while writing, again and again; the write was not applied. */
+  /**
+   * The lock was lost while writing, again and again; the write was not applied. Also
+   * matches {@link ErrorCodes.WRITE_CONFLICT} in {@link isTokenStoreError}, the code a
+   * store changed under a write had before it had its own.
+   */
   LOCK_COMPROMISED: "LOCK_COMPROMISED",
-  /** The store file, its directory or a key file can be read or changed by other users. */
+  /** The store changed between its read and the compare-and-set write, again and again; the write was not applied. */
+  WRITE_CONFLICT: "WRITE_CONFLICT",
+  /** A storage server could not be reached in time, or the connection broke mid-call; see `cause` and the message for whether anything was written. */
+  UNAVAILABLE: "UNAVAILABLE",
+  /** The store (or its backend) was closed; open it again. */
+  CLOSED: "CLOSED",
+  /** The store file, its previous generation, its directory (or one above it) or a key file can be read or changed by other users. */
   INSECURE_PERMISSIONS: "INSECURE_PERMISSIONS",
-  /** The store path is unusable: a directory, a symlink, a name too long, or not a path at all. */
+  /** The store path is unusable: its directory missing, a directory, a symlink, a name too long, or not a path at all. */
   INVALID_PATH: "INVALID_PATH",
   /** An option is missing, of the wrong type, or conflicts with another. */
   INVALID_OPTION: "INVALID_OPTION",
@@ -53,6 +63,14 @@ export const ErrorCodes = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/**
+ * Older codes that newer, finer ones were split from: `isTokenStoreError(error, old)` is
+ * true for the newer codes too, so a program that matched the old code keeps working.
+ */
+export const ErrorCodeAliases: Readonly<Partial<Record<ErrorCode, readonly ErrorCode[]>>> = {
+  LOCK_COMPROMISED: ["WRITE_CONFLICT"],
+};
 
 /**
  * What to do about an error, as data: the library and the command-line tool each say
@@ -79,7 +97,9 @@ export type ErrorAction =
 export interface TokenStoreErrorOptions {
   /** The OS-level error that caused this one. Must never carry secret data. */
   cause?: unknown;
-  /** The file the error is about (the store, its directory, a key file). */
+  /** Where the error is about, safe to print: a file path (the store, its directory, a key file), or a server URL without its password. */
+  location?: string;
+  /** @deprecated The same as `location`. */
   path?: string;
   /** What to do about it. */
   action?: ErrorAction;
@@ -96,7 +116,9 @@ export class TokenStoreError extends Error {
   readonly reason: string;
   /** What to do about it, when there is something to do. */
   readonly action: ErrorAction | undefined;
-  /** The file concerned, when there is one. */
+  /** Where the error is about (a file path, or a server URL without its password), when there is such a place. */
+  readonly location: string | undefined;
+  /** @deprecated The same as {@link location}. */
   readonly path: string | undefined;
 
   constructor(code: ErrorCode, reason: string, options: TokenStoreErrorOptions = {}) {
@@ -104,13 +126,18 @@ export class TokenStoreError extends Error {
     this.code = code;
     this.reason = reason;
     this.action = options.action;
-    this.path = options.path;
+    this.location = options.location ?? options.path;
+    this.path = this.location;
   }
 }
 
-/** True when `error` is a {@link TokenStoreError}, optionally with the given code. */
+/**
+ * True when `error` is a {@link TokenStoreError}, optionally with the given code or a code
+ * split from it ({@link ErrorCodeAliases}: `LOCK_COMPROMISED` also matches `WRITE_CONFLICT`).
+ */
 export function isTokenStoreError(error: unknown, code?: ErrorCode): error is TokenStoreError {
-  return error instanceof TokenStoreError && (code === undefined || error.code === code);
+  if (!(error instanceof TokenStoreError)) return false;
+  return code === undefined || error.code === code || (ErrorCodeAliases[code]?.includes(error.code) ?? false);
 }
 
 /** A short, secret-free description of a value's type for error messages. */

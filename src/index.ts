@@ -15,12 +15,33 @@ export type {
   ZohoOAuthToken,
   ZohoUserSignature,
 } from "./zoho/adapter.js";
-export { EncryptedFileStore } from "./store/file-store.js";
+export { EncryptedFileStore } from "./backend/file/file-store.js";
 export { EncryptedTokenStore } from "./store/store.js";
 export type { StoreStatus } from "./store/store.js";
-export type { EncryptedFileStoreOptions, EncryptedTokenStoreOptions } from "./store/options.js";
-export { MemoryBackend } from "./backend/memory/backend.js";
-export type { StorageBackend, ExclusiveSession, Stored, Version, HeadCheck, RefreshCoordinator, LeaseOutcome } from "./backend/types.js";
+export type { EncryptedTokenStoreOptions } from "./store/options.js";
+export type { EncryptedFileStoreOptions, FileBackendOptions } from "./backend/file/options.js";
+export { MemoryBackend, MemorySpace } from "./backend/memory/backend.js";
+export type { MemoryBackendOptions } from "./backend/memory/backend.js";
+export { DOCUMENT_RECORD, HEAD_RECORD, MISSING, UNCHANGED } from "./backend/types.js";
+export type {
+  StorageBackend,
+  ExclusiveSession,
+  Version,
+  RecordId,
+  StoredRecord,
+  SealedRecord,
+  Snapshot,
+  ReadResult,
+  ReadOptions,
+  Replacement,
+  HeadCheck,
+  Peek,
+  Check,
+  CheckStatus,
+  InspectOptions,
+  RefreshCoordinator,
+  LeaseOutcome,
+} from "./backend/types.js";
 export { KEY_ENV, rawKey, keyFile, passphrase, environmentKey } from "./crypto/key-sources.js";
 export type { KeyInput, KeySource, KeyMaterial, KeyOptions } from "./crypto/key-sources.js";
 export { keychain, createKeychainKey, KEYCHAIN_SERVICE, KEYCHAIN_ACCOUNT } from "./crypto/keychain.js";
@@ -29,5 +50,5 @@ export { generateKey } from "./crypto/keys.js";
 export type { TokenRecord, TokenInput, TokenField } from "./tokens/types.js";
 export { SECRET_FIELDS, TOKEN_FIELDS } from "./tokens/types.js";
 export { redact } from "./tokens/record.js";
-export { TokenStoreError, ErrorCodes, isTokenStoreError } from "./errors.js";
+export { TokenStoreError, ErrorCodes, ErrorCodeAliases, isTokenStoreError } from "./errors.js";
 export type { ErrorCode, ErrorAction } from "./errors.js";

@@ -181,11 +181,13 @@ describe("doctor", () => {
     const status = Object.fromEntries(report.checks.map((check: { check: string; status: string }) => [check.check, check.status]));
     expect(status).toEqual({
       directory: "problem",
+      "parent directories": "ok",
       "store file": "problem",
       "previous generation": "problem",
       "key file": "problem",
       lock: "problem",
       "temp files": "problem",
+      exports: "ok",
       leases: "ok",
       decrypts: "info",
     });

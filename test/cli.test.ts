@@ -198,11 +198,17 @@ describe("init", () => {
     const keyFile = join(dir, "k");
     await cli(["keygen", "--out", keyFile]);
     const file = join(dir, "sub", "tokens.enc");
+    // A directory that is not there is never created: it says how to create it.
+    const noDirectory = await cli(["init", "--file", file, "--key-file", keyFile]);
+    expect(noDirectory.code).toBe(1);
+    expect(noDirectory.stderr).toContain("error INVALID_PATH");
+    expect(noDirectory.stderr).toContain(`mkdir -m 700 '${join(dir, "sub")}'`);
+    expect(existsSync(join(dir, "sub"))).toBe(false);
+    mkdirSync(join(dir, "sub"), { mode: 0o700 });
     const result = await cli(["init", "--file", file, "--key-file", keyFile]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("created an empty store");
     expect(modeOf(file)).toBe(0o600);
-    expect(modeOf(join(dir, "sub"))).toBe(0o700);
     const list = await cli(["list", "--file", file, "--key-file", keyFile, "--json"]);
     expect(jsonResult(list.stdout).tokens).toEqual([]);
     const again = await cli(["init", "--file", file, "--key-file", keyFile]);

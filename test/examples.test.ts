@@ -86,6 +86,8 @@ describe("examples/", () => {
       const files: Record<string, string> = storeInCwd ? {} : { ZOHO_TOKEN_STORE_FILE: join(dir, "store", "crm.enc"), ZOHO_TOKEN_STORE_KEY_FILE: keyFile };
       const cwd = storeInCwd ? dir : join(dir, "elsewhere");
       mkdirSync(cwd, { recursive: true });
+      // The store's directory exists: opening a store never creates one.
+      if (!storeInCwd) mkdirSync(join(dir, "store"), { mode: 0o700 });
       const env = { ZOHO_USER: user, ZOHO_API_URL: server.apiUrl, ZOHO_ACCOUNTS_URL: server.url, ZOHO_FILE_UPLOAD_URL: server.apiUrl, ...files };
 
       const first = await runExample(

@@ -67,14 +67,19 @@ describe("files and permissions", () => {
     expect(await coordinator.claim("refresh:x", async () => false)).toBe("acquired");
   });
 
-  it("creates the file 0600 and missing directories 0700", async () => {
-    const dir = join(tempDir(), "a", "b");
+  it("creates the file 0600 on the first write in an existing directory, and never a missing directory", async () => {
+    const parent = tempDir();
+    const dir = join(parent, "a");
     const path = join(dir, "tokens.enc");
+    const missing = await EncryptedFileStore.open({ path, key: generateKey() }).catch((e: TokenStoreError) => e);
+    expect(missing).toMatchObject({ code: "INVALID_PATH", path: dir });
+    expect((missing as Error).message).toContain(`mkdir -m 700 '${dir}'`);
+    expect(readdirSync(parent)).toEqual([]);
+    mkdirSync(dir, { mode: 0o700 });
     const store = await EncryptedFileStore.open({ path, key: generateKey() });
     expect(existsSync(path)).toBe(false);
     await store.saveToken(sampleToken("a"));
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(statSync(dir).mode & 0o777).toBe(0o700);
     await store.saveToken(sampleToken("b"));
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(`${path}.prev`).mode & 0o777).toBe(0o600);

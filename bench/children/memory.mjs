@@ -1,5 +1,7 @@
 // The process of the memory case (cases/memory.mjs), forked with --expose-gc: opens the
 // large store after a baseline and reports process.memoryUsage() at each stage.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { accessToken, makeToken } from "../lib/data.mjs";
 import { loadStore } from "../subjects/store.mjs";
 
@@ -10,6 +12,7 @@ const settle = () => {
 };
 // The baseline is a process that has used the library (code compiled, cipher and
 // file system paths warmed) on a store of one token, so the growth is the data's.
+mkdirSync(dirname(job.warmPath), { recursive: true, mode: 0o700 });
 const warm = await EncryptedFileStore.open({ path: job.warmPath, key: job.key });
 await warm.saveToken(makeToken(0));
 await warm.findToken({ userName: makeToken(0).userName });

@@ -1,4 +1,6 @@
 // This store, loaded from the package's build (`npm run build`), as an application loads it.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { makeToken } from "../lib/data.mjs";
 import { DIST, DIST_INTERNAL } from "../lib/paths.mjs";
@@ -22,6 +24,8 @@ export async function loadInternal() {
 
 export async function openStore(path, key, extra = {}) {
   const { EncryptedFileStore } = await loadStore();
+  // As an application does: opening a store never creates its directory.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   return EncryptedFileStore.open({ path, key, ...extra });
 }
 

@@ -3,15 +3,13 @@
  * function `(argv, io) => Promise<exitCode>` that parses the arguments, prints help,
  * runs the body and maps any error through exit.ts, so tests call it without spawning.
  */
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { EncryptedFileStore, KEYCHAIN_ACCOUNT, TokenStoreError, type EncryptedFileStoreOptions } from "../index.js";
-import { StoreLayout } from "../maintenance.js";
 import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
 import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type ResolvedKey } from "./key.js";
-import { storeKeying, type Keying } from "./store-file.js";
+import { presence, storeKeying, type Keying } from "./store-file.js";
 import { nearest } from "./suggest.js";
 import { VERSION } from "./version.js";
 
@@ -273,8 +271,20 @@ const PASSPHRASE_TRIES = 3;
  * The key of the store at `path`, from --key-file (a path, or "-" for standard input),
  * the environment or a prompt; a prompt only when the store is one a passphrase can open.
  */
-export function resolveStoreKey(ctx: Context, path: string, { confirm = false, prompt = true, keying = storeKeying(path) } = {}): Promise<ResolvedKey> {
-  return storeKey(ctx.io, { keyFile: ctx.string("key-file"), keychain: ctx.string("keychain"), resolvePath: ctx.path, keying, path, confirm, prompt });
+export async function resolveStoreKey(
+  ctx: Context,
+  path: string,
+  { confirm = false, prompt = true, keying }: { confirm?: boolean; prompt?: boolean; keying?: Keying | undefined } = {},
+): Promise<ResolvedKey> {
+  return storeKey(ctx.io, {
+    keyFile: ctx.string("key-file"),
+    keychain: ctx.string("keychain"),
+    resolvePath: ctx.path,
+    keying: keying ?? (await storeKeying(path)),
+    path,
+    confirm,
+    prompt,
+  });
 }
 
 /** Says where a key came from, on stderr, in human mode: never the key itself. */
@@ -297,7 +307,7 @@ export interface OpenOptions {
  * again, PASSPHRASE_TRIES times in all; a key from anywhere else is tried once.
  */
 export async function openStore(ctx: Context, path: string, options: OpenOptions = {}): Promise<{ store: EncryptedFileStore; key: ResolvedKey }> {
-  const keying = storeKeying(path);
+  const keying = await storeKeying(path);
   for (let attempt = 1; ; attempt += 1) {
     const key = await resolveStoreKey(ctx, path, { confirm: options.create === true && keying === undefined, keying });
     if (attempt === 1) announceKey(ctx, "key", key);
@@ -335,7 +345,8 @@ export function explainWrongKey(error: TokenStoreError, key: Pick<ResolvedKey, "
  */
 export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
   const path = storePath(ctx);
-  if (!existsSync(path) && !existsSync(new StoreLayout(path).previous)) throw missing(path);
+  const found = await presence(path);
+  if (!found.stored && !found.previous) throw missing(path);
   return (await openStore(ctx, path)).store;
 }
 

@@ -18,7 +18,7 @@
  * In every layout `expiry_time` is the access token's expiry in ms since the epoch.
  */
 import { TOKEN_FIELDS, type TokenField, type TokenInput, type TokenRecord } from "../index.js";
-import { MAX_FIELD_LENGTH } from "../maintenance.js";
+import { MAX_FIELD_LENGTH } from "../tokens/input.js";
 import { CliError } from "./exit.js";
 
 /** Column order of the SDK file after `id`: the record fields, in the same order. */

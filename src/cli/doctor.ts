@@ -1,25 +1,26 @@
-import { existsSync } from "node:fs";
-import { EncryptedFileStore, TokenStoreError } from "../index.js";
-import { checkStore, DEFAULT_STALE_MS, type Check, type CheckStatus } from "../maintenance.js";
+import { EncryptedFileStore, TokenStoreError, type Check, type CheckStatus } from "../index.js";
+import { checkKeyFile, DEFAULT_STALE_MS } from "../backend/file/index.js";
 import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storePath } from "./command.js";
 import { adviceFor, describeError, usage } from "./exit.js";
 import { printable } from "./format.js";
 import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, STDIN, type ResolvedKey } from "./key.js";
-import { storeKeying } from "./store-file.js";
+import { checkTarget, presence, storeKeying } from "./store-file.js";
 
 /** A check as doctor reports it: the maintenance API's, plus the decryption check, in this tool's words. */
-type Reported = Omit<Check, "check" | "action"> & { check: Check["check"] | "decrypts" };
+type Reported = Omit<Check, "action">;
 
 export const doctor = defineCommand(
   {
     name: "doctor",
     summary: "check permissions, a stale lock, leftover temp files, the previous generation; --fix repairs",
     usage: "--file F [--key-file K | --keychain [NAME]] [--fix] [--stale-ms N] [--json]",
-    description: `Checks the store without needing its key: permissions of the file, its directory, the
-previous generation and the key file; a lock (F.lock) left by a writer that died or
-dated in the future; temp files left by an interrupted write (F.<pid>-<hex>.tmp,
-F.prev.new); whether the previous generation (F.prev) is kept; refresh leases. When a
-key is given (--key-file or the environment; doctor never prompts) it also decrypts and
+    description: `Checks the store without needing its key: permissions of the file, its directory, every
+directory above it (yours or root's, not writable by others unless sticky), the
+previous generation and the key file; a directory that is missing (moved away?); a lock
+(F.lock) left by a writer that died or dated in the future; temp files left by an
+interrupted write (F.<pid>-<hex>.tmp, F.prev.new); plaintext left by an interrupted
+export; whether the previous generation (F.prev) is kept; refresh leases. When a key is
+given (--key-file or the environment; doctor never prompts) it also decrypts and
 authenticates the file.
 
 --fix repairs what is safe to repair, with the rules the store applies when it opens:
@@ -27,8 +28,9 @@ it takes group and other access away from the files (chmod go-rwx) and group and
 write access away from the directory (chmod go-w, when it is yours and not sticky),
 clearing only those bits (setgid stays); removes a stale lock, or one dated in the
 future that no live writer refreshes (it watches it a few seconds first); and removes
-leftover temp files while holding the lock. It never touches tokens. Exit 1 while any
-problem remains.`,
+leftover temp files and an interrupted export's plaintext while holding the lock. It
+never changes a directory above the store's (it names the chmod) and never touches
+tokens. Exit 1 while any problem remains.`,
     common: ["file", "key-file", "json"],
     options: {
       fix: { type: "boolean", description: "repair what is safe to repair" },
@@ -48,7 +50,13 @@ problem remains.`,
     const keyAtHand = keyFileGiven !== undefined || ctx.string("keychain") !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
     const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
 
-    const checks: Reported[] = (await checkStore(path, { keyFile, staleMs, fix })).map(({ action, ...check }) => {
+    const found = await checkTarget(path, { staleMs, fix });
+    // The key file's check goes with the files' (after the previous generation's).
+    if (keyFile !== undefined) {
+      const previous = found.findIndex((check) => check.check === "previous generation");
+      found.splice(previous < 0 ? found.length : previous + 1, 0, checkKeyFile(keyFile, fix));
+    }
+    const checks: Reported[] = found.map(({ action, ...check }) => {
       if (check.check === "store file" && check.message.endsWith(" does not exist")) {
         return { ...check, message: `${check.message} (check --file or ${FILE_ENV}; '${BIN} init' creates a store)` };
       }
@@ -93,7 +101,7 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
   if (key === undefined) {
     return { check, status: "info", message: `not checked: no key given (--key-file, --keychain, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
   }
-  if (!existsSync(path)) return { check, status: "info", message: "not checked: no store file" };
+  if (!(await presence(path)).stored) return { check, status: "info", message: "not checked: no store file" };
   try {
     const store = await EncryptedFileStore.open({ path, ...key.option });
     const status = await store.verify();
@@ -106,7 +114,7 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
     if (error instanceof TokenStoreError && error.code === "INSECURE_PERMISSIONS") {
       return { check, status: "info", message: "not checked: the store refuses files other users can access (see above)" };
     }
-    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, storeKeying(path)) : error);
+    const report = describeError(error instanceof TokenStoreError && error.code === "WRONG_KEY" ? explainWrongKey(error, key, await storeKeying(path)) : error);
     return { check, status: "problem", message: `${report.code}: ${report.message}` };
   }
 }

@@ -58,7 +58,7 @@ export function usage(message: string): CliError {
 const ADVICE: Record<ErrorAction, string> = {
   recover: "'zoho-encrypted-filestore recover' restores the previous generation",
   "use-store-key": "check --key-file, ZOHO_TOKEN_STORE_KEY or the passphrase",
-  "restrict-permissions": "'zoho-encrypted-filestore doctor --fix' repairs the permissions",
+  "restrict-permissions": "'zoho-encrypted-filestore doctor' lists every permission problem; --fix repairs those of the store's own files",
   "clear-stale-lock": "'zoho-encrypted-filestore doctor' shows the lock; --fix removes it once no live writer keeps it",
   retry: "try again",
   upgrade: "upgrade zoho-encrypted-filestore",
@@ -81,8 +81,10 @@ export interface ErrorReport {
 export function describeError(error: unknown): ErrorReport {
   if (error instanceof CliError) return { code: error.code, message: oneLine(error.message), exitCode: error.exitCode };
   if (error instanceof TokenStoreError) {
+    // A permission refusal keeps the library's advice too: it names the exact chmod,
+    // which for a directory above the store's is the only repair (doctor --fix leaves those alone).
     const message = error.action
-      ? `${error.reason}; ${adviceFor(error.action)}`
+      ? `${error.action === "restrict-permissions" ? error.message : error.reason}; ${adviceFor(error.action)}`
       : error.code === "INVALID_OPTION"
         ? `${error.message} (see --help)`
         : error.message;

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { storeFileAt, writePrivateFile } from "../maintenance.js";
+import { storeFileAt, writeExport } from "../backend/file/index.js";
 import { defineCommand, openExisting, storePath } from "./command.js";
 import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
@@ -15,8 +15,11 @@ export const exportCommand = defineCommand(
     description: `Writes every record, secrets included, in plaintext: csv is the Zoho SDK FileStore
 layout (10 columns; the SDKs' FileStore and 'import' read it), json is
 {"format":"zoho-encrypted-filestore-export","version":1,"tokens":[...]}.
-The file is created with mode 600. Refuses to write to stdout (--out -) or over an
-existing file unless --force is given. Delete the file once the tokens are moved.`,
+The file is created with mode 600, whole or not at all, while holding the store's lock;
+an export killed half-way leaves no plaintext unaccounted for: the next export removes
+its temp file (and says so), and 'doctor' reports it ('doctor --fix' removes it).
+Refuses to write to stdout (--out -) or over an existing file unless --force is given.
+Delete the file once the tokens are moved.`,
     common: ["file", "key-file", "json"],
     options: {
       out: { type: "string", short: "o", value: "PATH", description: "the plaintext file to write ('-' for stdout, with --force)" },
@@ -54,7 +57,9 @@ existing file unless --force is given. Delete the file once the tokens are moved
       ctx.io.stdout.write(content);
       return;
     }
-    if (!writePrivateFile(out, content, { replace: force })) {
+    const { written, removed } = await writeExport(store.path, out, content, { replace: force });
+    for (const leftover of removed) ctx.warn(`removed ${printable(leftover)}: every token in plaintext, left by an export that was interrupted`);
+    if (!written) {
       throw new CliError("EXISTS", `${printable(out)} already exists; nothing was written. Choose a new file, or add --force to replace it`);
     }
     ctx.warn(`${printable(out)} holds ${count} in plaintext (mode 600): anyone who can read it can use them. Delete it once moved: ${removalCommand(out)}`);

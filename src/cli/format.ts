@@ -1,6 +1,6 @@
 /** Formatting shared by the commands: expiry times, token presence, tables, terminal-safe text. */
 import { SECRET_FIELDS, TOKEN_FIELDS, type TokenRecord } from "../index.js";
-import { duration } from "../maintenance.js";
+import { duration } from "../backend/file/index.js";
 import type { Style } from "./io.js";
 
 export interface Expiry {

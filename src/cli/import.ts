@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
 import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../index.js";
-import { readBounded } from "../maintenance.js";
+import { readBounded } from "../fs/private-files.js";
 import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
 import { printable, quote } from "./format.js";
+import { presence } from "./store-file.js";
 
 type Action = "added" | "updated" | "unchanged";
 
@@ -54,15 +54,15 @@ reported by its line number (never its values), and then nothing is written unle
       ctx.warn(`skipping ${csv.bad.length} row${csv.bad.length === 1 ? "" : "s"} that cannot be read`);
     }
 
-    const { store } = await openStore(ctx, path, { create: !existsSync(path) });
+    const { store } = await openStore(ctx, path, { create: !(await presence(path)).stored });
     const before = new Map((await store.getTokens()).map((record) => [record.id, record]));
     const generationBefore = (await store.verify()).generation;
     // When every row is already in the store as it is, nothing is written (a second run
     // of the same import leaves the file and its previous generation alone).
     const matches = await Promise.all(csv.rows.map((row) => store.findToken(row.token)));
     const allPresent = matches.every((match, index) => match !== null && holds(match, csv.rows[index]!.token));
-    // Issued together, the saves share one lock and one write of the file.
-    const saved = allPresent ? (matches as TokenRecord[]) : await Promise.all(csv.rows.map((row) => store.saveToken(row.token)));
+    // One change: one lock and one write of the file, every row or none.
+    const saved = allPresent ? (matches as TokenRecord[]) : await store.saveTokens(csv.rows.map((row) => row.token));
     const generation = (await store.verify()).generation;
 
     const firstLine = new Map<string, number>();

@@ -1,23 +1,25 @@
-import { existsSync } from "node:fs";
 import { BIN, defineCommand, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { printable, quote } from "./format.js";
+import { presence } from "./store-file.js";
 
 export const init = defineCommand(
   {
     name: "init",
     summary: "create an empty store",
     usage: "--file F [--key-file K] [--json]",
-    description: `Creates an empty store file (mode 600; its directory is created 700 when missing),
-sealed with the key. Refuses when the file already exists.`,
+    description: `Creates an empty store file (mode 600), sealed with the key, in a directory that
+exists (nothing creates a missing one: mkdir -m 700 DIR first). Refuses when the file
+already exists.`,
     common: ["file", "key-file", "json"],
   },
   async (ctx) => {
     const path = storePath(ctx);
-    if (existsSync(path)) throw new CliError("EXISTS", `${path} already exists; nothing was changed. Use another --file, or '${BIN} verify' to check it`);
-    const { store, key } = await openStore(ctx, path, { create: true, authenticate: false });
-    // Re-sealing the (empty) document under the same key writes the first generation.
-    await store.rekey(key.option);
+    if ((await presence(path)).stored)
+      throw new CliError("EXISTS", `${path} already exists; nothing was changed. Use another --file, or '${BIN} verify' to check it`);
+    const { store } = await openStore(ctx, path, { create: true, authenticate: false });
+    // The explicit create step: the location, then the first generation of an empty store.
+    await store.create();
     const status = await store.verify();
     if (ctx.json) ctx.emit({ path, generation: status.generation, keySource: status.keySource });
     else {

@@ -1,5 +1,5 @@
 import { createKeychainKey, generateKey, KEYCHAIN_ACCOUNT, KEYCHAIN_SERVICE, TokenStoreError } from "../index.js";
-import { writePrivateFile } from "../maintenance.js";
+import { writePrivateFile } from "../fs/private-files.js";
 import { BIN, defineCommand } from "./command.js";
 import { CliError, usage } from "./exit.js";
 import { printable, quote } from "./format.js";

@@ -1,6 +1,6 @@
 import { defineCommand, openExisting } from "./command.js";
 import { describeExpiry, describePresent, expiryOf, presentSecrets, printable, table } from "./format.js";
-import { shortenClientId } from "../maintenance.js";
+import { shortenClientId } from "../tokens/record.js";
 
 export const list = defineCommand(
   {

@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
 import { TokenStoreError } from "../index.js";
-import { StoreLayout } from "../maintenance.js";
+import { StoreLayout } from "../backend/file/index.js";
 import { defineCommand, openStore, storePath } from "./command.js";
 import { CliError } from "./exit.js";
 import { printable } from "./format.js";
 import { PREVIOUS_KEY_ENV } from "./key.js";
+import { presence } from "./store-file.js";
 
 export const recover = defineCommand(
   {
@@ -29,7 +29,7 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
   async (ctx) => {
     const path = storePath(ctx);
     const prev = new StoreLayout(path).previous;
-    if (!existsSync(prev)) {
+    if (!(await presence(path)).previous) {
       throw new TokenStoreError("FILE_MISSING", `there is no previous generation to recover (${prev} does not exist); nothing was changed`, { path });
     }
     const previousKeyFile = ctx.string("previous-key-file");

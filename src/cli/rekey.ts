@@ -1,10 +1,10 @@
 import { KEYCHAIN_ACCOUNT } from "../index.js";
-import { StoreLayout } from "../maintenance.js";
-import { existsSync } from "node:fs";
+import { StoreLayout } from "../backend/file/index.js";
 import { announceKey, defineCommand, openExisting } from "./command.js";
 import { usage } from "./exit.js";
 import { printable } from "./format.js";
 import { newStoreKey, STDIN } from "./key.js";
+import { presence } from "./store-file.js";
 
 export const rekey = defineCommand(
   {
@@ -47,7 +47,7 @@ leaked.`,
     await store.rekey(newKey.option);
     const status = await store.verify();
     const prev = new StoreLayout(store.path).previous;
-    const prevKept = existsSync(prev);
+    const prevKept = (await presence(store.path)).previous;
     if (ctx.json) {
       ctx.emit({
         path: store.path,

@@ -1,9 +1,8 @@
-import { existsSync } from "node:fs";
 import { TokenStoreError } from "../index.js";
-import { StoreLayout } from "../maintenance.js";
 import { defineCommand, missing, openStore, storePath } from "./command.js";
 import { describeError } from "./exit.js";
 import { printable } from "./format.js";
+import { presence } from "./store-file.js";
 
 /** What `verify` reports, by the store's error code. */
 const STATUS: Record<string, string> = {
@@ -36,13 +35,13 @@ also on failure, and "error" the code and message).`,
   },
   async (ctx) => {
     const path = storePath(ctx);
-    const prev = new StoreLayout(path).previous;
+    const found = await presence(path);
     try {
-      if (!existsSync(path) && !existsSync(prev)) throw missing(path);
+      if (!found.stored && !found.previous) throw missing(path);
       const { store, key } = await openStore(ctx, path);
       const status = await store.verify();
       if (!status.exists) throw missing(path);
-      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), keyFrom: key.source, previousGeneration: existsSync(prev) });
+      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), keyFrom: key.source, previousGeneration: (await presence(path)).previous });
       else {
         ctx.print(
           `${ctx.out.green("ok")}: ${printable(path)} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
@@ -56,7 +55,7 @@ also on failure, and "error" the code and message).`,
       const report = describeError(error);
       const message = LABEL[status] ? `${LABEL[status]}: ${report.message}` : report.message;
       // What verify found is its result, also when it is a failure.
-      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, keyFrom: null, previousGeneration: existsSync(prev) });
+      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, keyFrom: null, previousGeneration: (await presence(path)).previous });
       return ctx.fail({ code: report.code, message });
     }
   },

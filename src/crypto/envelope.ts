@@ -44,7 +44,7 @@ const FORMAT_VERSION = 1;
 export const HEADER_BYTES = 96;
 export const TAG_BYTES = 16;
 /** Largest document sealed: 64 MiB of JSON, some 150,000 tokens. */
-const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
+export const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 /** Largest store file: the header, the largest document and the tag. */
 export const MAX_FILE_BYTES = HEADER_BYTES + MAX_DOCUMENT_BYTES + TAG_BYTES;
 const CHECK_BYTES = 8;

@@ -26,8 +26,8 @@ import { errnoOf, ioError, TokenStoreError } from "../errors.js";
 /** What to write: text (UTF-8), bytes, or several byte buffers one after the other. */
 export type Content = string | Uint8Array | readonly Uint8Array[];
 
-/** The temp file name of a write to `target`: `<target>.<pid>-<12 hex digits>.tmp`. */
-function tempNameFor(target: string): string {
+/** A fresh temp file name for a write to `target`: `<target>.<pid>-<12 hex digits>.tmp`. */
+export function tempNameFor(target: string): string {
   return `${target}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
 }
 
@@ -43,6 +43,11 @@ interface WriteOptions {
   reportAs?: string;
   /** What an error says was left unchanged. */
   unchanged?: string;
+  /**
+   * The temp file's name (from tempNameFor), for a caller that records it before the
+   * file exists; created exclusively all the same. Default: a fresh one.
+   */
+  temp?: string;
 }
 
 /**
@@ -56,11 +61,11 @@ export function writeTempFile(target: string, content: Content, options: WriteOp
   let temp = "";
   let fd: number | undefined;
   for (let attempt = 0; fd === undefined; attempt++) {
-    temp = tempNameFor(target);
+    temp = options.temp ?? tempNameFor(target);
     try {
       fd = fs.openSync(temp, flags, 0o600);
     } catch (error) {
-      if (errnoOf(error) === "EEXIST" && attempt < 5) continue;
+      if (errnoOf(error) === "EEXIST" && attempt < 5 && options.temp === undefined) continue;
       throw ioError(reportAs, "create temp file", error, unchanged);
     }
   }
@@ -101,7 +106,12 @@ export function writeTempFile(target: string, content: Content, options: WriteOp
 export function writePrivateFile(path: string, content: Content, options: WriteOptions & { replace: boolean }): boolean {
   const { replace, durable = true } = options;
   const unchanged = options.unchanged ?? "nothing was written";
-  const temp = writeTempFile(path, content, { durable, reportAs: options.reportAs ?? path, unchanged });
+  const temp = writeTempFile(path, content, {
+    durable,
+    reportAs: options.reportAs ?? path,
+    unchanged,
+    ...(options.temp === undefined ? {} : { temp: options.temp }),
+  });
   try {
     if (replace) {
       fs.renameSync(temp, path);

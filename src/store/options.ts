@@ -1,12 +1,10 @@
 /**
- * The options of a store, checked once, with messages that name the option and its
+ * The options of a store over any backend, checked once, with messages that name the option and its
  * type and never repeat a value that could be a secret.
  */
-import { resolve } from "node:path";
 import { describeType, TokenStoreError } from "../errors.js";
 import { currentKeySource, toKeySource, type KeyInput, type KeyOptions, type KeySource } from "../crypto/key-sources.js";
 import { DEFAULT_SCRYPT } from "../crypto/keys.js";
-import type { LockSettings } from "../backend/file/lock.js";
 
 /** Options of a store over any backend: its keys and how it writes. */
 export interface EncryptedTokenStoreOptions extends KeyOptions {
@@ -22,32 +20,14 @@ export interface EncryptedTokenStoreOptions extends KeyOptions {
   keepPrevious?: boolean;
 }
 
-/** Options of {@link EncryptedFileStore.open}. */
-export interface EncryptedFileStoreOptions extends EncryptedTokenStoreOptions {
-  /** Path of the store file. Created 0600 (and a missing directory 0700) on first write. */
-  path: string;
-  /** A lock not refreshed for this long is taken over (its holder died). Default 10000 ms; at least 2000. */
-  lockStaleMs?: number;
-  /** Longest wait for the lock before LOCK_TIMEOUT. Default lockStaleMs + 5000 ms. */
-  lockWaitMs?: number;
-}
-
-/** Longest accepted store path (Linux's PATH_MAX). */
-const MAX_PATH_LENGTH = 4096;
-
-const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keychain", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
-const FILE_OPTIONS = ["path", ...STORE_OPTIONS, "lockStaleMs", "lockWaitMs"] as const;
+/** The names of the options every store has; a backend's options come beside them. */
+export const STORE_OPTIONS = ["key", "keyFile", "passphrase", "keychain", "keySource", "previousKeys", "scryptCost", "keepPrevious"] as const;
 
 export interface StoreSettings {
   key: KeySource;
   previousKeys: KeySource[];
   scryptCost: number;
   keepPrevious: boolean;
-}
-
-export interface FileStoreSettings extends StoreSettings {
-  path: string;
-  lock: LockSettings;
 }
 
 /** Checks the options of a store over any backend. */
@@ -75,23 +55,8 @@ export function parseStoreOptions(options: EncryptedTokenStoreOptions, known: re
   };
 }
 
-/** Checks the options of a file store. */
-export function parseFileStoreOptions(options: EncryptedFileStoreOptions): FileStoreSettings {
-  const store = parseStoreOptions(options, FILE_OPTIONS);
-  const { path } = options;
-  if (typeof path !== "string" || path.trim().length === 0 || path.includes("\0")) {
-    throw new TokenStoreError("INVALID_OPTION", `path must be a non-empty file path string, got ${describeType(path)}`);
-  }
-  if (path.length > MAX_PATH_LENGTH) {
-    // Longer than any OS accepts; refused here so that no message repeats it.
-    throw new TokenStoreError("INVALID_OPTION", `path is longer than ${MAX_PATH_LENGTH} characters`);
-  }
-  const staleMs = integerOption("lockStaleMs", options.lockStaleMs, 10_000, 2_000, 600_000);
-  const waitMs = integerOption("lockWaitMs", options.lockWaitMs, staleMs + 5_000, 0, 3_600_000);
-  return { ...store, path: resolve(path), lock: { staleMs, waitMs } };
-}
-
-function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
+/** An integer option within bounds, or its default. */
+export function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new TokenStoreError(

@@ -6,22 +6,32 @@
  * state between files.
  *
  * Reads take no lock: they revalidate the decrypted document held in memory against the
- * backend's version (for a file, one `stat`), and read and decrypt again only when
- * another writer replaced it.
+ * backend's version and read what changed in the same call (for a file, one `stat`, and a
+ * read only when another writer replaced it), and decrypt again only then.
  *
  * Changes are queued in process, then applied in one batch, inside the backend's
  * exclusive section, to the latest document, and land through one compare-and-set
  * replacement of the sealed bytes. When the backend reports that exclusivity was lost
- * before anything was written (LOCK_COMPROMISED), the whole batch is tried again from a
- * fresh read, a few times, so a lost race costs time, never a change.
+ * or the stored version changed before anything was written (LOCK_COMPROMISED,
+ * WRITE_CONFLICT), the whole batch is tried again from a fresh read, a few times, so a
+ * lost race costs time, never a change. What a change commits becomes this process's
+ * cached document only once the backend's exclusive section has ended (committed).
  */
 import { inspect } from "node:util";
-import { TokenStoreError, isTokenStoreError } from "../errors.js";
-import { HEADER_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
+import { describeType, TokenStoreError, isTokenStoreError } from "../errors.js";
+import { HEADER_BYTES, MAX_DOCUMENT_BYTES, readHeader, sealParts, unseal, type Header } from "../crypto/envelope.js";
 import { KeyRing, leaseSecret, readRetired, retiredEntry, withoutRetired, withRetired, type LoadedKey, type RetiredKey } from "../crypto/keyring.js";
 import { sameKeyId, type MasterKey } from "../crypto/keys.js";
 import type { KeyInput } from "../crypto/key-sources.js";
-import type { ExclusiveSession, HeadCheck, RefreshCoordinator, StorageBackend, Stored, Version } from "../backend/types.js";
+import {
+  DOCUMENT_RECORD,
+  type ExclusiveSession,
+  type HeadCheck,
+  type RefreshCoordinator,
+  type Snapshot,
+  type StorageBackend,
+  type Version,
+} from "../backend/types.js";
 import { TokenDocument } from "../tokens/document.js";
 import { normalizeId, normalizeInput } from "../tokens/input.js";
 import { exposeRecord } from "../tokens/record.js";
@@ -30,7 +40,9 @@ import { parseStoreOptions, type EncryptedTokenStoreOptions, type StoreSettings 
 
 /** What `verify()` found. */
 export interface StoreStatus {
-  /** Where the store lives (the file path). */
+  /** Where the store lives, safe to print: the file path, or a server URL without its password. */
+  location: string;
+  /** @deprecated The same as `location`. */
   path: string;
   /** False when nothing is stored yet. */
   exists: boolean;
@@ -40,6 +52,24 @@ export interface StoreStatus {
   keySource: "raw" | "passphrase" | null;
   /** False when the file is sealed with another key than the current one (see previousKeys). */
   currentKey: boolean;
+}
+
+/** The sealed document as read, and its version. */
+interface Stored {
+  bytes: Uint8Array;
+  version: Version;
+}
+
+/** What a change wrote, made the cached document once its exclusive section has ended. */
+interface Commit {
+  loaded: Omit<Loaded, "doc">;
+  committed: () => TokenDocument;
+}
+
+/** One exclusive section: the backend's session, and what was written in it. */
+interface Section {
+  session: ExclusiveSession;
+  commit: Commit | undefined;
 }
 
 interface Loaded {
@@ -77,6 +107,13 @@ export class EncryptedTokenStore {
   #highestGeneration = 0;
   #pending: PendingChange[] = [];
   #draining = false;
+  #closing: Promise<void> | undefined;
+  /** The drain of queued changes under way, if any. */
+  #drainRun: Promise<void> | undefined;
+  /** The check of stored bytes before they are read whole, made once (reads run it often). */
+  #check: HeadCheck | undefined;
+  /** Exclusive sections under way, settled. */
+  readonly #inflight = new Set<Promise<void>>();
 
   protected constructor(backend: StorageBackend, keys: KeyRing, keepPrevious: boolean) {
     this.#backend = backend;
@@ -109,11 +146,18 @@ export class EncryptedTokenStore {
     keys: { current: LoadedKey; older: LoadedKey[] },
     settings: StoreSettings,
   ): Promise<S> {
+    if (backend.granularity !== "document") {
+      throw new TokenStoreError(
+        "INVALID_OPTION",
+        `this version of the store seals one document; a backend of granularity ${JSON.stringify(backend.granularity)} is not supported`,
+      );
+    }
     // Read once: the header tells the passphrase's salt, then the same bytes are opened.
     let stored: Stored | undefined;
     let header: Header | undefined;
     try {
-      stored = await backend.read(headCheck(backend.location));
+      const result = await backend.read({ check: headCheck(backend.location) });
+      stored = result.kind === "snapshot" ? documentOf(result, backend.location) : undefined;
       header = stored && readHeader(stored.bytes, backend.location);
     } catch (error) {
       if (!isTokenStoreError(error, "DAMAGED_FILE")) throw error;
@@ -162,6 +206,19 @@ export class EncryptedTokenStore {
     return this.#change((doc) => ({ value: exposeRecord(doc.save(input)), changed: true }));
   }
 
+  /**
+   * Saves several tokens as one change: all of them are stored, one after the other by the
+   * rules of saveToken, or none is. Resolves to the stored records, in the same order.
+   * @throws INVALID_TOKEN for a malformed token, or a new one with no token in it;
+   *   LIMIT_EXCEEDED when they do not fit in the store together. Nothing is stored then.
+   */
+  async saveTokens(tokens: readonly TokenInput[]): Promise<TokenRecord[]> {
+    if (!Array.isArray(tokens)) throw new TokenStoreError("INVALID_TOKEN", `tokens must be an array, got ${describeType(tokens)}`);
+    const inputs = Array.from(tokens, (token, index) => normalizeInput(token, `tokens[${index}]`));
+    if (inputs.length === 0) return [];
+    return this.#change((doc) => ({ value: inputs.map((input) => exposeRecord(doc.save(input))), changed: true }));
+  }
+
   /** Deletes the record with this id. Resolves to false (and writes nothing) when there is none. */
   async deleteToken(id: string): Promise<boolean> {
     const key = normalizeId(id)!;
@@ -181,21 +238,43 @@ export class EncryptedTokenStore {
   }
 
   /**
+   * Provisions the store, idempotently: the backend's create step (a private directory;
+   * a server's schema and its version), then, when nothing is stored yet, the first
+   * generation of an empty store sealed with the current key. Resolves `created: false`
+   * and writes nothing when the store exists. Every sealed header carries the format
+   * version, which `open` checks (UNSUPPORTED_VERSION). Throws FILE_MISSING, writing
+   * nothing, when the stored document is gone but its previous generation is kept.
+   */
+  async create(): Promise<{ created: boolean }> {
+    this.#assertOpen();
+    await this.#backend.create();
+    let created = false;
+    await this.#exclusive(async (base, section) => {
+      created = false;
+      if (base.version !== undefined) return;
+      await this.#commit(section, base, base.doc.serialize(), this.#keys.currentKey, false, () => base.doc);
+      created = true;
+    });
+    return { created };
+  }
+
+  /**
    * Re-seals the store under `newKey` (default: this store's current key), atomically,
    * in the exclusive section. The key it leaves is retired: no process seals with it
    * again unless a rekey returns to it. This store keeps the old key for reading; other
    * processes need the new key (or it in their previousKeys) from now on.
    */
   async rekey(newKey?: KeyInput): Promise<void> {
+    this.#assertOpen();
     const next = newKey === undefined ? undefined : await this.#keys.masterFor(newKey);
     const master = next?.master ?? this.#keys.currentKey;
     // Known before the write: should finishing it fail after the new file is in place, this
     // process still opens its own store.
     this.#keys.know(master);
-    await this.#exclusive(async (base, session) => {
+    await this.#exclusive(async (base, section) => {
       const left = base.key && !sameKeyId(base.key.keyId, master.keyId) ? withRetired(base.doc.meta, retiredEntry(base.key)) : base.doc.meta;
       const meta = withoutRetired(left, master.keyId);
-      await this.#commit(session, base, base.doc.serialize(meta), master, this.#keepPrevious, () => {
+      await this.#commit(section, base, base.doc.serialize(meta, MAX_DOCUMENT_BYTES), master, this.#keepPrevious, () => {
         base.doc.meta = meta;
         return base.doc;
       });
@@ -210,16 +289,19 @@ export class EncryptedTokenStore {
    * @returns the generation that was restored and how many tokens it holds.
    */
   async recover(): Promise<{ restoredGeneration: number; generation: number; tokens: number }> {
+    this.#assertOpen();
     const location = this.#backend.location;
     let result!: { restoredGeneration: number; generation: number; tokens: number };
     await this.#exclusive(
-      async (base, session) => {
+      async (base, section) => {
         // Read in the exclusive section: a write in between makes the previous generation
         // another one, and restoring the one read before would drop that write unseen.
-        const stored = await this.#backend.readPrevious(headCheck(location));
-        const previous = stored && (await this.#open(`${location} (previous generation)`, stored, { checkRollback: false, mayDerive: false }));
+        const snapshot = await this.#backend.readPrevious(headCheck(location));
+        const where = `${location} (previous generation)`;
+        const stored = snapshot && documentOf(snapshot, where);
+        const previous = stored && (await this.#open(where, stored, { checkRollback: false, mayDerive: false }));
         if (!previous) {
-          throw new TokenStoreError("FILE_MISSING", `there is no previous generation of ${location} to recover`, { path: location });
+          throw new TokenStoreError("FILE_MISSING", `there is no previous generation of ${location} to recover`, { location });
         }
         // Numbered above every authenticated generation, and above the damaged file's
         // claimed one only as far as it can be the successor of the previous generation:
@@ -234,7 +316,7 @@ export class EncryptedTokenStore {
           if (left && !sameKeyId(left.keyId, master.keyId)) meta = withRetired(meta, retiredEntry(left));
         }
         // The current bytes are not kept as the previous generation: they are what is being recovered from.
-        await this.#commit(session, { ...base, generation: floor }, previous.doc.serialize(meta), master, false, () => {
+        await this.#commit(section, { ...base, generation: floor }, previous.doc.serialize(meta, MAX_DOCUMENT_BYTES), master, false, () => {
           previous.doc.meta = meta;
           return previous.doc;
         });
@@ -269,6 +351,7 @@ export class EncryptedTokenStore {
     const cache = this.#cache;
     const header = cache?.header;
     return {
+      location: this.#backend.location,
       path: this.#backend.location,
       exists: header !== undefined,
       generation: cache?.generation ?? 0,
@@ -290,31 +373,55 @@ export class EncryptedTokenStore {
       this.#backend.refreshCoordinator?.({ leaseMs: options.leaseMs, nameKey }) ?? {
         leaseMs: options.leaseMs,
         claim: async (_key, satisfied) => ((await satisfied()) ? "satisfied" : "acquired"),
-        release: () => undefined,
+        release: async () => undefined,
       }
     );
   }
 
-  toJSON(): { path: string } {
-    return { path: this.#backend.location };
+  /**
+   * Waits for the changes already queued, then closes the backend (ending what it opened,
+   * such as a connection pool it created). Idempotent; every later operation rejects
+   * with CLOSED.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      while (this.#drainRun || this.#inflight.size > 0) await (this.#drainRun ?? Promise.all(this.#inflight));
+      this.#cache = undefined;
+      await this.#backend.close();
+    })();
+    return this.#closing;
+  }
+
+  /** `await using store = await EncryptedFileStore.open(...)` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  toJSON(): { location: string; path: string } {
+    return { location: this.#backend.location, path: this.#backend.location };
   }
 
   [inspect.custom](): string {
-    return `${this.constructor.name} { path: ${inspect(this.#backend.location)} }`;
+    return `${this.constructor.name} { location: ${inspect(this.#backend.location)} }`;
   }
 
   // ---- reading -------------------------------------------------------------
 
-  /** The current document: the cached one if the stored bytes are unchanged, else read again. */
+  /** The current document: the cached one if the stored bytes are unchanged, else read again (one backend call). */
   async #read(): Promise<TokenDocument> {
+    this.#assertOpen();
     const cache = this.#cache;
-    if (cache && cache.version !== undefined) {
-      const current = this.#backend.isCurrent(cache.version);
-      if (typeof current === "boolean" ? current : await current) return cache.doc;
-    }
-    const stored = await this.#backend.read(headCheck(this.#backend.location));
-    if (!stored) return (await this.#whenMissing()).doc;
-    return (await this.#open(this.#backend.location, stored, { checkRollback: true, mayDerive: true })).doc;
+    const location = this.#backend.location;
+    const pending = this.#backend.read({ since: cache?.version, check: (this.#check ??= headCheck(location)) });
+    // A backend that answers at once (a file: one stat) costs no extra turn of the event loop.
+    const result = pending instanceof Promise ? await pending : pending;
+    if (result.kind === "unchanged" && cache) return cache.doc;
+    if (result.kind !== "snapshot") return (await this.#whenMissing()).doc;
+    return (await this.#open(location, documentOf(result, location), { checkRollback: true, mayDerive: true })).doc;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new TokenStoreError("CLOSED", `the store ${this.#backend.location} was closed`, { location: this.#backend.location });
   }
 
   /** The document of a store with nothing stored: empty, unless it existed before. */
@@ -325,7 +432,7 @@ export class EncryptedTokenStore {
       throw new TokenStoreError(
         "FILE_MISSING",
         `${location} is missing, but the store existed (${hasPrevious ? "its previous generation is kept" : `generation ${this.#highestGeneration} was seen`})`,
-        { path: location, action: "recover", advice: "recover() restores the previous generation; or remove the previous generation to start an empty store" },
+        { location, action: "recover", advice: "recover() restores the previous generation; or remove the previous generation to start an empty store" },
       );
     }
     return { doc: TokenDocument.empty(), version: undefined, generation: 0, header: undefined, key: undefined };
@@ -342,7 +449,7 @@ export class EncryptedTokenStore {
       throw new TokenStoreError(
         "ROLLBACK_DETECTED",
         `${where} holds generation ${header.generation}, older than generation ${this.#highestGeneration} which this process has already read: an older copy was put in its place. Nothing was changed`,
-        { path: where, action: "recover", advice: "recover() or restore the newer file" },
+        { location: where, action: "recover", advice: "recover() or restore the newer file" },
       );
     }
     let master = this.#keys.find(header);
@@ -361,10 +468,11 @@ export class EncryptedTokenStore {
   /** The latest document, in the exclusive section: one read at most, and no key derivation. */
   async #loadLocked(session: ExclusiveSession): Promise<Loaded> {
     const cache = this.#cache;
-    if (cache && cache.version !== undefined && (await session.isCurrent(cache.version))) return cache;
-    const stored = await session.read(headCheck(this.#backend.location));
-    if (!stored) return this.#whenMissing();
-    return this.#open(this.#backend.location, stored, { checkRollback: true, mayDerive: false });
+    const location = this.#backend.location;
+    const result = await session.read({ since: cache?.version, check: (this.#check ??= headCheck(location)) });
+    if (result.kind === "unchanged" && cache) return cache;
+    if (result.kind !== "snapshot") return this.#whenMissing();
+    return this.#open(location, documentOf(result, location), { checkRollback: true, mayDerive: false });
   }
 
   #remember(loaded: Loaded): void {
@@ -376,11 +484,15 @@ export class EncryptedTokenStore {
 
   /** Queues a change; queued changes share one exclusive section and one write. */
   #change<T>(apply: (doc: TokenDocument) => { value: T; changed: boolean }): Promise<T> {
+    this.#assertOpen();
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ apply, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#draining) {
         this.#draining = true;
-        void this.#drain();
+        const run: Promise<void> = this.#drain().finally(() => {
+          if (this.#drainRun === run) this.#drainRun = undefined;
+        });
+        this.#drainRun = run;
       }
     });
   }
@@ -393,7 +505,7 @@ export class EncryptedTokenStore {
         const batch = this.#pending.splice(0);
         let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
         try {
-          outcomes = await this.#exclusive((base, session) => this.#applyBatch(batch, base, session));
+          outcomes = await this.#exclusive((base, section) => this.#applyBatch(batch, base, section));
         } catch (error) {
           outcomes = batch.map(() => ({ ok: false as const, error }));
         }
@@ -413,8 +525,13 @@ export class EncryptedTokenStore {
    * change changed it. The changes are made in place, serialized and undone before
    * anything awaits (no reader in the process sees a change that is not stored), then
    * made again once the bytes are replaced.
+   *
+   * Each change stands on its own: one that throws is undone and fails alone; and when
+   * the changes together would make the document larger than a store file holds, they
+   * are made again one at a time, in order, and only those that would not fit fail
+   * (LIMIT_EXCEEDED), so a change that fits is never refused for another caller's.
    */
-  async #applyBatch(batch: readonly PendingChange[], base: Loaded, session: ExclusiveSession) {
+  async #applyBatch(batch: readonly PendingChange[], base: Loaded, section: Section) {
     const doc = base.doc;
     // A file sealed with another key moves to the current key, unless a rotation retired it.
     const retired = readRetired(doc.meta);
@@ -423,21 +540,22 @@ export class EncryptedTokenStore {
     const meta = base.key && master !== base.key ? withRetired(doc.meta, retiredEntry(base.key)) : doc.meta;
     let plaintext: Uint8Array | undefined;
     const { value: results, changes } = doc.tentatively(() => {
-      let changed = false;
-      const results = batch.map((change) => {
-        try {
-          const result = change.apply(doc);
-          changed ||= result.changed;
-          return { ok: true as const, value: result.value };
-        } catch (error) {
-          return { ok: false as const, error };
-        }
-      });
-      if (changed) plaintext = doc.serialize(meta);
+      const start = doc.mark();
+      let { results, changed } = applyEach(doc, batch);
+      if (!changed) return results;
+      try {
+        plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
+      } catch (error) {
+        if (batch.length === 1 || !isTokenStoreError(error, "LIMIT_EXCEEDED")) throw error;
+        // Too large together (serialize measured it before building anything): again, one at a time.
+        start();
+        ({ results, changed } = applyEach(doc, batch, meta));
+        if (changed) plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
+      }
       return results;
     });
     if (plaintext) {
-      await this.#commit(session, base, plaintext, master, this.#keepPrevious, () => {
+      await this.#commit(section, base, plaintext, master, this.#keepPrevious, () => {
         doc.redo(changes);
         doc.meta = meta;
         return doc;
@@ -449,13 +567,30 @@ export class EncryptedTokenStore {
   /**
    * Runs `task` in the backend's exclusive section on the latest document. Keys that
    * need deriving are derived outside it, then it runs again; so does a task whose
-   * exclusivity was lost before it wrote anything (LOCK_COMPROMISED), a few times.
+   * exclusivity was lost or whose compare-and-set failed before it wrote anything
+   * (LOCK_COMPROMISED, WRITE_CONFLICT), a few times. What it committed becomes the cached
+   * document once the section has ended.
    */
-  async #exclusive<T>(task: (base: Loaded, session: ExclusiveSession) => Promise<T>, { tolerateCurrent = false } = {}): Promise<T> {
+  #exclusive<T>(task: (base: Loaded, section: Section) => Promise<T>, options: { tolerateCurrent?: boolean } = {}): Promise<T> {
+    // close() waits for the sections under way (a queued batch, a rekey, a recover).
+    const run = this.#exclusiveRetrying(task, options);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inflight.add(settled);
+    void settled.then(() => this.#inflight.delete(settled));
+    return run;
+  }
+
+  async #exclusiveRetrying<T>(task: (base: Loaded, section: Section) => Promise<T>, { tolerateCurrent = false }: { tolerateCurrent?: boolean }): Promise<T> {
     let derivations = 0;
     for (let retries = 0; ; ) {
+      const section: Section = { session: undefined as unknown as ExclusiveSession, commit: undefined };
       try {
-        return await this.#backend.exclusive(async (session) => {
+        const value = await this.#backend.exclusive(async (session) => {
+          section.session = session;
+          section.commit = undefined;
           let base: Loaded;
           try {
             base = await this.#loadLocked(session);
@@ -463,15 +598,20 @@ export class EncryptedTokenStore {
             if (!tolerateCurrent || error instanceof NeedsDerivation) throw error;
             base = await this.#unreadableBase(session);
           }
-          return task(base, session);
+          return task(base, section);
         });
+        const commit = section.commit as Commit | undefined;
+        if (commit) this.#remember({ ...commit.loaded, doc: commit.committed() });
+        return value;
       } catch (error) {
+        // The cached document may be the one the change was applied to.
+        this.#cache = undefined;
         if (error instanceof NeedsDerivation) {
           if (derivations++ >= 3) throw wrongKey(this.#backend.location);
           await error.prepare();
           continue;
         }
-        if (isTokenStoreError(error, "LOCK_COMPROMISED") && retries++ < MAX_RETRIES) continue;
+        if ((isTokenStoreError(error, "LOCK_COMPROMISED") || isTokenStoreError(error, "WRITE_CONFLICT")) && retries++ < MAX_RETRIES) continue;
         throw error;
       }
     }
@@ -484,7 +624,8 @@ export class EncryptedTokenStore {
     let claimedGeneration: number | undefined;
     let claimedKey: MasterKey | undefined;
     try {
-      const stored = await session.read(headCheck(this.#backend.location));
+      const result = await session.read({ check: headCheck(this.#backend.location) });
+      const stored = result.kind === "snapshot" ? documentOf(result, this.#backend.location) : undefined;
       if (stored) {
         const header = readHeader(stored.bytes, this.#backend.location);
         claimedGeneration = header.generation;
@@ -507,10 +648,10 @@ export class EncryptedTokenStore {
   /**
    * Seals `plaintext` (a serialized document) as the next generation and replaces the
    * stored bytes, if they are still the version read. `committed` gives the document
-   * that is now the store's, once the bytes are replaced.
+   * that is the store's once the section has ended (see #exclusive).
    */
   async #commit(
-    session: ExclusiveSession,
+    section: Section,
     base: Loaded,
     plaintext: Uint8Array,
     master: MasterKey,
@@ -519,15 +660,59 @@ export class EncryptedTokenStore {
   ): Promise<void> {
     const generation = base.generation + 1;
     const parts = await sealParts(plaintext, master, generation);
-    try {
-      const version = await session.replace(parts, base.version, { keepPrevious });
-      const header = readHeader(parts[0], this.#backend.location, parts[0].length + parts[1].length);
-      this.#remember({ doc: committed(), version, generation, header, key: master });
-    } catch (error) {
-      this.#cache = undefined;
-      throw error;
-    }
+    const version = await section.session.replace({ whole: true, put: [{ id: DOCUMENT_RECORD, parts }], remove: [] }, base.version, { keepPrevious });
+    const header = readHeader(parts[0], this.#backend.location, parts[0].length + parts[1].length);
+    section.commit = { loaded: { version, generation, header, key: master }, committed };
   }
+}
+
+/**
+ * The sealed document of a snapshot of a `"document"` backend: its one record. Anything
+ * else is not a store this version wrote (DAMAGED_FILE).
+ */
+function documentOf(snapshot: Snapshot, location: string): Stored {
+  const record = snapshot.records[0];
+  if (!snapshot.complete || snapshot.records.length !== 1 || record?.id !== DOCUMENT_RECORD) {
+    throw new TokenStoreError("DAMAGED_FILE", `${location} does not hold one sealed document; nothing was changed`, { location, action: "recover" });
+  }
+  return { bytes: record.bytes, version: snapshot.version };
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Makes each change of a batch on `doc` (inside `tentatively`), undoing one that throws.
+ * With `fitting` (the document's meta), a change after which the document would no
+ * longer fit in a store file is undone too and fails with LIMIT_EXCEEDED.
+ */
+function applyEach(doc: TokenDocument, batch: readonly PendingChange[], fitting?: Readonly<Record<string, unknown>>): { results: Outcome[]; changed: boolean } {
+  let changed = false;
+  const results = batch.map((change): Outcome => {
+    const undo = doc.mark();
+    try {
+      const result = change.apply(doc);
+      if (fitting && result.changed) {
+        const bytes = doc.sizeOver(fitting, MAX_DOCUMENT_BYTES);
+        if (bytes !== undefined) {
+          undo();
+          return { ok: false, error: changeTooLarge(bytes) };
+        }
+      }
+      changed ||= result.changed;
+      return { ok: true, value: result.value };
+    } catch (error) {
+      undo();
+      return { ok: false, error };
+    }
+  });
+  return { results, changed };
+}
+
+function changeTooLarge(bytes: number): TokenStoreError {
+  return new TokenStoreError(
+    "LIMIT_EXCEEDED",
+    `this change would make the document ${bytes} bytes, more than the ${MAX_DOCUMENT_BYTES} a store file holds; it was not made (the changes made with it that fit were). Move some tokens to another store`,
+  );
 }
 
 /** The check of stored bytes before they are read whole: an intact header and a plausible length. */
@@ -537,7 +722,7 @@ function headCheck(location: string): HeadCheck {
 
 function wrongKey(where: string): TokenStoreError {
   return new TokenStoreError("WRONG_KEY", `${where} was sealed with a different key or passphrase than the ones given; nothing was changed`, {
-    path: where,
+    location: where,
     action: "use-store-key",
     advice: "use the store's key, or add the old key to previousKeys while rotating",
   });

@@ -27,7 +27,16 @@ const SHARED_FIELDS: ReadonlySet<string> = new Set<TokenField>(["clientId", "cli
 interface Entry {
   readonly record: TokenRecord;
   readonly seq: number;
+  /** The record's size in the serialized document (UTF-8 bytes), once measured. */
+  bytes?: number;
 }
+
+/**
+ * The most UTF-8 bytes one UTF-16 code unit of a value takes in JSON: a control
+ * character or a lone surrogate is written `\u001f` (6 bytes); anything else takes 1 to 3
+ * bytes (a surrogate pair, two units, takes 4).
+ */
+const MAX_BYTES_PER_UNIT = 6;
 
 /**
  * What an index holds for one value: the entry, or (only when several records share
@@ -84,6 +93,30 @@ export class TokenDocument {
       this.nextId = before.nextId;
       this.nextSeq = before.nextSeq;
     }
+  }
+
+  /**
+   * Inside `tentatively`: a point to come back to. The function returned undoes every
+   * change made since (and only those), so that one change of several can be left out.
+   */
+  mark(): () => void {
+    const journal = this.journal;
+    if (!journal) throw new Error("TokenDocument.mark outside tentatively");
+    const at = journal.length;
+    const before = { nextId: this.nextId, nextSeq: this.nextSeq };
+    return () => {
+      if (this.journal !== journal || journal.length < at) throw new Error("TokenDocument.mark undone out of order");
+      let reinserted = false;
+      for (let i = journal.length - 1; i >= at; i--) {
+        const { map, key, before: value, after } = journal[i]!;
+        put(map, key, value);
+        reinserted ||= map === this.byId && after === undefined;
+      }
+      journal.length = at;
+      if (reinserted) this.restoreOrder();
+      this.nextId = before.nextId;
+      this.nextSeq = before.nextSeq;
+    };
   }
 
   private restoreOrder(): void {
@@ -158,11 +191,52 @@ export class TokenDocument {
    * record by record was faster still, but doubled the resident memory a writing process
    * keeps (docs/performance.md).
    */
-  serialize(meta: Readonly<Record<string, unknown>> = this.meta): Uint8Array {
-    const json = JSON.stringify(this.json(meta));
-    const bytes = Buffer.allocUnsafe(Buffer.byteLength(json, "utf8"));
+  serialize(meta: Readonly<Record<string, unknown>> = this.meta, maxBytes = Number.POSITIVE_INFINITY): Uint8Array {
+    const over = this.sizeOver(meta, maxBytes);
+    if (over !== undefined) throw tooLarge(over, maxBytes);
+    let json: string;
+    try {
+      json = JSON.stringify(this.json(meta));
+    } catch (error) {
+      // Past the longest string the engine makes (about 2^29 characters).
+      if (error instanceof RangeError) throw tooLarge(undefined, maxBytes);
+      throw error;
+    }
+    const length = Buffer.byteLength(json, "utf8");
+    if (length > maxBytes) throw tooLarge(length, maxBytes);
+    const bytes = Buffer.allocUnsafe(length);
     bytes.write(json, "utf8");
     return bytes;
+  }
+
+  /**
+   * The size of the serialized document in bytes when it is more than `maxBytes`, else
+   * undefined; without building the document's JSON, so that a document far past any
+   * limit (past the longest string the engine makes) is measured in the memory of one
+   * record. Cheap while an upper bound from the values' lengths alone stays within
+   * `maxBytes`; past it, each record is measured once (kept with its entry).
+   */
+  sizeOver(meta: Readonly<Record<string, unknown>> = this.meta, maxBytes = Number.POSITIVE_INFINITY): number | undefined {
+    if (maxBytes === Number.POSITIVE_INFINITY) return undefined;
+    const frame = Buffer.byteLength(JSON.stringify({ format: DOCUMENT_FORMAT, nextId: this.nextId, ...meta, tokens: [] }), "utf8");
+    // The records, separated by commas, go between the brackets of "tokens":[].
+    const separators = Math.max(0, this.byId.size - 1);
+    let bound = frame + separators;
+    for (const { record } of this.byId.values()) {
+      bound += '{"id":""}'.length + MAX_BYTES_PER_UNIT * record.id.length;
+      for (const field of TOKEN_FIELDS) {
+        const value = record[field];
+        if (value !== null) bound += ',"":""'.length + field.length + MAX_BYTES_PER_UNIT * value.length;
+      }
+      if (bound > maxBytes) break;
+    }
+    if (bound <= maxBytes) return undefined;
+    let exact = frame + separators;
+    for (const entry of this.byId.values()) {
+      entry.bytes ??= Buffer.byteLength(JSON.stringify(recordJson(entry.record)), "utf8");
+      exact += entry.bytes;
+    }
+    return exact > maxBytes ? exact : undefined;
   }
 
   get size(): number {
@@ -371,6 +445,14 @@ function emptyRecord(id: string): TokenRecord {
     redirectUrl: null,
     apiDomain: null,
   };
+}
+
+/** The document would not fit in `maxBytes` (its size: `bytes`, when known). */
+function tooLarge(bytes: number | undefined, maxBytes: number): TokenStoreError {
+  return new TokenStoreError(
+    "LIMIT_EXCEEDED",
+    `the document would be ${bytes === undefined ? "larger than the longest string this engine builds" : `${bytes} bytes`}, more than the ${maxBytes} a store file holds; nothing was changed. Move some tokens to another store`,
+  );
 }
 
 function malformed(path: string): TokenStoreError {

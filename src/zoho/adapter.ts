@@ -47,8 +47,8 @@
  */
 import { TokenStoreError } from "../errors.js";
 import type { RefreshCoordinator } from "../backend/types.js";
-import { EncryptedFileStore } from "../store/file-store.js";
-import type { EncryptedFileStoreOptions } from "../store/options.js";
+import { EncryptedFileStore } from "../backend/file/file-store.js";
+import type { EncryptedFileStoreOptions } from "../backend/file/options.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";
 import { isObject, sdkClasses, type SdkClasses, type ZohoOAuthToken, type ZohoSdkNamespace, type ZohoSdkToken } from "./sdk.js";
 import {
@@ -77,6 +77,8 @@ export interface AdaptableTokenStore {
   deleteTokens(): Promise<void>;
   /** Coordinates renewals among the processes sharing the store; without it, each caller renews on its own. */
   refreshCoordinator?(options: { leaseMs: number }): RefreshCoordinator;
+  /** Ends what the store opened; called by the adapter's `close()` for a store it opened itself. */
+  close?(): Promise<void>;
 }
 
 /** Options of the adapter itself, beside the core store's. */
@@ -110,6 +112,13 @@ export interface ZohoTokenStore<SDK extends ZohoSdkNamespace = ZohoSdkNamespace,
   deleteTokens(): Promise<void>;
   /** The store underneath, for use without the SDK. */
   readonly encryptedStore: Core;
+  /**
+   * Closes the store underneath when this adapter opened it (from options); a store
+   * given as `{ store }` stays open, its owner closes it. Idempotent.
+   */
+  close(): Promise<void>;
+  /** `await using`: the same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -152,10 +161,11 @@ export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
   if (typeof refreshLeaseMs !== "number" || !Number.isInteger(refreshLeaseMs) || refreshLeaseMs < 0 || refreshLeaseMs > 600_000) {
     throw new TokenStoreError("INVALID_OPTION", "refreshLeaseMs must be an integer from 0 (leases off) to 600000");
   }
-  const core = "store" in storeOptions ? adaptable(storeOptions.store) : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
+  const owned = !("store" in storeOptions);
+  const core = owned ? await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions) : adaptable(storeOptions.store);
   // The adapter's tokens are the SDK's own OAuthToken (it builds them with that class and
   // passes others through untouched): typed here as the caller's SDK declares that class.
-  return createAdapter(classes, core, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<
+  return createAdapter(classes, core, owned, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<
     SDK,
     AdaptableTokenStore
   >;
@@ -172,6 +182,7 @@ function adaptable(store: unknown): AdaptableTokenStore {
 function createAdapter(
   classes: SdkClasses,
   core: AdaptableTokenStore,
+  owned: boolean,
   leases: RefreshCoordinator | undefined,
 ): ZohoTokenStore<ZohoSdkNamespace, AdaptableTokenStore> {
   const { OAuthToken, UserSignature, Base } = classes;
@@ -252,7 +263,16 @@ function createAdapter(
         fillEmptyFields(token, record, UserSignature);
       } finally {
         // Saved (or failed to save): either way, the renewal this process leased is over.
-        for (const key of leaseKeysOf(input)) leases?.release(key);
+        // A release that fails leaves the lease to expire; it never fails the save.
+        // (A coordinator written when release was synchronous, or one that throws, is fine too.)
+        if (leases)
+          await Promise.all(
+            leaseKeysOf(input).map((key) =>
+              Promise.resolve()
+                .then(() => leases.release(key))
+                .catch(() => undefined),
+            ),
+          );
       }
     }
 
@@ -267,6 +287,14 @@ function createAdapter(
 
     async deleteTokens(): Promise<void> {
       await this.#core.deleteTokens();
+    }
+
+    async close(): Promise<void> {
+      if (owned) await this.#core.close?.();
+    }
+
+    [Symbol.asyncDispose](): Promise<void> {
+      return this.close();
     }
 
     toJSON(): unknown {

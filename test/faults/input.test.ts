@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:f
 import { inspect } from "node:util";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey, TokenStoreError, type ErrorCode } from "../../src/index.js";
-import { StoreLayout } from "../../src/maintenance.js";
+import { StoreLayout } from "../../src/backend/file/layout.js";
 import { tempDir } from "../helpers.js";
 import { bytesOf, errorText, expectBytes, expectNoSecrets, listing, registerSecrets, userNames } from "./support.js";
 

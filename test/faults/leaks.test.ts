@@ -162,7 +162,7 @@ describe("no leaks", () => {
       fs.fsyncSync = original;
       syncBuiltinESMExports();
     }
-    // LOCK_COMPROMISED: the file replaced under a holder (simulated: between its read and its write).
+    // WRITE_CONFLICT: the file replaced under a holder (simulated: between its read and its write).
     const victim = await EncryptedFileStore.open({ path, key });
     await victim.getTokens();
     const originalStat = fs.statSync;
@@ -186,6 +186,30 @@ describe("no leaks", () => {
       syncBuiltinESMExports();
     }
     registerSecrets("1000.leak-access-token-third");
+    // LOCK_COMPROMISED: the lock taken from under a holder (simulated: replaced between its read and its write).
+    const robbed = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+    await robbed.getTokens();
+    let robbedCalls = 0;
+    writable.statSync = ((...args: Parameters<typeof fs.statSync>) => {
+      const result = originalStat(...args);
+      if (args[0] === path && ++robbedCalls >= 2) {
+        rmSync(`${path}.lock`, { recursive: true, force: true });
+        mkdirSync(`${path}.lock`);
+      }
+      return result;
+    }) as typeof fs.statSync;
+    syncBuiltinESMExports();
+    try {
+      await collect(() => robbed.saveToken({ ...token, accessToken: "1000.leak-access-token-fourth" }));
+    } finally {
+      writable.statSync = originalStat;
+      syncBuiltinESMExports();
+      rmSync(`${path}.lock`, { recursive: true, force: true });
+    }
+    registerSecrets("1000.leak-access-token-fourth");
+    // CLOSED: a store used after close().
+    await robbed.close();
+    await collect(() => robbed.getTokens());
     // KEYCHAIN_UNAVAILABLE: a session bus address where no bus listens.
     const bus = process.env.DBUS_SESSION_BUS_ADDRESS;
     process.env.DBUS_SESSION_BUS_ADDRESS = `unix:path=${join(tempDir(), "no-bus")}`;
@@ -196,10 +220,11 @@ describe("no leaks", () => {
       else process.env.DBUS_SESSION_BUS_ADDRESS = bus;
     }
     for (const error of seen.values()) expectNoSecrets(errorText(error), SECRETS);
-    // Every code but NOT_FOUND (raised by the SDK adapter, not the store) was produced and
-    // scanned; the codes of keychain entries need a real Secret Service (test/keychain.test.ts).
+    // Every code but NOT_FOUND (raised by the SDK adapter, not the store) and UNAVAILABLE
+    // (raised by server backends) was produced and scanned; the codes of keychain entries
+    // need a real Secret Service (test/keychain.test.ts).
     const needKeychain = ["KEYCHAIN_NO_ENTRY", "KEYCHAIN_BAD_ENTRY", "KEYCHAIN_ENTRY_EXISTS"];
-    const expected = Object.keys(ErrorCodes).filter((code) => code !== "NOT_FOUND" && !needKeychain.includes(code));
+    const expected = Object.keys(ErrorCodes).filter((code) => code !== "NOT_FOUND" && code !== "UNAVAILABLE" && !needKeychain.includes(code));
     expect([...seen.keys()].sort()).toEqual(expected.sort());
     expect(statSync(path).isFile()).toBe(true);
   });

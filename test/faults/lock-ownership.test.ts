@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { FileLock, StoreLayout } from "../../src/internal.js";
 import { EncryptedFileStore, generateKey } from "../../src/index.js";
@@ -60,6 +60,7 @@ describe("the lock knows its own directory", () => {
 
   it("a store whose directory was removed fails a write at once with IO_ERROR, not a LOCK_TIMEOUT blaming another writer", async () => {
     const dir = join(tempDir(), "gone");
+    mkdirSync(dir, { mode: 0o700 });
     const store = await EncryptedFileStore.open({ path: join(dir, "t.enc"), key: generateKey(), lockWaitMs: 60_000 });
     await store.saveToken(sampleToken("a"));
     rmSync(dir, { recursive: true });

@@ -14,8 +14,10 @@
  * | `<store>.lock.claim-<16 hex>/`        | a takeover of a stale lock in progress                   |
  * | `<store>.lock.stale-<12 hex>/`        | a stale lock moved aside, being removed                  |
  * | `<store>.lock.queue/`                 | the writers waiting for the lock, one ticket each (lock.ts) |
- * | `<store>.lease-<32 hex>`              | a refresh lease (holder's pid and start time only)       |
+ * | `<store>.lease-<32 hex>`              | a refresh lease (holder's pid, owner token, start time)  |
  * | `<store>.lease-<32 hex>.<pid>-<12 hex>.tmp` | a lease being created                              |
+ * | `<store>.export-<12 hex>`             | a plaintext export being written: names its temp file    |
+ * | `<store>.export-<12 hex>.<pid>-<12 hex>.tmp` | such a record being created                        |
  *
  * Other files whose names merely start with the store's (a backup `tokens.enc.1`, another
  * store `tokens.enc.2`) are none of these and never touched.
@@ -32,10 +34,16 @@ export type EntryKind =
   /** The lock's queue of waiting writers: a directory of tickets, each refreshed by a live waiter. */
   | "lock-queue"
   | "lease"
+  /**
+   * The record of a plaintext export (written under the lock, removed when the export is
+   * done): a killed export's is how its plaintext temp file, wherever it is, is found.
+   */
+  | "export"
   /** Left by a writer that was killed: removed by the sweep, under the lock. */
   | "leftover-temp"
   | "leftover-previous"
   | "leftover-lease-temp"
+  | "leftover-export-temp"
   /** Left by a lock takeover that was killed: removed by the sweep, under the lock. */
   | "leftover-lock";
 
@@ -59,6 +67,13 @@ export class StoreLayout {
 
   /** Longest store file name, in UTF-8 bytes, that leaves room for every name beside it. */
   static readonly maxNameBytes = NAME_MAX - LONGEST_SUFFIX;
+
+  /** Why the store's name leaves no room for the names beside it, or undefined. */
+  nameProblem(): string | undefined {
+    const bytes = Buffer.byteLength(this.name, "utf8");
+    if (bytes <= StoreLayout.maxNameBytes) return undefined;
+    return `the store file name is ${bytes} bytes long; at most ${StoreLayout.maxNameBytes} leave room for the files kept beside it (.prev, .lock, leases, temp files)`;
+  }
 
   get previous(): string {
     return `${this.path}.prev`;
@@ -92,6 +107,11 @@ export class StoreLayout {
     return `${this.lock}.stale-${randomBytes(6).toString("hex")}`;
   }
 
+  /** A fresh name for the record of a plaintext export (see EntryKind "export"). */
+  exportRecord(): string {
+    return `${this.path}.export-${randomBytes(6).toString("hex")}`;
+  }
+
   /** The lease file for a lease name (32 hex digits, derived with a key). */
   lease(hexName: string): string {
     return `${this.path}.lease-${hexName}`;
@@ -108,6 +128,11 @@ export class StoreLayout {
     if (rest === ".lock.queue") return "lock-queue";
     if (isTempSuffix(rest)) return "leftover-temp";
     if (/^\.lock\.(claim-[0-9a-f]{16}|stale-[0-9a-f]{12})$/.test(rest)) return "leftover-lock";
+    const record = /^\.export-[0-9a-f]{12}(.*)$/.exec(rest);
+    if (record) {
+      if (record[1] === "") return "export";
+      if (isTempSuffix(record[1]!)) return "leftover-export-temp";
+    }
     const lease = /^\.lease-[0-9a-f]{32}(.*)$/.exec(rest);
     if (lease) {
       if (lease[1] === "") return "lease";

@@ -6,9 +6,9 @@
 import * as fs from "node:fs";
 import { ioError, TokenStoreError } from "../../errors.js";
 import { removeQuietly, syncDirectory, writeTempFile } from "../../fs/private-files.js";
-import { privateDirectoryProblem, privateFileProblem, refuse } from "../../fs/permissions.js";
+import { ancestorProblems, privateDirectoryProblem, privateFileProblem, refuse, shellQuoted } from "../../fs/permissions.js";
 import type { HeadCheck } from "../types.js";
-import { StoreLayout } from "./layout.js";
+import type { StoreLayout } from "./layout.js";
 
 /** What identifies one version of the file without reading it. */
 export interface FileIdentity {
@@ -245,40 +245,49 @@ export function sweepLeftovers(layout: StoreLayout): string[] {
 }
 
 /**
- * Makes sure the store's directory exists (creating it 0700), that it and an existing
- * store file pass the permission policy (fs/permissions.ts), and that the store's name
- * leaves room for the names beside it.
+ * Checks a store's location before it is used, by the same rules `doctor` applies
+ * (maintenance.ts): a name with room for the names beside it; a directory that exists
+ * (nothing here creates one: a store whose directory was moved away must not come back
+ * as an empty store in a new directory) and passes the permission policy, with every
+ * directory above it (fs/permissions.ts); an existing store file and previous generation
+ * that are private regular files. Creates nothing.
  */
 export function prepareLocation(layout: StoreLayout): void {
   const { path, directory: dir } = layout;
-  if (Buffer.byteLength(layout.name, "utf8") > StoreLayout.maxNameBytes) {
-    throw new TokenStoreError(
-      "INVALID_PATH",
-      `the store file name is ${Buffer.byteLength(layout.name, "utf8")} bytes long; at most ${StoreLayout.maxNameBytes} leave room for the files kept beside it (.prev, .lock, leases, temp files)`,
-      { path },
-    );
-  }
-  let dirStats = ioCall(dir, "stat", () => fs.statSync(dir, { throwIfNoEntry: false }));
-  if (!dirStats) {
-    ioCall(dir, "mkdir", () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }));
-    dirStats = fs.statSync(dir);
-  }
+  const nameProblem = layout.nameProblem();
+  if (nameProblem) throw new TokenStoreError("INVALID_PATH", nameProblem, { path });
+  const dirStats = ioCall(dir, "stat", () => fs.statSync(dir, { throwIfNoEntry: false }));
+  if (!dirStats) throw missingDirectory(dir);
   if (!dirStats.isDirectory()) {
     throw new TokenStoreError("INVALID_PATH", `${dir} is not a directory`, { path });
   }
   const dirProblem = privateDirectoryProblem(dir, dirStats);
   if (dirProblem) refuse(dirProblem, "the store's directory");
-  const stats = ioCall(path, "stat", () => fs.lstatSync(path, { throwIfNoEntry: false }));
+  const [aboveProblem] = ancestorProblems(dir);
+  if (aboveProblem) refuse(aboveProblem, "the directory above the store");
+  const stats = ioCall(path, "lstat", () => fs.lstatSync(path, { throwIfNoEntry: false }));
   if (stats?.isSymbolicLink()) throw symbolicLink(path);
   if (stats) assertStoreFile(path, stats);
+  const previous = ioCall(layout.previous, "lstat", () => fs.lstatSync(layout.previous, { throwIfNoEntry: false }));
+  if (previous?.isSymbolicLink()) throw symbolicLink(layout.previous);
+  if (previous) assertStoreFile(layout.previous, previous, "the previous generation");
 }
 
-function assertStoreFile(path: string, stats: fs.Stats | fs.BigIntStats): void {
+/** INVALID_PATH for a store whose directory does not exist: `open` never creates one. */
+export function missingDirectory(dir: string): TokenStoreError {
+  return new TokenStoreError(
+    "INVALID_PATH",
+    `the store's directory ${dir} does not exist (a store is never created in a directory that is not there, so that one moved away is not replaced by an empty one)`,
+    { path: dir, advice: `check the path, or create the directory for a new store: mkdir -m 700 ${shellQuoted(dir)}` },
+  );
+}
+
+function assertStoreFile(path: string, stats: fs.Stats | fs.BigIntStats, what = "the store file"): void {
   if (!stats.isFile()) {
     throw new TokenStoreError("INVALID_PATH", `${path} exists but is not a regular file`, { path });
   }
   const problem = privateFileProblem(path, stats);
-  if (problem) refuse(problem, "the store file");
+  if (problem) refuse(problem, what);
 }
 
 function symbolicLink(path: string): TokenStoreError {
@@ -295,5 +304,30 @@ function ioCall<T>(path: string, operation: string, fn: () => T): T {
   } catch (error) {
     if (error instanceof TokenStoreError) throw error;
     throw ioError(path, operation, error);
+  }
+}
+
+/**
+ * The first `headBytes` bytes of the file at `path` and its length, without following a
+ * symbolic link or blocking on a FIFO; undefined when it does not exist. Throws
+ * INVALID_PATH for what is not a regular file.
+ */
+export function peekFile(path: string, headBytes: number): { head: Uint8Array; length: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") throw symbolicLink(path);
+    throw ioError(path, "open", error);
+  }
+  try {
+    const stats = ioCall(path, "stat", () => fs.fstatSync(fd));
+    if (!stats.isFile()) throw new TokenStoreError("INVALID_PATH", `${path} is not a regular file`, { location: path });
+    const head = Buffer.alloc(headBytes);
+    const read = ioCall(path, "read", () => fs.readSync(fd, head, 0, headBytes, 0));
+    return { head: head.subarray(0, read), length: stats.size };
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -2,13 +2,13 @@
  * `EncryptedFileStore`: the token store on the file backend, the package's default.
  * Its `open` is the composition root of a file store: options, keys, the file backend.
  */
-import { KeyRing } from "../crypto/keyring.js";
-import { FileBackend } from "../backend/file/backend.js";
+import { KeyRing } from "../../crypto/keyring.js";
+import { EncryptedTokenStore } from "../../store/store.js";
+import { FileBackend } from "./backend.js";
 import { parseFileStoreOptions, type EncryptedFileStoreOptions } from "./options.js";
-import { EncryptedTokenStore } from "./store.js";
 
 export class EncryptedFileStore extends EncryptedTokenStore {
-  /** Absolute path of the store file. */
+  /** Absolute path of the store file (the same as `location`). */
   readonly path: string;
 
   private constructor(backend: FileBackend, keys: KeyRing, keepPrevious: boolean) {
@@ -17,9 +17,11 @@ export class EncryptedFileStore extends EncryptedTokenStore {
   }
 
   /**
-   * Opens the store at `options.path` (creating nothing but a missing directory, mode
-   * 0700; the file itself is created by the first write) and checks that the key opens
-   * it. Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS, INVALID_PATH or
+   * Opens the store at `options.path` and checks that the key opens it. Opening creates
+   * nothing: the store's directory must exist (INVALID_PATH otherwise, never a new empty
+   * store in a new directory), and the file is created, mode 0600, by the first write (or by `create()`).
+   * Throws WRONG_KEY, UNSUPPORTED_VERSION, INSECURE_PERMISSIONS (the store file, its
+   * previous generation, its directory or a directory above it), INVALID_PATH or
    * INVALID_OPTION at once. A damaged or missing file does not stop `open`, so that
    * `recover()` can be called; every other operation reports it.
    *

@@ -1,8 +1,8 @@
 /**
- * The maintenance API of a file store, for tools (the package's command-line tool uses
- * only this module and the public API): what is beside a store file and in what state,
- * checked without the key; the repairs that are safe to make; and the one writer of
- * private files, for exports and key files.
+ * The maintenance API of the file backend, for tools: what is beside a store file and in
+ * what state, checked without the key (FileBackend.inspect runs it), the repairs that are
+ * safe to make, and which of a store's own files a path is (so a tool never writes over
+ * one).
  *
  * Checks speak in the library's words and carry an `action` where there is something to
  * do; a tool words the advice itself. Repairs use the same permission policy as `open`
@@ -10,33 +10,16 @@
  */
 import * as fs from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { errnoOf, isTokenStoreError, TokenStoreError, type ErrorAction } from "./errors.js";
-import { HEADER_BYTES, readHeader } from "./crypto/envelope.js";
-import { privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "./fs/permissions.js";
-import { readBounded, writePrivateFile } from "./fs/private-files.js";
-import { StoreLayout, type EntryKind } from "./backend/file/layout.js";
-import { datedInFuture, FileLock, removeStale } from "./backend/file/lock.js";
-import { sweepLeftovers } from "./backend/file/store-file.js";
+import { errnoOf, isTokenStoreError } from "../../errors.js";
+import { ancestorProblems, privateDirectoryProblem, privateFileProblem, type PermissionProblem } from "../../fs/permissions.js";
+import { isTempSuffix, readBounded, removeQuietly, tempNameFor, writePrivateFile, type Content } from "../../fs/private-files.js";
+import type { Check, InspectOptions } from "../types.js";
+import { StoreLayout, type EntryKind } from "./layout.js";
+import { datedInFuture, FileLock, removeStale } from "./lock.js";
+import { DEFAULT_STALE_MS } from "./options.js";
+import { missingDirectory, peekFile, sweepLeftovers } from "./store-file.js";
 
-export { readBounded, writePrivateFile, StoreLayout };
-export type { Content } from "./fs/private-files.js";
-export type { EntryKind };
-
-/** The store's default `lockStaleMs`: a lock not refreshed for this long has a dead holder. */
-export const DEFAULT_STALE_MS = 10_000;
-
-export type CheckStatus = "ok" | "info" | "warn" | "problem" | "fixed";
-
-/** One finding about a store's files. */
-export interface Check {
-  check: "directory" | "store file" | "previous generation" | "key file" | "lock" | "temp files" | "leases";
-  status: CheckStatus;
-  message: string;
-  /** For a problem: how it is (or would be) repaired, as a shell command or in words; present when a repair can do it. */
-  fix?: string;
-  /** For a problem that no repair here makes: what to do. */
-  action?: ErrorAction;
-}
+export { DEFAULT_STALE_MS };
 
 export interface CheckOptions {
   /** A key file to check too (its permissions). */
@@ -45,54 +28,29 @@ export interface CheckOptions {
   staleMs?: number;
   /** Repair what is safe to repair. */
   fix?: boolean;
-}
-
-/** What a store file's plaintext header says, read without the key. */
-export interface HeaderSummary {
-  formatVersion: number;
-  generation: number;
-  keySource: "raw" | "passphrase";
+  /** Describes the store file from its first bytes (see InspectOptions.describe). */
+  describe?: InspectOptions["describe"];
 }
 
 /**
- * Reads the header of a store file (its first bytes only). Undefined when the file does
- * not exist; throws DAMAGED_FILE or UNSUPPORTED_VERSION for a file that is not an intact
- * store file of this version.
- */
-export function readStoreHeader(path: string): HeaderSummary | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0));
-  } catch (error) {
-    if (errnoOf(error) === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const stats = fs.fstatSync(fd);
-    if (!stats.isFile()) throw new TokenStoreError("INVALID_PATH", `${path} is not a regular file`, { path });
-    const head = Buffer.alloc(HEADER_BYTES);
-    const read = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
-    const header = readHeader(head.subarray(0, read), path, stats.size);
-    return { formatVersion: header.version, generation: header.generation, keySource: header.kdf ? "passphrase" : "raw" };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Checks a store's files without its key: the directory, the store file, the previous
- * generation, a key file, the lock, leftovers of interrupted writes, refresh leases.
- * With `fix`, repairs what is safe: permissions (only the wrong bits), a stale or
- * future-dated lock no live writer keeps fresh, leftovers (removed under the lock).
+ * Checks a store's files without its key, by the rules `open` applies: the directory and
+ * every directory above it, the store file, the previous generation, a key file, the
+ * lock, leftovers of interrupted writes, plaintext left by interrupted exports, refresh
+ * leases. With `fix`, repairs what is safe: permissions of the store's own files and
+ * directory (only the wrong bits; directories above it are shared, their repair is only
+ * named), a stale or future-dated lock no live writer keeps fresh, leftovers and
+ * interrupted exports' plaintext (removed under the lock).
  */
 export async function checkStore(path: string, options: CheckOptions = {}): Promise<Check[]> {
   const layout = new StoreLayout(resolve(path));
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const fix = options.fix === true;
-  const checks: Check[] = [checkDirectory(layout, fix), checkStoreFile(layout, fix), checkPrevious(layout, fix)];
+  const describe = options.describe;
+  const checks: Check[] = [checkDirectory(layout, fix), checkAbove(layout), checkStoreFile(layout, fix, describe), checkPrevious(layout, fix, describe)];
   if (options.keyFile !== undefined) checks.push(checkKeyFile(resolve(options.keyFile), fix));
   checks.push(await checkLock(layout, staleMs, fix));
   checks.push(await checkLeftovers(layout, staleMs, fix));
+  checks.push(await checkExports(layout, staleMs, fix));
   checks.push(checkLeases(layout));
   return checks;
 }
@@ -122,7 +80,7 @@ function permissionCheck(check: Check["check"], problem: PermissionProblem | und
 function checkDirectory(layout: StoreLayout, fix: boolean): Check {
   const dir = layout.directory;
   const stats = fs.statSync(dir, { throwIfNoEntry: false });
-  if (!stats) return { check: "directory", status: "problem", message: `${dir} does not exist (creating a store creates it)` };
+  if (!stats) return { check: "directory", status: "problem", message: missingDirectory(dir).message };
   if (!stats.isDirectory()) return { check: "directory", status: "problem", message: `${dir} is not a directory` };
   const result = permissionCheck("directory", privateDirectoryProblem(dir, stats), stats, fix, "");
   if (result.status === "ok") {
@@ -132,13 +90,25 @@ function checkDirectory(layout: StoreLayout, fix: boolean): Check {
   return result;
 }
 
-/** ", format 1, generation 7, raw key", or why the header cannot be read. */
-function headerText(path: string): { ok: boolean; text: string } {
+/** The directories above the store's, as `open` checks them; never changed here (they are shared). */
+function checkAbove(layout: StoreLayout): Check {
+  const check = "parent directories";
+  let problems: PermissionProblem[];
   try {
-    const header = readStoreHeader(path);
-    return header
-      ? { ok: true, text: `, format ${header.formatVersion}, generation ${header.generation}, ${header.keySource === "passphrase" ? "passphrase" : "raw key"}` }
-      : { ok: false, text: "" };
+    problems = ancestorProblems(layout.directory);
+  } catch (error) {
+    return { check, status: "problem", message: (error as Error).message };
+  }
+  if (problems.length === 0) return { check, status: "ok", message: "owned by you or root, changeable by no one else (or sticky)" };
+  return { check, status: "problem", message: problems.map((problem) => `${problem.path} ${problem.reason}; ${problem.fix}`).join("; ") };
+}
+
+/** ", format 1, generation 7, raw key" (what `describe` says), or why the header cannot be read. */
+function headerText(path: string, describe: CheckOptions["describe"]): { ok: boolean; text: string } {
+  if (!describe) return { ok: true, text: "" };
+  try {
+    const peek = peekFile(path, describe.headBytes);
+    return peek ? { ok: true, text: `, ${describe.describe(peek.head, peek.length)}` } : { ok: false, text: "" };
   } catch (error) {
     if (isTokenStoreError(error, "UNSUPPORTED_VERSION")) return { ok: false, text: "; written by a newer version of this package" };
     if (isTokenStoreError(error)) return { ok: false, text: "; its header is damaged" };
@@ -146,8 +116,10 @@ function headerText(path: string): { ok: boolean; text: string } {
   }
 }
 
-function checkStoreFile(layout: StoreLayout, fix: boolean): Check {
+function checkStoreFile(layout: StoreLayout, fix: boolean, describe: CheckOptions["describe"]): Check {
   const { path } = layout;
+  const nameProblem = layout.nameProblem();
+  if (nameProblem) return { check: "store file", status: "problem", message: `${path}: ${nameProblem}` };
   const stats = lstat(path);
   if (!stats) {
     return fs.existsSync(layout.previous)
@@ -156,14 +128,14 @@ function checkStoreFile(layout: StoreLayout, fix: boolean): Check {
   }
   if (stats.isSymbolicLink()) return { check: "store file", status: "problem", message: `${path} is a symbolic link; point the store at the real file` };
   if (!stats.isFile()) return { check: "store file", status: "problem", message: `${path} is not a regular file` };
-  const header = headerText(path);
+  const header = headerText(path, describe);
   const result = permissionCheck("store file", privateFileProblem(path, stats), stats, fix, header.text);
   if (result.status === "ok") result.message = `${path}: ${result.message}`;
   if (!header.ok && result.status !== "problem") return { ...result, status: "problem", action: "recover" };
   return result;
 }
 
-function checkPrevious(layout: StoreLayout, fix: boolean): Check {
+function checkPrevious(layout: StoreLayout, fix: boolean, describe: CheckOptions["describe"]): Check {
   const prev = layout.previous;
   const stats = lstat(prev);
   if (!stats) return { check: "previous generation", status: "info", message: `none kept (${prev} does not exist); it appears after the next write` };
@@ -174,13 +146,14 @@ function checkPrevious(layout: StoreLayout, fix: boolean): Check {
       message: `${prev} is not a regular file; writes cannot keep the previous generation`,
       fix: `rm -r '${prev}'`,
     };
-  const header = headerText(prev);
+  const header = headerText(prev, describe);
   const result = permissionCheck("previous generation", privateFileProblem(prev, stats), stats, fix, header.text);
   if (result.status === "ok") return { ...result, status: header.ok ? "info" : "warn", message: `${prev}: ${result.message}` };
   return result;
 }
 
-function checkKeyFile(path: string, fix: boolean): Check {
+/** The permissions of a key file (a regular file only its owner can read), repaired with `fix`. */
+export function checkKeyFile(path: string, fix: boolean): Check {
   const stats = lstat(path);
   if (!stats) return { check: "key file", status: "problem", message: `${path} does not exist` };
   const target = stats.isSymbolicLink() ? fs.statSync(path, { throwIfNoEntry: false }) : stats;
@@ -257,6 +230,131 @@ async function checkLeftovers(layout: StoreLayout, staleMs: number, fix: boolean
   }
 }
 
+/** A plaintext export that did not finish: its record beside the store, and the temp file it names. */
+interface ExportRecord {
+  record: string;
+  /** The export's temp file, when the record names one in the shape this package writes. */
+  temp: string | undefined;
+  /** Whether that temp file is there (holding tokens in plaintext); undefined when it cannot be told (its directory unreadable). */
+  plaintext: boolean | undefined;
+}
+
+/** Longest export record: two paths of at most PATH_MAX and a little JSON. */
+const MAX_RECORD_BYTES = 16 * 1024;
+
+function exportRecords(layout: StoreLayout): ExportRecord[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(layout.directory);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => layout.classify(entry) === "export")
+    .sort()
+    .map((entry) => {
+      const record = layout.entryPath(entry);
+      let temp: string | undefined;
+      try {
+        const { out, temp: named } = JSON.parse(readBounded(record, MAX_RECORD_BYTES, record).toString("utf8")) as { out?: unknown; temp?: unknown };
+        // Only ever a temp file of the export it records, never any other file.
+        if (typeof out === "string" && typeof named === "string" && named.startsWith(out) && isTempSuffix(named.slice(out.length))) temp = named;
+      } catch {
+        // Not a record this package wrote (records are written whole): it names nothing.
+      }
+      return { record, temp, plaintext: temp === undefined ? false : isFileQuietly(temp) };
+    });
+}
+
+/** Whether `path` is a regular file; false when it is gone, undefined when that cannot be told (its directory unreadable). */
+function isFileQuietly(path: string): boolean | undefined {
+  try {
+    return lstat(path)?.isFile() === true;
+  } catch (error) {
+    return errnoOf(error) === "ENOTDIR" ? false : undefined;
+  }
+}
+
+/** Removes what interrupted exports left (the lock must be held); returns the plaintext files removed. */
+function removeExportLeftovers(layout: StoreLayout): string[] {
+  const removed: string[] = [];
+  for (const { record, temp, plaintext } of exportRecords(layout)) {
+    // Kept with its record, to be found again, while it cannot be told whether it is there.
+    if (plaintext === undefined) continue;
+    if (temp !== undefined && plaintext) {
+      try {
+        fs.unlinkSync(temp);
+        removed.push(temp);
+      } catch (error) {
+        if (errnoOf(error) !== "ENOENT") continue;
+      }
+    }
+    removeQuietly(record);
+  }
+  return removed;
+}
+
+export interface ExportOptions {
+  /** Replace an existing file at `out`. */
+  replace: boolean;
+  /** The store's lock settings. Default {@link DEFAULT_STALE_MS}. */
+  staleMs?: number;
+}
+
+/**
+ * Writes a plaintext export of the store at `storePath` to `out` (a private file, whole or
+ * not at all, as writePrivateFile). A process killed while writing it cannot leave its
+ * plaintext temp file unknown: the write is made under the store's lock, after a record
+ * beside the store that names the temp file; the next export (and `checkStore` with
+ * `fix`) removes what an interrupted one left. Returns whether `out` was written (false:
+ * it exists and `replace` is false) and the plaintext files of interrupted exports removed.
+ */
+export async function writeExport(storePath: string, out: string, content: Content, options: ExportOptions): Promise<{ written: boolean; removed: string[] }> {
+  const layout = new StoreLayout(resolve(storePath));
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const target = resolve(out);
+  return new FileLock(layout, { staleMs, waitMs: staleMs + 5000 }).hold(async () => {
+    const removed = removeExportLeftovers(layout);
+    const temp = tempNameFor(target);
+    const record = layout.exportRecord();
+    // Durable before the temp file exists: after a power cut too, no plaintext is left unrecorded.
+    writePrivateFile(record, JSON.stringify({ out: target, temp }), { replace: false, unchanged: "nothing was exported" });
+    try {
+      return { written: writePrivateFile(target, content, { replace: options.replace, temp }), removed };
+    } finally {
+      removeQuietly(record);
+    }
+  });
+}
+
+async function checkExports(layout: StoreLayout, staleMs: number, fix: boolean): Promise<Check> {
+  const check = "exports";
+  const found = exportRecords(layout);
+  if (found.length === 0) return { check, status: "ok", message: "no plaintext left by an interrupted export" };
+  const plaintext = found.filter((entry) => entry.plaintext !== false).map((entry) => entry.temp!);
+  const problem =
+    plaintext.length > 0
+      ? `an export that was interrupted (or is still running) left every token in plaintext in ${plaintext.join(", ")}`
+      : `an interrupted export left its record (no tokens): ${found.map((entry) => entry.record).join(", ")}`;
+  const fixText = "removed while holding the lock";
+  if (!fix) return { check, status: plaintext.length > 0 ? "problem" : "info", message: problem, ...(plaintext.length > 0 ? { fix: fixText } : {}) };
+  try {
+    // Under the lock no export is running: what a record names was left by a dead one.
+    const removed = await new FileLock(layout, { staleMs, waitMs: staleMs + 5000 }).hold(async () => removeExportLeftovers(layout));
+    const left = exportRecords(layout);
+    if (left.length > 0)
+      return { check, status: "problem", message: `could not remove ${left.map((entry) => entry.temp ?? entry.record).join(", ")}`, fix: fixText };
+    return {
+      check,
+      status: "fixed",
+      message:
+        removed.length > 0 ? `removed the plaintext left by an interrupted export: ${removed.join(", ")}` : "removed the record of an interrupted export",
+    };
+  } catch (error) {
+    return { check, status: "problem", message: `${problem}; ${(error as Error).message}`, fix: fixText };
+  }
+}
+
 function checkLeases(layout: StoreLayout): Check {
   let count = 0;
   try {
@@ -318,6 +416,8 @@ function describeKind(kind: EntryKind): string {
     "leftover-previous": "a temp file of the store",
     "leftover-lease-temp": "a temp file of the store",
     "leftover-lock": "a lock takeover",
+    export: "the record of an export",
+    "leftover-export-temp": "a temp file of the store",
   }[kind];
 }
 
@@ -331,6 +431,3 @@ export function duration(ms: number): string {
   if (h < 48) return `${h} h`;
   return `${Math.round(h / 24)} days`;
 }
-
-export { MAX_FIELD_LENGTH, MAX_ID_LENGTH } from "./tokens/input.js";
-export { shortenClientId } from "./tokens/record.js";
