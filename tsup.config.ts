@@ -19,7 +19,9 @@ export default defineConfig({
   target: "node20",
   platform: "node",
   dts: { entry: Object.fromEntries(ENTRIES.filter((entry) => entry.types === "main").map((entry) => [entry.name, entry.source])) },
-  sourcemap: true,
+  // No source maps: they would point stack traces at src/ files the package does not ship.
+  // The built JavaScript is not minified, so a stack trace names real, readable lines.
+  sourcemap: false,
   clean: true,
   splitting: true,
   // The optional peer dependency that reaches the OS keychain: imported at run time, and

@@ -8,7 +8,7 @@
  * Configuration comes from the environment, so no secret is typed on a command line:
  *   ZOHO_USER                     the CRM user's email, the name the token is stored under
  *   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_GRANT_CODE   the first run only
- *   ZOHO_TOKEN_STORE_FILE         the store, default ./zoho-tokens.enc
+ *   ZOHO_TOKEN_STORE_FILE         the store, default ./zoho-tokens.enc (configFromEnv())
  *   ZOHO_TOKEN_STORE_KEY_FILE     its key, default ./zoho.key
  *                                 (npx zoho-encrypted-filestore keygen --out ./zoho.key)
  *   ZOHO_API_URL, ZOHO_ACCOUNTS_URL, ZOHO_FILE_UPLOAD_URL   default: Zoho's US data centre;
@@ -18,7 +18,7 @@
  * Run: node examples/nodejs-sdk.cjs (in this repository, after `npm run build`).
  */
 const ZOHOCRMSDK = require("@zohocrm/nodejs-sdk-8.0"); // an ES module: Node 20.19+ can require() it
-const { zohoTokenStore } = require("zoho-encrypted-filestore");
+const { configFromEnv, zohoTokenStore } = require("zoho-encrypted-filestore");
 
 // CommonJS has no top-level await: the program is an async function.
 async function main() {
@@ -26,10 +26,9 @@ async function main() {
   const userName = env.ZOHO_USER;
   if (!userName) throw new Error("Set ZOHO_USER to the CRM user's email");
 
-  const store = await zohoTokenStore(ZOHOCRMSDK, {
-    path: env.ZOHO_TOKEN_STORE_FILE ?? "./zoho-tokens.enc",
-    keyFile: env.ZOHO_TOKEN_STORE_KEY_FILE ?? "./zoho.key",
-  });
+  // ZOHO_TOKEN_STORE_FILE and ZOHO_TOKEN_STORE_KEY_FILE, default ./zoho-tokens.enc and ./zoho.key:
+  // the names and defaults the command-line tool reads too.
+  const store = await zohoTokenStore(ZOHOCRMSDK, configFromEnv());
 
   // With a grant code: the client and the code. Without: the user alone, the store has the rest.
   const oauth = new ZOHOCRMSDK.OAuthBuilder().userSignature(new ZOHOCRMSDK.UserSignature(userName));

@@ -6,20 +6,19 @@
  * Configuration comes from the environment, so no secret is typed on a command line:
  *   ZOHO_USER                     the name the record is stored under
  *   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN   to save (or update) the record
- *   ZOHO_TOKEN_STORE_FILE         the store, default ./zoho-tokens.enc
+ *   ZOHO_TOKEN_STORE_FILE         the store, default ./zoho-tokens.enc (configFromEnv())
  *   ZOHO_TOKEN_STORE_KEY_FILE     its key, default ./zoho.key
  *                                 (npx zoho-encrypted-filestore keygen --out ./zoho.key)
  *
  * Run: node examples/plain-records.mjs (in this repository, after `npm run build`).
  * A failure is a TokenStoreError with a stable `code` (WRONG_KEY, INSECURE_PERMISSIONS, ...).
  */
-import { EncryptedFileStore } from "zoho-encrypted-filestore";
+import { configFromEnv, EncryptedFileStore } from "zoho-encrypted-filestore";
 
 const { env } = process;
-const store = await EncryptedFileStore.open({
-  path: env.ZOHO_TOKEN_STORE_FILE ?? "./zoho-tokens.enc",
-  keyFile: env.ZOHO_TOKEN_STORE_KEY_FILE ?? "./zoho.key",
-});
+// ZOHO_TOKEN_STORE_FILE and ZOHO_TOKEN_STORE_KEY_FILE, default ./zoho-tokens.enc and ./zoho.key:
+// the names and defaults the command-line tool reads too.
+const store = await EncryptedFileStore.open(configFromEnv());
 
 const userName = env.ZOHO_USER ?? "me@example.com";
 if (env.ZOHO_REFRESH_TOKEN) {

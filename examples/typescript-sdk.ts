@@ -8,7 +8,7 @@
  * Configuration comes from the environment, so no secret is typed on a command line:
  *   ZOHO_USER                     the CRM user's email, the name the token is stored under
  *   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_GRANT_CODE   the first run only
- *   ZOHO_TOKEN_STORE_FILE         the store, default ./zoho-tokens.enc
+ *   ZOHO_TOKEN_STORE_FILE         the store, default ./zoho-tokens.enc (configFromEnv())
  *   ZOHO_TOKEN_STORE_KEY_FILE     its key, default ./zoho.key
  *                                 (npx zoho-encrypted-filestore keygen --out ./zoho.key)
  *   ZOHO_API_URL, ZOHO_ACCOUNTS_URL, ZOHO_FILE_UPLOAD_URL   default: Zoho's US data centre;
@@ -20,16 +20,15 @@
  *   npx tsc -p examples && node .tmp/examples/typescript-sdk.js
  */
 import * as ZOHOCRMSDK from "@zohocrm/typescript-sdk-8.0";
-import { zohoTokenStore } from "zoho-encrypted-filestore";
+import { configFromEnv, zohoTokenStore } from "zoho-encrypted-filestore";
 
 const { env } = process;
 const userName = env.ZOHO_USER;
 if (!userName) throw new Error("Set ZOHO_USER to the CRM user's email");
 
-const store = await zohoTokenStore(ZOHOCRMSDK, {
-  path: env.ZOHO_TOKEN_STORE_FILE ?? "./zoho-tokens.enc",
-  keyFile: env.ZOHO_TOKEN_STORE_KEY_FILE ?? "./zoho.key",
-});
+// ZOHO_TOKEN_STORE_FILE and ZOHO_TOKEN_STORE_KEY_FILE, default ./zoho-tokens.enc and ./zoho.key:
+// the names and defaults the command-line tool reads too.
+const store = await zohoTokenStore(ZOHOCRMSDK, configFromEnv());
 
 // With a grant code: the client and the code. Without: the user alone, the store has the rest.
 const oauth = new ZOHOCRMSDK.OAuthBuilder().userSignature(new ZOHOCRMSDK.UserSignature(userName));

@@ -7,7 +7,7 @@
  * Every output is scanned for the made-up tokens and keys before it is printed.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,8 +16,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = mkdtempSync(join(tmpdir(), "crm-app-"));
 const bin = join(dir, "bin");
 mkdirSync(bin);
-// The tool as a user has it on their PATH.
-writeFileSync(join(bin, "zoho-encrypted-filestore"), `#!/bin/sh\nexec node ${JSON.stringify(join(ROOT, "dist", "cli.js"))} "$@"\n`, { mode: 0o755 });
+// The tool as a user has it on their PATH: a symbolic link to the executable, as npm makes it.
+symlinkSync(join(ROOT, "dist", "cli.js"), join(bin, "zoho-encrypted-filestore"));
 
 const hour = 3_600_000;
 const now = Date.now();

@@ -30,13 +30,16 @@
  * a recognisable prefix; `server.secrets()` lists every one ever issued so tests
  * can scan files and output for them.
  *
- * CLI: `node scripts/zoho-loopback-server.mjs [--port N] [--lifetime-ms N]`
- * prints one JSON line `{ url, accountsUrl, apiUrl, clientId }` and, for manual
- * use, mints grant codes on `POST /loopback/grant-code` (form or JSON field
- * `user`). The client secret is never printed; use `--client-secret` to choose it.
+ * CLI: `node scripts/zoho-loopback-server.mjs [--write-env F] [--user U] [--port N]
+ * [--lifetime-ms N]` prints one JSON line `{ url, accountsUrl, apiUrl, clientId }`;
+ * with `--write-env F` it writes F (mode 600; Node's `--env-file=F` reads it): the
+ * URLs, the client id and secret, the user (default me@example.com) and a grant code
+ * for that user. More grant codes: `POST /loopback/grant-code` (form or JSON field
+ * `user`). The client secret is never printed.
  */
 import { createServer } from "node:http";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
 const TOKEN_PATH = "/oauth/v2/token";
@@ -333,17 +336,47 @@ function sendJson(res, status, value) {
   res.end(text);
 }
 
+/**
+ * The manual mode: starts the server and, with --write-env F, writes (mode 600, never over an
+ * existing file) the environment a program needs to run against it: the URLs, the client,
+ * the user and one fresh grant code for that user. Secrets go to that file only, never to
+ * the screen or the command line. Runs until Ctrl-C.
+ */
 async function main(argv) {
   const args = {};
   for (let i = 0; i < argv.length; i += 2) args[argv[i]] = argv[i + 1];
+  const known = new Set(["--port", "--lifetime-ms", "--client-id", "--write-env", "--user"]);
+  const unknown = Object.keys(args).filter((name) => !known.has(name));
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown[0]}; options: ${[...known].join(", ")}`);
   const server = await startZohoServer({
     port: args["--port"] ? Number(args["--port"]) : 0,
     accessTokenLifetimeMs: args["--lifetime-ms"] ? Number(args["--lifetime-ms"]) : undefined,
     clientId: args["--client-id"],
-    clientSecret: args["--client-secret"],
     controlEndpoint: true,
   });
+  const user = args["--user"] ?? "me@example.com";
+  if (args["--write-env"]) {
+    const lines = {
+      ZOHO_USER: user,
+      ZOHO_API_URL: server.apiUrl,
+      ZOHO_ACCOUNTS_URL: server.url,
+      ZOHO_FILE_UPLOAD_URL: server.apiUrl,
+      ZOHO_CLIENT_ID: server.clientId,
+      ZOHO_CLIENT_SECRET: server.clientSecret,
+      ZOHO_GRANT_CODE: server.issueGrantCode({ user }),
+    };
+    writeFileSync(
+      args["--write-env"],
+      Object.entries(lines)
+        .map(([name, value]) => `${name}=${value}\n`)
+        .join(""),
+      { mode: 0o600, flag: "wx" },
+    );
+  }
   process.stdout.write(`${JSON.stringify({ url: server.url, accountsUrl: server.accountsUrl, apiUrl: server.apiUrl, clientId: server.clientId })}\n`);
+  process.stderr.write(
+    `zoho-loopback-server: listening on ${server.url}${args["--write-env"] ? `; ${args["--write-env"]} holds the environment to run against it (a grant code for ${user})` : ""}; Ctrl-C stops it\n`,
+  );
   const stop = () => server.close().then(() => process.exit(0));
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

@@ -83,6 +83,8 @@ export const ErrorCodeAliases: Readonly<Partial<Record<ErrorCode, readonly Error
  * - `upgrade`: a newer version of the package reads this file.
  * - `other-key-source`: no keychain can be used here: give the key as a key file or a passphrase.
  * - `create-keychain-key`: the keychain entry does not exist yet: create a key in it first.
+ * - `create-key`: the key file does not exist yet: make one (`generateKey()`, or the
+ *   command-line tool's `keygen --out`).
  */
 export type ErrorAction =
   | "recover"
@@ -92,7 +94,8 @@ export type ErrorAction =
   | "retry"
   | "upgrade"
   | "other-key-source"
-  | "create-keychain-key";
+  | "create-keychain-key"
+  | "create-key";
 
 export interface TokenStoreErrorOptions {
   /** The OS-level error that caused this one. Must never carry secret data. */

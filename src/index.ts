@@ -47,6 +47,8 @@ export type { KeyInput, KeySource, KeyMaterial, KeyOptions } from "./crypto/key-
 export { keychain, createKeychainKey, KEYCHAIN_SERVICE, KEYCHAIN_ACCOUNT } from "./crypto/keychain.js";
 export type { KeychainOptions, KeychainEntryName } from "./crypto/keychain.js";
 export { generateKey } from "./crypto/keys.js";
+export { configFromEnv, STORE_FILE_ENV, KEY_FILE_ENV, DEFAULT_STORE_FILE, DEFAULT_KEY_FILE } from "./config.js";
+export type { EnvConfig } from "./config.js";
 export type { TokenRecord, TokenInput, TokenField } from "./tokens/types.js";
 export { SECRET_FIELDS, TOKEN_FIELDS } from "./tokens/types.js";
 export { redact } from "./tokens/record.js";

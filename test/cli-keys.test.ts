@@ -57,7 +57,7 @@ describe("the store's header decides whether a passphrase may be asked for", () 
       expect(result.code, what).toBe(2);
       expect(result.stderr, what).toContain("error NO_KEY: ");
       expect(result.stderr, what).toContain(
-        "is sealed with a raw key, and no key was given: pass --key-file K, --key-file - (the key on standard input) or set ZOHO_TOKEN_STORE_KEY",
+        "is sealed with a raw key, and no key was given: pass --key-file K or --key-file - (the key on standard input), or set ZOHO_TOKEN_STORE_KEY_FILE or ZOHO_TOKEN_STORE_KEY",
       );
       expect(result.stderr, what).not.toContain("Passphrase");
       expect(state.prompts, what).toBe(0);

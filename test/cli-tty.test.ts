@@ -6,11 +6,15 @@
  * is written to its stdin on as keystrokes; answers are typed only once their prompt
  * shows, when echo is already off, as a person would.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import { assertNoSecrets, ROOT, sampleToken, secretsOf, tempDir } from "./helpers.js";
+import { itNeeds } from "./system-tools.js";
+
+/** util-linux `script` makes the pseudo-terminal. */
+const it = itNeeds("script", "bsdutils");
 
 const CLI = join(ROOT, "dist", "cli.js");
 const PASSPHRASE = "correct horse battery staple";
@@ -112,7 +116,7 @@ describe("on a real terminal", () => {
     expect(session.typed).toBe(0);
     expect(session.screen).not.toContain("Passphrase");
     expect(session.screen).toContain(
-      "is sealed with a raw key, and no key was given: pass --key-file K, --key-file - (the key on standard input) or set ZOHO_TOKEN_STORE_KEY",
+      "is sealed with a raw key, and no key was given: pass --key-file K or --key-file - (the key on standard input), or set ZOHO_TOKEN_STORE_KEY_FILE or ZOHO_TOKEN_STORE_KEY",
     );
     const fromStdin = await onTerminal(["list", "--file", file, "--key-file", "-"], []);
     expect(fromStdin.code, fromStdin.screen).toBe(2);

@@ -93,10 +93,13 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
     }
   });
 
-  it("no store file given: exit 2", async () => {
-    const result = await cli(["list"], { ZOHO_TOKEN_STORE_KEY: generateKey() });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain("ZOHO_TOKEN_STORE_FILE");
+  it("no store file given: ./zoho-tokens.enc in the working directory, as configFromEnv() says; missing, FILE_MISSING says how to name one", async () => {
+    const cwd = tempDir();
+    const result = await cli(["list"], { ZOHO_TOKEN_STORE_KEY: generateKey() }, { cwd });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `error FILE_MISSING: ${join(cwd, "zoho-tokens.enc")} does not exist; check --file (or ZOHO_TOKEN_STORE_FILE; default ./zoho-tokens.enc)`,
+    );
   });
 
   it("refuses a key or passphrase on the command line without repeating it", async () => {
@@ -125,7 +128,7 @@ describe("zoho-encrypted-filestore: help, version and usage", () => {
     const result = await cli(["list", "--file", file], {}, { stdin: closedStdin() });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(
-      /error NO_KEY: .* is sealed with a raw key, and no key was given: pass --key-file K, --key-file - \(the key on standard input\) or set ZOHO_TOKEN_STORE_KEY/,
+      /error NO_KEY: .* is sealed with a raw key, and no key was given: pass --key-file K or --key-file - \(the key on standard input\), or set ZOHO_TOKEN_STORE_KEY_FILE or ZOHO_TOKEN_STORE_KEY \(without them, \.\/zoho\.key is used when it exists\)/,
     );
   });
 

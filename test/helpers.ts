@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { afterEach } from "vitest";
+import { getCurrentTest } from "vitest/suite";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const DIST = join(ROOT, "dist", "index.js");
@@ -55,19 +56,43 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Runs a command to its end and collects its output (killed after `timeoutMs`, generous for a loaded machine). */
+/** Time left to a test after its child is killed: enough to report the child's output. */
+const REPORT_MARGIN_MS = 5_000;
+/** A child's deadline outside a test (in a hook), where no test timeout applies. */
+const HOOK_CHILD_TIMEOUT_MS = 120_000;
+
+/**
+ * How long a child may run. By default the running test's own timeout, less a margin, so
+ * that a child is never killed while its test still allows it time, and a hung child is
+ * reported with its output before the test times out. A `timeoutMs` longer than that is
+ * refused: the two must agree.
+ */
+export function childDeadline(timeoutMs: number | undefined): number {
+  const test = getCurrentTest();
+  const limit = test === undefined ? undefined : test.timeout - REPORT_MARGIN_MS;
+  if (timeoutMs === undefined) return limit ?? HOOK_CHILD_TIMEOUT_MS;
+  if (limit !== undefined && timeoutMs > limit) {
+    throw new Error(
+      `a child deadline of ${timeoutMs} ms does not fit in its test's timeout of ${test!.timeout} ms; raise the test's timeout or lower the child's`,
+    );
+  }
+  return timeoutMs;
+}
+
+/** Runs a command to its end and collects its output (killed at `childDeadline(timeoutMs)`). */
 export function runCommand(
   command: string,
   args: string[],
-  { cwd, env = process.env, timeoutMs = 120_000 }: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  { cwd, env = process.env, timeoutMs }: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<ChildResult> {
+  const deadline = childDeadline(timeoutMs);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
     child.stderr.on("data", (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => child.kill("SIGKILL"), deadline);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
@@ -77,8 +102,8 @@ export function runCommand(
 }
 
 /** Runs `node script args...` with this process's environment plus `env`, and collects its output. */
-export function runNode(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ChildResult> {
-  return runCommand(process.execPath, [script, ...args], { env: { ...process.env, ...env }, timeoutMs });
+export function runNode(script: string, args: string[], env: Record<string, string> = {}, timeoutMs?: number): Promise<ChildResult> {
+  return runCommand(process.execPath, [script, ...args], { env: { ...process.env, ...env }, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
 }
 
 export function fixture(name: string): string {

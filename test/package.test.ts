@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { build, type BuildOptions } from "esbuild";
 import { assertNoSecrets, fixture, ROOT, runCommand, tempDir, type ChildResult } from "./helpers.js";
 
@@ -125,14 +125,15 @@ beforeAll(async () => {
   // The dist/ that `npm test` built and the other test files run, packed as it is. With
   // the prepack build, tsup would empty dist/ under test files running beside this one;
   // that the prepack build itself works is checked below, in a copy of the checkout.
-  const packing = await runCommand("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { env: npmEnv() });
+  // Two children in this hook's 300 s: each may take up to 140 s.
+  const packing = await runCommand("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { env: npmEnv(), timeoutMs: 140_000 });
   expectSuccess(packing, "npm pack");
   pack = packed(packing.stdout);
 
   consumer = join(work, "consumer");
   cpSync(fixture("consumer-app"), consumer, { recursive: true });
   writeConsumerProject(consumer, pack);
-  const install = await runCommand("npm", ["ci", "--offline", "--no-audit", "--no-fund"], { cwd: consumer, env: npmEnv() });
+  const install = await runCommand("npm", ["ci", "--offline", "--no-audit", "--no-fund"], { cwd: consumer, env: npmEnv(), timeoutMs: 140_000 });
   expectSuccess(install, "npm ci --offline of the tarball");
 }, 300_000);
 
@@ -141,17 +142,47 @@ afterAll(() => {
 });
 
 describe("the packed tarball", () => {
-  it("holds the built entries, the license and the readme, and no sources", () => {
+  it("holds the built entries, the license, the readme and what it links to, and no sources", () => {
     expect(pack.filename).toBe(`${PKG.name}-${PKG.version}.tgz`);
     const files = pack.files;
     for (const file of ["dist/index.js", "dist/index.cjs", "dist/index.d.ts", "dist/index.d.cts", "dist/cli.js", "LICENSE", "README.md", "package.json"]) {
       expect(files).toContain(file);
     }
-    expect(files.filter((file) => /^(src|test|scripts)\//.test(file))).toEqual([]);
-    // Nothing beside the build but the three files npm always takes.
-    expect(files.filter((file) => !file.startsWith("dist/") && !["LICENSE", "README.md", "package.json"].includes(file))).toEqual([]);
+    expect(files.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
+    // Stack traces name files that are there: no source maps pointing into src/.
+    expect(files.filter((file) => file.endsWith(".map"))).toEqual([]);
+    // Beside the build: the documentation, the examples and the loopback server they run against.
+    const shipped = (file: string) =>
+      file.startsWith("dist/") ||
+      /^(docs\/[\w-]+\.md|examples\/[\w.-]+)$/.test(file) ||
+      [
+        "LICENSE",
+        "README.md",
+        "package.json",
+        "SECURITY.md",
+        "CHANGELOG.md",
+        "scripts/zoho-loopback-server.mjs",
+        "scripts/zoho-loopback-server.d.mts",
+      ].includes(file);
+    expect(files.filter((file) => !shipped(file))).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(["docs/api.md", "docs/try-it-locally.md", "examples/typescript-sdk.ts", "scripts/zoho-loopback-server.mjs"]));
     expect(PKG.license).toBe("MIT");
     expect(readFileSync(join(ROOT, "LICENSE"), "utf8")).toMatch(/^MIT License\n\nCopyright \(c\) 2026 zoho-encrypted-filestore contributors\n/);
+  });
+
+  it("every relative link of the shipped Markdown resolves to a shipped file (as read in node_modules; npm's page resolves them against the repository)", () => {
+    const markdown = pack.files.filter((file) => file.endsWith(".md"));
+    expect(markdown.length).toBeGreaterThan(5);
+    const dead: string[] = [];
+    for (const file of markdown) {
+      const text = readFileSync(join(ROOT, file), "utf8");
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^([a-z]+:|#)/i.test(target!)) continue;
+        const path = join(dirname(file), target!.split("#")[0]!).replace(/\/$/, "");
+        if (!pack.files.some((shipped) => shipped === path || shipped.startsWith(`${path}/`))) dead.push(`${file}: ${target}`);
+      }
+    }
+    expect(dead).toEqual([]);
   });
 
   it("installs as the consumer's own copy", () => {

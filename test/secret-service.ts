@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { recordNotRun } from "./system-tools.js";
 
 /** The programs the suite needs, and the Debian package of each. */
 const PROGRAMS: Record<string, string> = { "dbus-daemon": "dbus-daemon", "gnome-keyring-daemon": "gnome-keyring", "secret-tool": "libsecret-tools" };
@@ -21,8 +22,9 @@ export function missingSecretServicePackages(): string[] {
     .map(([, pkg]) => pkg);
 }
 
-/** Says loudly that the keychain suite did not run, and what to install. */
+/** Says loudly that the keychain suite did not run, and what to install (also in the end-of-run summary). */
 export function reportNotRun(missing: readonly string[]): void {
+  recordNotRun(`NOT RUN: the OS keychain suite (a real Secret Service): apt-get install -y ${missing.join(" ")}; .ci/run installs it`);
   const line = "!".repeat(78);
   console.warn(
     `\n${line}\n!! The OS keychain suite was NOT run: no real Secret Service here.\n` +

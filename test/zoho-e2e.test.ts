@@ -21,6 +21,7 @@ import {
   type SdkClientConfig,
   type SdkClientResult,
 } from "../scripts/sdk-scenario.mjs";
+import { sized } from "./faults/support.js";
 
 const require = createRequire(import.meta.url);
 const SDKS = ["ts", "nodejs"] as const;
@@ -38,6 +39,8 @@ const UNTIL_EXPIRING_MS = 4_300;
  * a test takes 5 to 25 s; the limits leave room for a machine busy with other work.
  */
 const CHILD_TIMEOUT_MS = 150_000;
+/** SDK clients run at once in the concurrency test: 8 under `npm run stress`. */
+const CONCURRENT = sized(4, 8);
 const TEST_TIMEOUT_MS = 240_000;
 
 async function loadSdk(sdk: Sdk): Promise<ZohoSdkNamespace & Record<string, any>> {
@@ -223,7 +226,7 @@ describe.each(SDKS)("through the real %s SDK", (sdk) => {
   );
 
   it(
-    "8 processes at once, each a real SDK client with its own user: no call fails, no token lost, no plaintext",
+    `${CONCURRENT} processes at once, each a real SDK client with its own user: no call fails, no token lost, no plaintext`,
     async () => {
       // Tokens expire during the run, so the processes also refresh and save concurrently.
       const s = await server({ accessTokenLifetimeMs: SHORT_LIFETIME_MS });
@@ -233,7 +236,7 @@ describe.each(SDKS)("through the real %s SDK", (sdk) => {
         sdk,
         store: "ours",
         path,
-        processes: 8,
+        processes: CONCURRENT,
         calls: 8,
         delayMs: 600,
         env,
@@ -241,9 +244,9 @@ describe.each(SDKS)("through the real %s SDK", (sdk) => {
       });
       for (const run of summary.runs) outputs.push(run.stdout, run.stderr);
       expect(summary.errors).toEqual([]);
-      expect(summary).toMatchObject({ callsOk: 64, callsFailed: 0, initFailures: 0 });
-      expect(s.stats).toMatchObject({ grantsExchanged: 8, grantFailures: 0, refreshRefusals: 0, refreshFailures: 0, apiCallsFailed: 0 });
-      expect(s.stats.refreshes).toBeGreaterThanOrEqual(8);
+      expect(summary).toMatchObject({ callsOk: CONCURRENT * 8, callsFailed: 0, initFailures: 0 });
+      expect(s.stats).toMatchObject({ grantsExchanged: CONCURRENT, grantFailures: 0, refreshRefusals: 0, refreshFailures: 0, apiCallsFailed: 0 });
+      expect(s.stats.refreshes).toBeGreaterThanOrEqual(CONCURRENT);
 
       const records = await (await open(path)).getTokens();
       expect(records.map((r) => r.userName).sort()).toEqual([...summary.users].sort());

@@ -6,7 +6,7 @@ export const clear = defineCommand(
   {
     name: "clear",
     summary: "delete every record (needs --yes)",
-    usage: "--file F [--key-file K] --yes [--json]",
+    usage: "[--file F] [--key-file K] --yes [--json]",
     description: `Deletes every record in the store; the file itself stays, empty. Ids are still never
 reused. The previous generation (F.prev) keeps the records until the next write.`,
     common: ["file", "key-file", "json"],

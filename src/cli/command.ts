@@ -5,15 +5,25 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { EncryptedFileStore, KEYCHAIN_ACCOUNT, TokenStoreError, type EncryptedFileStoreOptions } from "../index.js";
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_STORE_FILE,
+  EncryptedFileStore,
+  KEY_FILE_ENV,
+  KEYCHAIN_ACCOUNT,
+  TokenStoreError,
+  type EncryptedFileStoreOptions,
+} from "../index.js";
 import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
 import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type ResolvedKey } from "./key.js";
 import { presence, storeKeying, type Keying } from "./store-file.js";
+import { BIN } from "./invocation.js";
 import { nearest } from "./suggest.js";
+import { quote } from "./format.js";
 import { VERSION } from "./version.js";
 
-export const BIN = "zoho-encrypted-filestore";
+export { BIN } from "./invocation.js";
 
 interface OptionSpec {
   type: "string" | "boolean";
@@ -27,12 +37,11 @@ interface OptionSpec {
 
 /** Options several commands share; each command names the ones it takes. */
 const COMMON: Record<"file" | "key-file" | "keychain" | "json", OptionSpec> = {
-  file: { type: "string", short: "f", value: "F", description: `the store file (default: $${FILE_ENV})` },
+  file: { type: "string", short: "f", value: "F", description: `the store file (default: $${FILE_ENV}, else ${DEFAULT_STORE_FILE})` },
   "key-file": {
     type: "string",
     value: "K",
-    description:
-      "file holding the base64 key, or - to read it from standard input (default: $ZOHO_TOKEN_STORE_KEY, else $ZOHO_TOKEN_STORE_PASSPHRASE, else a prompt on a terminal for a passphrase store)",
+    description: `file holding the base64 key, or - to read it from standard input (default: $${KEY_FILE_ENV}, $ZOHO_TOKEN_STORE_KEY or $ZOHO_TOKEN_STORE_PASSPHRASE, else ${DEFAULT_KEY_FILE} if it exists, else a prompt on a terminal for a passphrase store)`,
   },
   keychain: {
     type: "string",
@@ -72,6 +81,12 @@ export interface Context {
   /** Writes a line to stderr: progress and advice that is not the command's output. */
   note(line: string): void;
   warn(line: string): void;
+  /**
+   * Suggests a command to run next, on stderr: "Next: <this tool> <args>  # <why>". It
+   * names the tool as it was started (CliIo.invocation), so the line after "Next: "
+   * runs as pasted into the same shell.
+   */
+  next(args: string, why: string): void;
   /**
    * Sets the command's result: with --json it is printed as `result` of the one JSON
    * object (see JsonOutput) once the command ends, on success or failure.
@@ -219,6 +234,7 @@ function context(io: CliIo, values: Context["values"], positionals: string[], js
     print: (line = "") => void io.stdout.write(`${line}\n`),
     note: (line) => void io.stderr.write(`${line}\n`),
     warn: (line) => void io.stderr.write(`${err.yellow("warning:")} ${line}\n`),
+    next: (args, why) => void io.stderr.write(`Next: ${io.invocation ?? BIN} ${args}  # ${why}\n`),
     emit: (value) => {
       outcome.result = value;
     },
@@ -257,11 +273,9 @@ function helpText(spec: CommandSpec): string {
 
 // ---- the store file and the store ------------------------------------------
 
-/** The store file from --file or ZOHO_TOKEN_STORE_FILE, absolute. */
+/** The store file from --file or ZOHO_TOKEN_STORE_FILE, else the default ./zoho-tokens.enc (as configFromEnv), absolute. */
 export function storePath(ctx: Context): string {
-  const given = ctx.string("file") ?? ctx.io.env[FILE_ENV];
-  if (!given) throw usage(`no store file: pass --file F or set ${FILE_ENV}`);
-  return ctx.path(given);
+  return ctx.path(ctx.string("file") ?? (ctx.io.env[FILE_ENV] || DEFAULT_STORE_FILE));
 }
 
 /** How many times a passphrase typed at the prompt may be tried. */
@@ -285,6 +299,20 @@ export async function resolveStoreKey(
     confirm,
     prompt,
   });
+}
+
+/**
+ * The key option to repeat in a suggested command so that it finds the same key: "" when
+ * the key comes from the environment, the default key file or a prompt (the same shell
+ * gives it again), `--key-file PATH` for a key file named on the command line,
+ * `--keychain NAME` for a keychain entry, and
+ * undefined for a key read from standard input (a pasted command cannot repeat the pipe).
+ */
+export function keyArgsFor(key: ResolvedKey): string | undefined {
+  if ("keychain" in key.option) return `--keychain ${quote(key.option.keychain.account)}`;
+  if (!key.source.startsWith("--key-file")) return "";
+  if ("keyFile" in key.option) return `--key-file ${quote(key.option.keyFile)}`;
+  return undefined;
 }
 
 /** Says where a key came from, on stderr, in human mode: never the key itself. */
@@ -351,5 +379,9 @@ export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
 }
 
 export function missing(path: string): TokenStoreError {
-  return new TokenStoreError("FILE_MISSING", `${path} does not exist; check --file (or ${FILE_ENV}), or create a store with '${BIN} init'`, { path });
+  return new TokenStoreError(
+    "FILE_MISSING",
+    `${path} does not exist; check --file (or ${FILE_ENV}; default ${DEFAULT_STORE_FILE}), or create a store with '${BIN} init'`,
+    { path },
+  );
 }

@@ -6,7 +6,7 @@ export const deleteCommand = defineCommand(
   {
     name: "delete",
     summary: "delete one record",
-    usage: "ID --file F [--key-file K] [--json]",
+    usage: "ID [--file F] [--key-file K] [--json]",
     description: "Deletes the record with this id. Its id is never handed out again.",
     positionals: ["ID"],
     common: ["file", "key-file", "json"],

@@ -1,4 +1,5 @@
-import { EncryptedFileStore, TokenStoreError, type Check, type CheckStatus } from "../index.js";
+import { existsSync } from "node:fs";
+import { DEFAULT_KEY_FILE, EncryptedFileStore, KEY_FILE_ENV, TokenStoreError, type Check, type CheckStatus } from "../index.js";
 import { checkKeyFile, DEFAULT_STALE_MS } from "../backend/file/index.js";
 import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storePath } from "./command.js";
 import { adviceFor, describeError, usage } from "./exit.js";
@@ -13,7 +14,7 @@ export const doctor = defineCommand(
   {
     name: "doctor",
     summary: "check permissions, a stale lock, leftover temp files, the previous generation; --fix repairs",
-    usage: "--file F [--key-file K | --keychain [NAME]] [--fix] [--stale-ms N] [--json]",
+    usage: "[--file F] [--key-file K | --keychain [NAME]] [--fix] [--stale-ms N] [--json]",
     description: `Checks the store without needing its key: permissions of the file, its directory, every
 directory above it (yours or root's, not writable by others unless sticky), the
 previous generation and the key file; a directory that is missing (moved away?); a lock
@@ -44,11 +45,17 @@ tokens. Exit 1 while any problem remains.`,
     if (!Number.isInteger(staleMs) || staleMs < 2000) throw usage("--stale-ms must be an integer of at least 2000");
     const fix = ctx.values.fix === true;
     const keyFileGiven = ctx.string("key-file");
-    const keyFile = keyFileGiven === undefined || keyFileGiven === STDIN ? undefined : ctx.path(keyFileGiven);
     // Resolved first, so that a key given wrongly (a terminal for --key-file -, a key in
     // place of a file name) is a usage error before any check repeats what was given.
-    const keyAtHand = keyFileGiven !== undefined || ctx.string("keychain") !== undefined || Boolean(ctx.io.env[KEY_ENV]) || Boolean(ctx.io.env[PASSPHRASE_ENV]);
+    // The default key file counts as given, as for every other command.
+    const defaultKey = existsSync(ctx.path(DEFAULT_KEY_FILE)) && (await storeKeying(path)) !== "passphrase";
+    const keyAtHand =
+      keyFileGiven !== undefined ||
+      ctx.string("keychain") !== undefined ||
+      [KEY_FILE_ENV, KEY_ENV, PASSPHRASE_ENV].some((name) => Boolean(ctx.io.env[name])) ||
+      defaultKey;
     const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
+    const keyFile = key !== undefined && "keyFile" in key.option && keyFileGiven !== STDIN ? key.option.keyFile : undefined;
 
     const found = await checkTarget(path, { staleMs, fix });
     // The key file's check goes with the files' (after the previous generation's).
@@ -99,7 +106,11 @@ tokens. Exit 1 while any problem remains.`,
 async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promise<Reported> {
   const check = "decrypts";
   if (key === undefined) {
-    return { check, status: "info", message: `not checked: no key given (--key-file, --keychain, ${KEY_ENV} or ${PASSPHRASE_ENV}); '${BIN} verify' checks it` };
+    return {
+      check,
+      status: "info",
+      message: `not checked: no key given (--key-file, --keychain, ${KEY_FILE_ENV}, ${KEY_ENV}, ${PASSPHRASE_ENV} or ${DEFAULT_KEY_FILE}); '${BIN} verify' checks it`,
+    };
   }
   if (!(await presence(path)).stored) return { check, status: "info", message: "not checked: no store file" };
   try {

@@ -9,8 +9,11 @@
  * kind is reported by its name only, since its message could quote data.
  */
 import { TokenStoreError, type ErrorAction } from "../index.js";
-import { printable } from "./format.js";
+import { printable, quote } from "./format.js";
 import { styleFor, type CliIo } from "./io.js";
+
+/** The executable's name. */
+const BIN = "zoho-encrypted-filestore";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -64,6 +67,7 @@ const ADVICE: Record<ErrorAction, string> = {
   upgrade: "upgrade zoho-encrypted-filestore",
   "other-key-source": "give the key another way: --key-file K, or a passphrase (ZOHO_TOKEN_STORE_PASSPHRASE or the prompt)",
   "create-keychain-key": "'zoho-encrypted-filestore keygen --keychain NAME' creates a key there",
+  "create-key": "'zoho-encrypted-filestore keygen --out K' creates a key file",
 };
 
 /** The advice for an action, in this tool's words. */
@@ -77,14 +81,17 @@ export interface ErrorReport {
   exitCode: number;
 }
 
-/** Classifies any thrown value. */
-export function describeError(error: unknown): ErrorReport {
+/**
+ * Classifies any thrown value. `invocation` is how this tool was started, for advice that
+ * names a command to run (see CliIo.invocation).
+ */
+export function describeError(error: unknown, invocation = BIN): ErrorReport {
   if (error instanceof CliError) return { code: error.code, message: oneLine(error.message), exitCode: error.exitCode };
   if (error instanceof TokenStoreError) {
     // A permission refusal keeps the library's advice too: it names the exact chmod,
     // which for a directory above the store's is the only repair (doctor --fix leaves those alone).
     const message = error.action
-      ? `${error.action === "restrict-permissions" ? error.message : error.reason}; ${adviceFor(error.action)}`
+      ? `${error.action === "restrict-permissions" ? error.message : error.reason}; ${error.action === "create-key" && error.path !== undefined ? `create it with: ${invocation} keygen --out ${quote(error.path)}` : adviceFor(error.action)}`
       : error.code === "INVALID_OPTION"
         ? `${error.message} (see --help)`
         : error.message;
@@ -135,7 +142,7 @@ export interface JsonContext {
  * stdout) and returns the exit code.
  */
 export function reportError(error: unknown, io: CliIo, json: JsonContext | undefined): number {
-  const report = describeError(error);
+  const report = describeError(error, io.invocation);
   writeErrorLine(io, report);
   if (json) writeJson(io, json.command, json.result ?? null, report);
   if (report.code === "INTERNAL" && io.env.ZOHO_TOKEN_STORE_DEBUG && error instanceof Error && error.stack) {

@@ -11,7 +11,7 @@ export const exportCommand = defineCommand(
   {
     name: "export",
     summary: "write every token in plaintext (mode 600) to move them to another store",
-    usage: "--file F --out PATH [--format csv|json] [--key-file K] [--force] [--json]",
+    usage: "[--file F] --out PATH [--format csv|json] [--key-file K] [--force] [--json]",
     description: `Writes every record, secrets included, in plaintext: csv is the Zoho SDK FileStore
 layout (10 columns; the SDKs' FileStore and 'import' read it), json is
 {"format":"zoho-encrypted-filestore-export","version":1,"tokens":[...]}.

@@ -15,7 +15,7 @@ export const importCommand = defineCommand(
   {
     name: "import",
     summary: "take every token from a Zoho SDK FileStore CSV into the store",
-    usage: "--file F --from-csv PATH [--key-file K] [--skip-bad] [--json]",
+    usage: "[--file F] --from-csv PATH [--key-file K] [--skip-bad] [--json]",
     description: `Reads the CSV file the Zoho SDKs' FileStore writes and saves each row into the store,
 creating the store if needed. Every layout the SDKs have written is read: 10 columns
 (nodejs-sdk-6.0 and later), 9 (before api_domain), and the 6 of the first SDKs

@@ -2,6 +2,7 @@
  * What a command reads and writes: arguments come separately, everything else is here,
  * so a test can run a command in process with its own environment and streams.
  */
+import { invocation } from "./invocation.js";
 
 /** A stream a command writes to. `isTTY` decides colour. */
 export interface OutStream {
@@ -36,11 +37,31 @@ export interface CliIo {
   cwd?: string;
   /** Clock in ms since the epoch, for expiry and staleness. Default: Date.now. */
   now?: () => number;
+  /**
+   * How this tool was started ("npx zoho-encrypted-filestore", ...), for the commands it
+   * suggests, which must run as pasted. Default: "zoho-encrypted-filestore".
+   */
+  invocation?: string;
+  /**
+   * Calls `listener` on an interrupt (SIGINT: Ctrl-C) instead of the process dying
+   * silently, until the returned function is called. Absent: interrupts are not caught.
+   */
+  onInterrupt?(listener: () => void): () => void;
 }
 
 /** The real process's environment and streams. */
 export function processIo(): CliIo {
-  return { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  return {
+    env: process.env,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    invocation: invocation(process.env, process.argv[1], process.execPath),
+    onInterrupt: (listener) => {
+      process.once("SIGINT", listener);
+      return () => void process.off("SIGINT", listener);
+    },
+  };
 }
 
 /** ANSI styles; no-ops when colourOn says no. */

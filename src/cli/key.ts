@@ -1,12 +1,14 @@
 /**
  * Where keys come from. Never the command line (it shows in `ps` and shell history):
  * `--key-file PATH`, `--key-file -` (the key on standard input, from a pipe or a
- * redirect), `--keychain [NAME]` (an OS keychain entry), else ZOHO_TOKEN_STORE_KEY, else ZOHO_TOKEN_STORE_PASSPHRASE, else a
- * hidden prompt: only when stdin is a terminal and the store is one a passphrase can
- * open (a passphrase store, or one being created).
+ * redirect), `--keychain [NAME]` (an OS keychain entry), else ZOHO_TOKEN_STORE_KEY_FILE,
+ * ZOHO_TOKEN_STORE_KEY or ZOHO_TOKEN_STORE_PASSPHRASE (at most one of them), else the
+ * default key file ./zoho.key when it exists (as an application's `configFromEnv()` reads
+ * it; not for a passphrase store), else a hidden prompt: only when stdin is a terminal and
+ * the store is one a passphrase can open (a passphrase store, or one being created).
  */
 import { existsSync } from "node:fs";
-import { TokenStoreError } from "../index.js";
+import { DEFAULT_KEY_FILE, KEY_FILE_ENV, STORE_FILE_ENV, TokenStoreError } from "../index.js";
 import { CliError, EXIT_INTERRUPTED, usage } from "./exit.js";
 import { printable } from "./format.js";
 import type { CliIo, InStream } from "./io.js";
@@ -17,7 +19,7 @@ export const PASSPHRASE_ENV = "ZOHO_TOKEN_STORE_PASSPHRASE";
 const NEW_KEY_ENV = "ZOHO_TOKEN_STORE_NEW_KEY";
 const NEW_PASSPHRASE_ENV = "ZOHO_TOKEN_STORE_NEW_PASSPHRASE";
 export const PREVIOUS_KEY_ENV = "ZOHO_TOKEN_STORE_PREVIOUS_KEY";
-export const FILE_ENV = "ZOHO_TOKEN_STORE_FILE";
+export const FILE_ENV = STORE_FILE_ENV;
 
 /** `--key-file -`: the key comes from standard input. */
 export const STDIN = "-";
@@ -62,6 +64,10 @@ export interface KeyRequest {
 }
 
 interface KeySources {
+  /** The variable naming a key file, if these keys have one. */
+  keyFileEnv?: string;
+  /** The key file used when nothing else gives a key and it exists. */
+  defaultKeyFile?: string;
   keyEnv: string;
   passphraseEnv: string;
   /** Wording for messages: "key" or "new key". */
@@ -70,7 +76,15 @@ interface KeySources {
   keychainFlag: string;
 }
 
-const CURRENT: KeySources = { keyEnv: KEY_ENV, passphraseEnv: PASSPHRASE_ENV, what: "key", keyFileFlag: "--key-file", keychainFlag: "--keychain" };
+const CURRENT: KeySources = {
+  keyFileEnv: KEY_FILE_ENV,
+  defaultKeyFile: DEFAULT_KEY_FILE,
+  keyEnv: KEY_ENV,
+  passphraseEnv: PASSPHRASE_ENV,
+  what: "key",
+  keyFileFlag: "--key-file",
+  keychainFlag: "--keychain",
+};
 const NEW: KeySources = {
   keyEnv: NEW_KEY_ENV,
   passphraseEnv: NEW_PASSPHRASE_ENV,
@@ -115,14 +129,26 @@ async function resolveKey(io: CliIo, sources: KeySources, request: KeyRequest): 
     }
     return { option: { keyFile: path }, source: `${keyFileFlag} ${printable(request.keyFile)}`, kind: "raw", prompted: false };
   }
+  const keyFileEnv = sources.keyFileEnv;
+  const envKeyFile = keyFileEnv === undefined ? undefined : io.env[keyFileEnv];
   const key = io.env[keyEnv];
   const passphrase = io.env[passphraseEnv];
-  if (key && passphrase) {
-    throw new CliError("USAGE", `both ${keyEnv} and ${passphraseEnv} are set; unset the one that is not the ${what}`);
+  const set = [envKeyFile && keyFileEnv, key && keyEnv, passphrase && passphraseEnv].filter((name): name is string => Boolean(name));
+  if (set.length > 1) {
+    throw new CliError("USAGE", `${set.slice(0, -1).join(", ")} and ${set.at(-1)} are set; unset all but the one that gives the ${what}`);
   }
+  if (envKeyFile)
+    return { option: { keyFile: request.resolvePath(envKeyFile) }, source: `${keyFileEnv} (${printable(envKeyFile)})`, kind: "raw", prompted: false };
   if (key) return { option: { key }, source: keyEnv, kind: "raw", prompted: false };
   if (passphrase) return { option: { passphrase }, source: passphraseEnv, kind: "passphrase", prompted: false };
-  const keyHelp = `pass ${keyFileFlag} K, ${keyFileFlag} - (the ${what} on standard input) or set ${keyEnv}`;
+  if (sources.defaultKeyFile !== undefined && request.keying !== "passphrase") {
+    // The key file an application uses when none is named (configFromEnv), when it is there.
+    const path = request.resolvePath(sources.defaultKeyFile);
+    if (existsSync(path)) return { option: { keyFile: path }, source: `${sources.defaultKeyFile} (the default key file)`, kind: "raw", prompted: false };
+  }
+  const keyHelp =
+    `pass ${keyFileFlag} K or ${keyFileFlag} - (the ${what} on standard input), or set ${keyFileEnv ? `${keyFileEnv} or ` : ""}${keyEnv}` +
+    (sources.defaultKeyFile ? ` (without them, ${sources.defaultKeyFile} is used when it exists)` : "");
   if (request.keying === "raw") {
     // A passphrase cannot open it: asking for one would only end in "wrong key".
     throw new CliError(
@@ -162,7 +188,13 @@ function readStdinKey(io: CliIo, flag: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Ctrl-C while waiting for the pipe: exit 130 with a word, as at the prompt.
+    const stopWatching = io.onInterrupt?.(() => {
+      stdin.pause?.();
+      done(new CliError("CANCELLED", `interrupted while reading the key from standard input (${flag} -); nothing was done`, EXIT_INTERRUPTED));
+    });
     const done = (error: Error | undefined, key?: string) => {
+      stopWatching?.();
       stdin.off("data", onData);
       stdin.off("end", onEnd);
       stdin.off("error", onError);
@@ -209,7 +241,10 @@ function promptHidden(io: CliIo, question: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let value = "";
     const wasRaw = stdin.isRaw === true;
+    // A SIGINT from outside the terminal (kill -INT) ends the prompt as Ctrl-C typed does.
+    const stopWatching = io.onInterrupt?.(() => finish(new CliError("CANCELLED", "interrupted at the passphrase prompt; nothing was done", EXIT_INTERRUPTED)));
     const finish = (error: CliError | undefined) => {
+      stopWatching?.();
       stdin.off("data", onData);
       stdin.setRawMode!(wasRaw);
       stdin.pause?.();

@@ -1,8 +1,9 @@
 import { createKeychainKey, generateKey, KEYCHAIN_ACCOUNT, KEYCHAIN_SERVICE, TokenStoreError } from "../index.js";
 import { writePrivateFile } from "../fs/private-files.js";
-import { BIN, defineCommand } from "./command.js";
+import { BIN, defineCommand, storePath } from "./command.js";
 import { CliError, usage } from "./exit.js";
 import { printable, quote } from "./format.js";
+import { presence } from "./store-file.js";
 
 export const keygen = defineCommand(
   {
@@ -61,7 +62,9 @@ optional package @napi-rs/keyring.`,
     if (ctx.json) ctx.emit({ keyFile: path });
     else {
       ctx.print(`wrote a new key to ${printable(path)} (mode 600)`);
-      ctx.note(`Keep a copy somewhere safe: without it the store cannot be opened. Use it with --key-file ${quote(path)}.`);
+      ctx.note("Keep a copy somewhere safe: without it the store cannot be opened.");
+      // Only where init would run: with a store already there (a rotation), it would refuse.
+      if (!(await presence(storePath(ctx))).stored) ctx.next(`init --key-file ${quote(path)}`, "creates an empty store sealed with this key");
     }
   },
 );

@@ -6,7 +6,7 @@ export const list = defineCommand(
   {
     name: "list",
     summary: "list the tokens: id, user, client id (shortened), which tokens are present, expiry",
-    usage: "--file F [--key-file K] [--json]",
+    usage: "[--file F] [--key-file K] [--json]",
     description: `Lists every token record: its id, user, client id (shortened), which secrets it holds
 (client secret, refresh, access, grant token) and when its access token expires.
 Never prints a secret value.`,

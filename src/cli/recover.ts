@@ -10,7 +10,7 @@ export const recover = defineCommand(
   {
     name: "recover",
     summary: "restore the previous generation (F.prev) after verifying it",
-    usage: "--file F [--key-file K] [--force] [--json]",
+    usage: "[--file F] [--key-file K] [--force] [--json]",
     description: `Restores the previous generation, kept as F.prev by every write, after checking that it
 opens and authenticates with the key. It becomes a new generation of F. When F itself
 opens and authenticates, recovering would throw away its latest change, so this is

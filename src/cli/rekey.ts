@@ -10,7 +10,7 @@ export const rekey = defineCommand(
   {
     name: "rekey",
     summary: "re-encrypt the store under a new key, atomically",
-    usage: "--file F (--new-key-file K2 | --new-keychain [NAME2]) [--key-file K | --keychain [NAME]] [--json]",
+    usage: "[--file F] (--new-key-file K2 | --new-keychain [NAME2]) [--key-file K | --keychain [NAME]] [--json]",
     description: `Re-encrypts every record under a new key in one atomic write. The current key comes
 as for every command; the new one from --new-key-file, --new-keychain (an OS keychain
 entry that 'keygen --keychain NAME2' made), ZOHO_TOKEN_STORE_NEW_KEY,

@@ -33,10 +33,12 @@ Look inside, fill, rotate and check an encrypted Zoho CRM token store file.
 Commands:
 ${COMMANDS.map((command) => `  ${command.spec.name.padEnd(width)}${command.spec.summary}`).join("\n")}
 
-The store file comes from --file F or ZOHO_TOKEN_STORE_FILE. The key comes from
---key-file K (--key-file - reads it from a pipe), ZOHO_TOKEN_STORE_KEY (base64) or a
-passphrase (ZOHO_TOKEN_STORE_PASSPHRASE, or a hidden prompt when stdin is a terminal
-and the store is sealed with a passphrase); never from the command line itself.
+The store file comes from --file F or ZOHO_TOKEN_STORE_FILE, else ./zoho-tokens.enc.
+The key comes from --key-file K (--key-file - reads it from a pipe),
+ZOHO_TOKEN_STORE_KEY_FILE, ZOHO_TOKEN_STORE_KEY (base64) or a passphrase
+(ZOHO_TOKEN_STORE_PASSPHRASE), else ./zoho.key when it exists, else a hidden prompt
+when stdin is a terminal and the store is sealed with a passphrase; never from the
+command line itself. An application reads the same names (configFromEnv()).
 
 --json prints one object on stdout: {"ok", "command", "result", "error"}.
 Colour only on a terminal; NO_COLOR turns it off, FORCE_COLOR on.

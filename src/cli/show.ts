@@ -6,7 +6,7 @@ export const show = defineCommand(
   {
     name: "show",
     summary: "show one record; secret values only with --reveal",
-    usage: "ID --file F [--key-file K] [--reveal] [--json]",
+    usage: "ID [--file F] [--key-file K] [--reveal] [--json]",
     description: `Shows every field of the record with this id. Secret fields (client secret, refresh,
 access and grant token) read "[redacted]" and the client id is shortened, unless
 --reveal is given.`,

@@ -26,7 +26,7 @@ export const verify = defineCommand(
   {
     name: "verify",
     summary: "check that the file opens and authenticates (exit 1 and say why when not)",
-    usage: "--file F [--key-file K | --keychain [NAME]] [--json]",
+    usage: "[--file F] [--key-file K | --keychain [NAME]] [--json]",
     description: `Opens the store, decrypts and authenticates it. Exits 0 when it does; otherwise exits 1
 and says which: wrong key, damaged, unsupported version, or missing (--json: "result"
 holds "status": "ok", "wrong-key", "damaged", "unsupported-version", "missing", ...,

@@ -73,9 +73,17 @@ export function keyFile(path: string): KeySource {
         stats = statSync(path);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? "error";
-        throw new TokenStoreError("IO_ERROR", `cannot read ${description}: ${code}${code === "ENOENT" ? " (no such file, or a dangling symbolic link)" : ""}`, {
+        const missing = code === "ENOENT";
+        throw new TokenStoreError("IO_ERROR", `cannot read ${description}: ${code}${missing ? " (no such file, or a dangling symbolic link)" : ""}`, {
           path,
           cause: error,
+          // A key file that is not there yet is made, not repaired.
+          ...(missing
+            ? {
+                action: "create-key" as const,
+                advice: `create it with 'npx zoho-encrypted-filestore keygen --out ${path}' (or write generateKey() to it, mode 600)`,
+              }
+            : {}),
         });
       }
       if (!stats.isFile()) throw new TokenStoreError("INVALID_OPTION", `${description} is not a regular file`, { path });

@@ -412,12 +412,18 @@ export class EncryptedTokenStore {
     this.#assertOpen();
     const cache = this.#cache;
     const location = this.#backend.location;
-    const pending = this.#backend.read({ since: cache?.version, check: (this.#check ??= headCheck(location)) });
+    const pending = this.#backend.read({ since: cache?.version, check: this.#headCheck() });
     // A backend that answers at once (a file: one stat) costs no extra turn of the event loop.
     const result = pending instanceof Promise ? await pending : pending;
     if (result.kind === "unchanged" && cache) return cache.doc;
     if (result.kind !== "snapshot") return (await this.#whenMissing()).doc;
     return (await this.#open(location, documentOf(result, location), { checkRollback: true, mayDerive: true })).doc;
+  }
+
+  /** The check of stored bytes before they are read whole, made once per store. */
+  #headCheck(): HeadCheck {
+    this.#check ??= headCheck(this.#backend.location);
+    return this.#check;
   }
 
   #assertOpen(): void {
@@ -469,7 +475,7 @@ export class EncryptedTokenStore {
   async #loadLocked(session: ExclusiveSession): Promise<Loaded> {
     const cache = this.#cache;
     const location = this.#backend.location;
-    const result = await session.read({ since: cache?.version, check: (this.#check ??= headCheck(location)) });
+    const result = await session.read({ since: cache?.version, check: this.#headCheck() });
     if (result.kind === "unchanged" && cache) return cache;
     if (result.kind !== "snapshot") return this.#whenMissing();
     return this.#open(location, documentOf(result, location), { checkRollback: true, mayDerive: false });

@@ -11,7 +11,8 @@ import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, 
 import fs from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
-import { EncryptedFileStore, ErrorCodes, generateKey, redact, type TokenStoreError } from "../../src/index.js";
+import { DOCUMENT_RECORD, EncryptedFileStore, ErrorCodes, generateKey, redact, type TokenStoreError } from "../../src/index.js";
+import { FileBackend } from "../../src/backend/file/backend.js";
 import { tempDir } from "../helpers.js";
 import { errorText, expectNoSecrets, failure, registerSecrets } from "./support.js";
 
@@ -186,26 +187,21 @@ describe("no leaks", () => {
       syncBuiltinESMExports();
     }
     registerSecrets("1000.leak-access-token-third");
-    // LOCK_COMPROMISED: the lock taken from under a holder (simulated: replaced between its read and its write).
-    const robbed = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
-    await robbed.getTokens();
-    let robbedCalls = 0;
-    writable.statSync = ((...args: Parameters<typeof fs.statSync>) => {
-      const result = originalStat(...args);
-      if (args[0] === path && ++robbedCalls >= 2) {
+    // LOCK_COMPROMISED: the lock taken from under a holder between its read and its write
+    // (the backend's own answer; the store would retry it).
+    const backend = FileBackend.open(path, { staleMs: 2000, waitMs: 15_000 });
+    await collect(() =>
+      backend.exclusive(async (session) => {
+        const version = await session.currentVersion();
         rmSync(`${path}.lock`, { recursive: true, force: true });
         mkdirSync(`${path}.lock`);
-      }
-      return result;
-    }) as typeof fs.statSync;
-    syncBuiltinESMExports();
-    try {
-      await collect(() => robbed.saveToken({ ...token, accessToken: "1000.leak-access-token-fourth" }));
-    } finally {
-      writable.statSync = originalStat;
-      syncBuiltinESMExports();
-      rmSync(`${path}.lock`, { recursive: true, force: true });
-    }
+        return session.replace({ whole: true, put: [{ id: DOCUMENT_RECORD, parts: [Buffer.from("1000.leak-access-token-fourth")] }], remove: [] }, version, {
+          keepPrevious: true,
+        });
+      }),
+    );
+    rmSync(`${path}.lock`, { recursive: true, force: true });
+    const robbed = await EncryptedFileStore.open({ path, key });
     registerSecrets("1000.leak-access-token-fourth");
     // CLOSED: a store used after close().
     await robbed.close();
