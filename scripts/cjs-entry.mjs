@@ -6,9 +6,13 @@ import { copyFileSync, writeFileSync } from "node:fs";
 import { ENTRIES } from "./entries.mjs";
 
 for (const entry of ENTRIES.filter((candidate) => candidate.types === "own")) {
-  execFileSync(process.execPath, ["node_modules/tsup/dist/cli-default.js", entry.source, "--no-config", "--dts-only", "--format", "esm"], {
-    stdio: "inherit",
-  });
+  execFileSync(
+    process.execPath,
+    ["node_modules/tsup/dist/cli-default.js", `--entry.${entry.name}`, entry.source, "--no-config", "--dts-only", "--format", "esm"],
+    {
+      stdio: "inherit",
+    },
+  );
 }
 for (const entry of ENTRIES.filter((candidate) => candidate.subpath !== null)) {
   writeFileSync(`dist/${entry.name}.cjs`, `"use strict";\nmodule.exports = require("./${entry.name}.js");\n`);

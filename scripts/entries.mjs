@@ -13,4 +13,6 @@ export const ENTRIES = [
   { name: "index", source: "src/index.ts", subpath: ".", types: "main" },
   { name: "cli", source: "src/cli/main.ts", subpath: null, types: null },
   { name: "internal", source: "src/internal.ts", subpath: "./internal", types: "own" },
+  { name: "postgres", source: "src/backend/postgres/index.ts", subpath: "./postgres", types: "own" },
+  { name: "mysql", source: "src/backend/mysql/index.ts", subpath: "./mysql", types: "own" },
 ];

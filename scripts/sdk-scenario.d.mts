@@ -4,7 +4,11 @@ import type { ZohoServer } from "./zoho-loopback-server.mjs";
 export interface SdkClientConfig {
   sdk: "ts" | "nodejs";
   store: "ours" | "sdk-file";
-  path: string;
+  /** The store file; or `postgres` or `mysql` (a connection string) and `namespace` instead. */
+  path?: string;
+  postgres?: string;
+  mysql?: string;
+  namespace?: string;
   apiUrl: string;
   accountsUrl: string;
   clientId?: string;

@@ -412,3 +412,24 @@ describe("export", () => {
     expect(statSafe(join(dir, "x.csv"))).toBe(false);
   });
 });
+
+describe("import --dry-run", () => {
+  it("reports what an import would add, update or leave, and writes nothing (no store created, none changed)", async () => {
+    const { dir, file, key, env } = newStore();
+    const csv = join(dir, "sdk.csv");
+    const [a, b, c] = [sampleToken("a"), sampleToken("b"), sampleToken("c")];
+    writeFileSync(csv, sdkCsv([a, b]));
+    const dry = await cli(["import", "--from-csv", csv, "--dry-run"], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain("line 2: would add a new token (user-a@example.com)");
+    expect(dry.stdout).toMatch(/dry run: would add 2, update 0, leave 0 unchanged in .*; nothing was written/);
+    expect(statSafe(file)).toBe(false);
+    expect((await cli(["import", "--from-csv", csv], env)).code).toBe(0);
+    const before = await records(file, key);
+    writeFileSync(csv, sdkCsv([{ ...a, accessToken: "1000.access-a-new" }, b, c]));
+    const report = jsonResult((await cli(["import", "--from-csv", csv, "--dry-run", "--json"], env)).stdout);
+    expect(report).toMatchObject({ dryRun: true, added: 1, updated: 1, unchanged: 1, writes: 0 });
+    expect(await records(file, key)).toEqual(before);
+    assertNoSecrets(JSON.stringify(report) + dry.stdout + dry.stderr, [...secretsOf(a), ...secretsOf(c)]);
+  });
+});

@@ -176,6 +176,13 @@ export interface StorageBackend {
    */
   readonly location: string;
 
+  /**
+   * For granularity `"records"`: the place the records belong to (engine, table and
+   * namespace, never a secret), which the store binds into every record's associated
+   * data, so that a record copied to another place fails authentication there.
+   */
+  readonly binding?: string;
+
   /** How the store cuts its state into records (see the top of this file). */
   readonly granularity: "document" | "records";
 

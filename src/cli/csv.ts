@@ -129,7 +129,8 @@ export function parseSdkCsv(text: string, path: string): ParsedCsv {
   return { columns, layout, rows, bad };
 }
 
-function rowProblem(token: Record<string, string | null>): string | undefined {
+/** Why a row cannot be imported (never quoting a value), or undefined. */
+export function rowProblem(token: Record<string, string | null>): string | undefined {
   if (token.refreshToken === null && token.grantToken === null && token.accessToken === null) {
     return "no refresh_token, grant_token or access_token";
   }

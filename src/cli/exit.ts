@@ -31,6 +31,8 @@ export type CliErrorCode =
   | "EXISTS"
   /** The CSV file to import has rows or a header that cannot be read. */
   | "BAD_CSV"
+  /** The SDK DBStore table to import is not there, has other columns, or has rows that cannot be read. */
+  | "BAD_SOURCE"
   /** The command was refused for safety (see its message for the flag that allows it). */
   | "REFUSED"
   /** The user cancelled a prompt (Ctrl-C: exit code 130) or typed two different passphrases. */

@@ -28,6 +28,11 @@
  * |     96 |     n | ciphertext (n = length of the JSON document)                       |
  * |   96+n |    16 | GCM tag over the ciphertext with bytes 0..95 as associated data    |
  *
+ * A sealed record of a store kept as several records (a server backend) is the same
+ * format, with a context the reader supplies appended to the associated data: the place
+ * the record belongs to (table, namespace, record id). It is not stored; a record read
+ * anywhere else fails authentication.
+ *
  * The header check is not a security measure (the GCM tag is); it lets a reader
  * report a damaged header as "damaged" rather than "wrong key". Every version keeps
  * bytes 0..11 and the check as the last 8 header bytes, so a reader can tell an
@@ -143,7 +148,7 @@ export async function seal(plaintext: Uint8Array, master: MasterKey, generation:
  * are written one after the other. Joining them would copy the whole document once
  * more, into freshly allocated memory: at a few MB that costs more than the cipher.
  */
-export async function sealParts(plaintext: Uint8Array, master: MasterKey, generation: number): Promise<[Uint8Array, Uint8Array]> {
+export async function sealParts(plaintext: Uint8Array, master: MasterKey, generation: number, context?: Uint8Array): Promise<[Uint8Array, Uint8Array]> {
   if (plaintext.length > MAX_DOCUMENT_BYTES) {
     throw new TokenStoreError(
       "LIMIT_EXCEEDED",
@@ -177,11 +182,10 @@ export async function sealParts(plaintext: Uint8Array, master: MasterKey, genera
   sha256(header.subarray(0, HEADER_BYTES - CHECK_BYTES)).copy(header, HEADER_BYTES - CHECK_BYTES, 0, CHECK_BYTES);
 
   const subkey = subkeyFor(master.key, writeSalt);
+  const aad = associatedData(header, context);
   try {
     const sealed =
-      plaintext.length < NATIVE_CIPHER_MIN_BYTES
-        ? gcmSync(subkey, nonce, header).encrypt(plaintext)
-        : await gcmNative(subkey, nonce, header).encrypt(plaintext);
+      plaintext.length < NATIVE_CIPHER_MIN_BYTES ? gcmSync(subkey, nonce, aad).encrypt(plaintext) : await gcmNative(subkey, nonce, aad).encrypt(plaintext);
     return [header, sealed];
   } finally {
     subkey.fill(0);
@@ -192,8 +196,8 @@ export async function sealParts(plaintext: Uint8Array, master: MasterKey, genera
  * Opens a sealed file whose header has been read with {@link readHeader} and whose key
  * id matched `master`. A failed tag means the file was changed: DAMAGED_FILE.
  */
-export async function unseal(file: Uint8Array, master: MasterKey, path: string): Promise<Uint8Array> {
-  const header = file.subarray(0, HEADER_BYTES);
+export async function unseal(file: Uint8Array, master: MasterKey, path: string, context?: Uint8Array): Promise<Uint8Array> {
+  const header = associatedData(file.subarray(0, HEADER_BYTES), context);
   const subkey = subkeyFor(master.key, file.subarray(60, 76));
   const nonce = file.subarray(76, 88);
   try {
@@ -203,10 +207,24 @@ export async function unseal(file: Uint8Array, master: MasterKey, path: string):
       : await gcmNative(subkey, nonce, header).decrypt(sealed);
   } catch {
     // The cipher's own error says only that authentication failed; it is not kept as `cause`.
-    throw damagedFile(path, "failed authentication: it was changed or damaged after it was written");
+    throw damagedFile(
+      path,
+      context
+        ? "failed authentication: it was changed or damaged after it was written, or copied from another table, namespace or record"
+        : "failed authentication: it was changed or damaged after it was written",
+    );
   } finally {
     subkey.fill(0);
   }
+}
+
+/** The header, then the context of a record (see the top of this file). */
+function associatedData(header: Uint8Array, context: Uint8Array | undefined): Uint8Array {
+  if (!context || context.length === 0) return header;
+  const aad = new Uint8Array(header.length + context.length);
+  aad.set(header, 0);
+  aad.set(context, header.length);
+  return aad;
 }
 
 /** DAMAGED_FILE for `path`: nothing was changed, and the previous generation may restore it. */

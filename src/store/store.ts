@@ -25,6 +25,7 @@ import { sameKeyId, type MasterKey } from "../crypto/keys.js";
 import type { KeyInput } from "../crypto/key-sources.js";
 import {
   DOCUMENT_RECORD,
+  HEAD_RECORD,
   type ExclusiveSession,
   type HeadCheck,
   type RefreshCoordinator,
@@ -33,6 +34,7 @@ import {
   type Version,
 } from "../backend/types.js";
 import { TokenDocument } from "../tokens/document.js";
+import { contextOf, emptyIndex, headPlaintext, openRecords, plannedRecords, recordPlaintext, type RecordsIndex } from "./records.js";
 import { normalizeId, normalizeInput } from "../tokens/input.js";
 import { exposeRecord } from "../tokens/record.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";
@@ -83,7 +85,20 @@ interface Loaded {
   header: Header | undefined;
   /** The key that opened it (undefined: nothing stored, or unreadable). */
   key: MasterKey | undefined;
+  /** Granularity "records": where each token's record is. */
+  index?: RecordsIndex;
 }
+
+/** What a write stores: a serialized document, or (granularity "records") the records it changes. */
+type Content =
+  | { kind: "document"; plaintext: Uint8Array }
+  | {
+      kind: "records";
+      nextId: number;
+      meta: Readonly<Record<string, unknown>>;
+      /** Every record (a whole replacement), or the ones changed. */
+      changes: { all: readonly TokenRecord[] } | { put: readonly TokenRecord[]; removed: readonly string[] };
+    };
 
 interface PendingChange {
   apply(doc: TokenDocument): { value: unknown; changed: boolean };
@@ -146,25 +161,19 @@ export class EncryptedTokenStore {
     keys: { current: LoadedKey; older: LoadedKey[] },
     settings: StoreSettings,
   ): Promise<S> {
-    if (backend.granularity !== "document") {
-      throw new TokenStoreError(
-        "INVALID_OPTION",
-        `this version of the store seals one document; a backend of granularity ${JSON.stringify(backend.granularity)} is not supported`,
-      );
-    }
     // Read once: the header tells the passphrase's salt, then the same bytes are opened.
-    let stored: Stored | undefined;
+    let stored: Snapshot | undefined;
     let header: Header | undefined;
     try {
       const result = await backend.read({ check: headCheck(backend.location) });
-      stored = result.kind === "snapshot" ? documentOf(result, backend.location) : undefined;
-      header = stored && readHeader(stored.bytes, backend.location);
+      stored = result.kind === "snapshot" ? result : undefined;
+      header = stored && readHeader(firstRecord(stored, backend).bytes, backend.location);
     } catch (error) {
       if (!isTokenStoreError(error, "DAMAGED_FILE")) throw error;
     }
     const store = create(await KeyRing.create(keys, header, { log2N: settings.scryptCost, r: 8, p: 1 }));
     try {
-      if (stored) await store.#open(backend.location, stored, { checkRollback: true, mayDerive: true });
+      if (stored) await store.#open(backend.location, stored, { checkRollback: true, mayDerive: true, inPlace: false });
       else await store.#read();
     } catch (error) {
       if (!isTokenStoreError(error, "DAMAGED_FILE") && !isTokenStoreError(error, "FILE_MISSING")) throw error;
@@ -252,7 +261,7 @@ export class EncryptedTokenStore {
     await this.#exclusive(async (base, section) => {
       created = false;
       if (base.version !== undefined) return;
-      await this.#commit(section, base, base.doc.serialize(), this.#keys.currentKey, false, () => base.doc);
+      await this.#commit(section, base, this.#content(base.doc, base.doc.meta, true), this.#keys.currentKey, false, () => base.doc);
       created = true;
     });
     return { created };
@@ -274,7 +283,7 @@ export class EncryptedTokenStore {
     await this.#exclusive(async (base, section) => {
       const left = base.key && !sameKeyId(base.key.keyId, master.keyId) ? withRetired(base.doc.meta, retiredEntry(base.key)) : base.doc.meta;
       const meta = withoutRetired(left, master.keyId);
-      await this.#commit(section, base, base.doc.serialize(meta, MAX_DOCUMENT_BYTES), master, this.#keepPrevious, () => {
+      await this.#commit(section, base, this.#content(base.doc, meta, true), master, this.#keepPrevious, () => {
         base.doc.meta = meta;
         return base.doc;
       });
@@ -298,8 +307,7 @@ export class EncryptedTokenStore {
         // another one, and restoring the one read before would drop that write unseen.
         const snapshot = await this.#backend.readPrevious(headCheck(location));
         const where = `${location} (previous generation)`;
-        const stored = snapshot && documentOf(snapshot, where);
-        const previous = stored && (await this.#open(where, stored, { checkRollback: false, mayDerive: false }));
+        const previous = snapshot && (await this.#open(where, snapshot, { checkRollback: false, mayDerive: false, inPlace: false }));
         if (!previous) {
           throw new TokenStoreError("FILE_MISSING", `there is no previous generation of ${location} to recover`, { location });
         }
@@ -316,7 +324,7 @@ export class EncryptedTokenStore {
           if (left && !sameKeyId(left.keyId, master.keyId)) meta = withRetired(meta, retiredEntry(left));
         }
         // The current bytes are not kept as the previous generation: they are what is being recovered from.
-        await this.#commit(section, { ...base, generation: floor }, previous.doc.serialize(meta, MAX_DOCUMENT_BYTES), master, false, () => {
+        await this.#commit(section, { ...base, generation: floor }, this.#content(previous.doc, meta, true), master, false, () => {
           previous.doc.meta = meta;
           return previous.doc;
         });
@@ -405,6 +413,17 @@ export class EncryptedTokenStore {
     return `${this.constructor.name} { location: ${inspect(this.#backend.location)} }`;
   }
 
+  /** What a write of the whole of `doc` (with `meta`) stores. */
+  #content(doc: TokenDocument, meta: Readonly<Record<string, unknown>>, _whole: true): Content {
+    if (this.#backend.granularity !== "records") return { kind: "document", plaintext: doc.serialize(meta, MAX_DOCUMENT_BYTES) };
+    return { kind: "records", nextId: doc.nextId, meta, changes: { all: doc.all() } };
+  }
+
+  /** What every record of a records store is bound to. */
+  get #binding(): string {
+    return this.#backend.binding ?? this.#backend.location;
+  }
+
   // ---- reading -------------------------------------------------------------
 
   /** The current document: the cached one if the stored bytes are unchanged, else read again (one backend call). */
@@ -417,7 +436,8 @@ export class EncryptedTokenStore {
     const result = pending instanceof Promise ? await pending : pending;
     if (result.kind === "unchanged" && cache) return cache.doc;
     if (result.kind !== "snapshot") return (await this.#whenMissing()).doc;
-    return (await this.#open(location, documentOf(result, location), { checkRollback: true, mayDerive: true })).doc;
+    // Not in place: the document held may be the base of a change being written.
+    return (await this.#open(location, result, { checkRollback: true, mayDerive: true, inPlace: false })).doc;
   }
 
   /** The check of stored bytes before they are read whole, made once per store. */
@@ -449,7 +469,13 @@ export class EncryptedTokenStore {
    * exclusive section (`mayDerive` false) a key that must first be derived is not derived
    * here: NeedsDerivation sends the caller out of it to do so.
    */
-  async #open(where: string, stored: Stored, { checkRollback, mayDerive }: { checkRollback: boolean; mayDerive: boolean }): Promise<Loaded> {
+  async #open(
+    where: string,
+    snapshot: Snapshot,
+    { checkRollback, mayDerive, inPlace }: { checkRollback: boolean; mayDerive: boolean; inPlace: boolean },
+  ): Promise<Loaded> {
+    const records = this.#backend.granularity === "records";
+    const stored: Stored = records ? { bytes: firstRecord(snapshot, this.#backend).bytes, version: snapshot.version } : documentOf(snapshot, where);
     const header = readHeader(stored.bytes, where);
     if (checkRollback && header.generation < this.#highestGeneration) {
       throw new TokenStoreError(
@@ -465,8 +491,28 @@ export class EncryptedTokenStore {
       master = this.#keys.find(header);
     }
     if (!master) throw wrongKey(where);
-    const doc = TokenDocument.parse(await unseal(stored.bytes, master, where), where);
-    const loaded: Loaded = { doc, version: stored.version, generation: header.generation, header, key: master };
+    let loaded: Loaded;
+    if (records) {
+      // What changed applies to the cached document only when it is of the same store and key.
+      const cache = this.#cache;
+      const base = !snapshot.complete && cache?.index && cache.key === master ? { doc: cache.doc, index: cache.index } : undefined;
+      if (!snapshot.complete && !base)
+        throw new TokenStoreError("WRITE_CONFLICT", `${where} changed while it was read; try again`, { location: where, action: "retry" });
+      const opened = await openRecords({
+        snapshot,
+        head: firstRecord(snapshot, this.#backend),
+        header,
+        master,
+        binding: this.#binding,
+        where,
+        base: snapshot.complete ? (cache?.index ? { doc: cache.doc, index: cache.index } : undefined) : base,
+        inPlace,
+      });
+      loaded = { doc: opened.doc, version: stored.version, generation: header.generation, header, key: master, index: opened.index };
+    } else {
+      const doc = TokenDocument.parse(await unseal(stored.bytes, master, where), where);
+      loaded = { doc, version: stored.version, generation: header.generation, header, key: master };
+    }
     if (checkRollback) this.#remember(loaded);
     return loaded;
   }
@@ -478,7 +524,7 @@ export class EncryptedTokenStore {
     const result = await session.read({ since: cache?.version, check: this.#headCheck() });
     if (result.kind === "unchanged" && cache) return cache;
     if (result.kind !== "snapshot") return this.#whenMissing();
-    return this.#open(location, documentOf(result, location), { checkRollback: true, mayDerive: false });
+    return this.#open(location, result, { checkRollback: true, mayDerive: false, inPlace: true });
   }
 
   #remember(loaded: Loaded): void {
@@ -544,11 +590,22 @@ export class EncryptedTokenStore {
     if (this.#keys.needsRetiredCheck(base.key, retired)) throw new NeedsDerivation(() => this.#keys.prepareRetiredCheck(retired));
     const master = this.#keys.sealingKey(base.key, retired);
     const meta = base.key && master !== base.key ? withRetired(doc.meta, retiredEntry(base.key)) : doc.meta;
-    let plaintext: Uint8Array | undefined;
+    const records = this.#backend.granularity === "records";
+    // Records: a store moving to another key (or not read yet) is rewritten whole.
+    const whole = records && (master !== base.key || !base.index);
+    let content: Content | undefined;
+    let anyChanged = false;
     const { value: results, changes } = doc.tentatively(() => {
       const start = doc.mark();
       let { results, changed } = applyEach(doc, batch);
+      anyChanged = changed;
       if (!changed) return results;
+      if (records) {
+        // Records: no whole document to measure; a whole write lists every record now.
+        if (whole) content = this.#content(doc, meta, true);
+        return results;
+      }
+      let plaintext: Uint8Array | undefined;
       try {
         plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
       } catch (error) {
@@ -556,12 +613,17 @@ export class EncryptedTokenStore {
         // Too large together (serialize measured it before building anything): again, one at a time.
         start();
         ({ results, changed } = applyEach(doc, batch, meta));
+        anyChanged = changed;
         if (changed) plaintext = doc.serialize(meta, MAX_DOCUMENT_BYTES);
       }
+      if (plaintext) content = { kind: "document", plaintext };
       return results;
     });
-    if (plaintext) {
-      await this.#commit(section, base, plaintext, master, this.#keepPrevious, () => {
+    if (records && !whole && anyChanged) {
+      content = { kind: "records", nextId: changes.after.nextId, meta, changes: doc.recordChanges(changes) };
+    }
+    if (content) {
+      await this.#commit(section, base, content, master, this.#keepPrevious, () => {
         doc.redo(changes);
         doc.meta = meta;
         return doc;
@@ -656,20 +718,44 @@ export class EncryptedTokenStore {
    * stored bytes, if they are still the version read. `committed` gives the document
    * that is the store's once the section has ended (see #exclusive).
    */
-  async #commit(
-    section: Section,
-    base: Loaded,
-    plaintext: Uint8Array,
-    master: MasterKey,
-    keepPrevious: boolean,
-    committed: () => TokenDocument,
-  ): Promise<void> {
+  async #commit(section: Section, base: Loaded, content: Content, master: MasterKey, keepPrevious: boolean, committed: () => TokenDocument): Promise<void> {
     const generation = base.generation + 1;
-    const parts = await sealParts(plaintext, master, generation);
+    if (content.kind === "records") {
+      const index = base.index ?? emptyIndex();
+      const plan = plannedRecords(index, content.changes);
+      const binding = this.#binding;
+      const headParts = await sealParts(headPlaintext(content.nextId, plan.nextRecord, content.meta), master, generation, contextOf(binding, HEAD_RECORD));
+      const put = [{ id: HEAD_RECORD, parts: headParts }];
+      for (const { id, record } of plan.put) put.push({ id, parts: await sealParts(recordPlaintext(record), master, generation, contextOf(binding, id)) });
+      const version = await section.session.replace({ whole: "all" in content.changes, put, remove: plan.remove }, base.version, { keepPrevious });
+      const header = readHeader(headParts[0], this.#backend.location, headParts[0].length + headParts[1].length);
+      // The index changes with the document, once the section has ended (see #exclusive).
+      const commitDoc = () => {
+        plan.commit(generation);
+        return committed();
+      };
+      section.commit = { loaded: { version, generation, header, key: master, index }, committed: commitDoc };
+      return;
+    }
+    const parts = await sealParts(content.plaintext, master, generation);
     const version = await section.session.replace({ whole: true, put: [{ id: DOCUMENT_RECORD, parts }], remove: [] }, base.version, { keepPrevious });
     const header = readHeader(parts[0], this.#backend.location, parts[0].length + parts[1].length);
     section.commit = { loaded: { version, generation, header, key: master }, committed };
   }
+}
+
+/** The first record of a snapshot: a document, or a records store's head (DAMAGED_FILE when there is none). */
+function firstRecord(snapshot: Snapshot, backend: StorageBackend): { bytes: Uint8Array } {
+  // A records store's head, or a document store's document.
+  if (backend.granularity !== "records") return documentOf(snapshot, backend.location);
+  const head = snapshot.records.find((record) => record.id === HEAD_RECORD);
+  if (!head) {
+    throw new TokenStoreError("DAMAGED_FILE", `${backend.location} has records but no head record; nothing was changed`, {
+      location: backend.location,
+      action: "recover",
+    });
+  }
+  return head;
 }
 
 /**

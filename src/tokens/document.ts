@@ -177,6 +177,44 @@ export class TokenDocument {
     return doc;
   }
 
+  /**
+   * A document from records already authenticated one by one (a store kept as several
+   * records), oldest first. A repeated id is reported as damaged.
+   */
+  static fromRecords(nextId: number, meta: Readonly<Record<string, unknown>>, records: Iterable<TokenRecord>, path: string): TokenDocument {
+    const doc = new TokenDocument(nextId, meta);
+    for (const record of records) {
+      if (doc.byId.has(record.id)) throw malformed(path);
+      doc.add(record);
+    }
+    return doc;
+  }
+
+  /**
+   * Sets the record with this id as read from storage: replaces it in place (its position
+   * kept) or adds it as the newest. Not for changes a caller makes (see `save`).
+   */
+  upsert(record: TokenRecord): void {
+    const old = this.get(record.id);
+    if (old) this.replace(old, record);
+    else this.add(record);
+  }
+
+  /** What `changes` did to the records: the ids written (with their records now) and the ids removed. */
+  recordChanges(changes: Changes): { put: TokenRecord[]; removed: string[] } {
+    const last = new Map<string, Entry | undefined>();
+    for (const change of changes.journal) {
+      if (change.map === (this.byId as Map<string, unknown>)) last.set(change.key, change.after as Entry | undefined);
+    }
+    const put: TokenRecord[] = [];
+    const removed: string[] = [];
+    for (const [id, entry] of last) {
+      if (entry) put.push(entry.record);
+      else removed.push(id);
+    }
+    return { put, removed };
+  }
+
   toJSON(): unknown {
     return this.json(this.meta);
   }
@@ -403,7 +441,7 @@ export class TokenDocument {
 }
 
 /** A record as stored in the document: its fields, null ones left out. */
-function recordJson(record: TokenRecord): Record<string, string> {
+export function recordJson(record: TokenRecord): Record<string, string> {
   const out: Record<string, string> = { id: record.id };
   for (const field of TOKEN_FIELDS) {
     const value = record[field];
@@ -445,6 +483,19 @@ function emptyRecord(id: string): TokenRecord {
     redirectUrl: null,
     apiDomain: null,
   };
+}
+
+/** A record from its JSON form (as {@link recordJson} writes it); anything else is reported as damaged. */
+export function parseRecordJson(raw: unknown, path: string): TokenRecord {
+  if (!isPlainObject(raw) || typeof raw.id !== "string" || raw.id.length === 0) throw malformed(path);
+  const record = emptyRecord(raw.id);
+  for (const field of TOKEN_FIELDS) {
+    const value = raw[field];
+    if (value === undefined) continue;
+    if (typeof value !== "string") throw malformed(path);
+    record[field] = value;
+  }
+  return record;
 }
 
 /** The document would not fit in `maxBytes` (its size: `bytes`, when known). */

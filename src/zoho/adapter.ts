@@ -49,6 +49,9 @@ import { TokenStoreError } from "../errors.js";
 import type { RefreshCoordinator } from "../backend/types.js";
 import { EncryptedFileStore } from "../backend/file/file-store.js";
 import type { EncryptedFileStoreOptions } from "../backend/file/options.js";
+import type { EncryptedTokenStore } from "../store/store.js";
+import type { PostgresStoreOptions } from "../backend/postgres/index.js";
+import type { MysqlStoreOptions } from "../backend/mysql/index.js";
 import type { TokenInput, TokenRecord } from "../tokens/types.js";
 import { isObject, sdkClasses, type SdkClasses, type ZohoOAuthToken, type ZohoSdkNamespace, type ZohoSdkToken } from "./sdk.js";
 import {
@@ -93,7 +96,8 @@ export interface ZohoAdapterOptions {
 }
 
 /** Options of {@link zohoTokenStore}: the core store's options, or a store already open, plus the adapter's. */
-export type ZohoTokenStoreOptions = (EncryptedFileStoreOptions | { store: AdaptableTokenStore }) & ZohoAdapterOptions;
+export type ZohoTokenStoreOptions = (EncryptedFileStoreOptions | PostgresStoreOptions | MysqlStoreOptions | { store: AdaptableTokenStore }) &
+  ZohoAdapterOptions;
 
 /**
  * What {@link zohoTokenStore} resolves to: the SDK's six TokenStore methods, plus the core
@@ -147,6 +151,14 @@ export async function zohoTokenStore<SDK extends ZohoSdkNamespace, Core extends 
 ): Promise<ZohoTokenStore<SDK, Core>>;
 export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
   ZOHOCRMSDK: SDK,
+  options: PostgresStoreOptions & ZohoAdapterOptions,
+): Promise<ZohoTokenStore<SDK, EncryptedTokenStore>>;
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
+  ZOHOCRMSDK: SDK,
+  options: MysqlStoreOptions & ZohoAdapterOptions,
+): Promise<ZohoTokenStore<SDK, EncryptedTokenStore>>;
+export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
+  ZOHOCRMSDK: SDK,
   options: EncryptedFileStoreOptions & ZohoAdapterOptions,
 ): Promise<ZohoTokenStore<SDK>>;
 export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
@@ -162,7 +174,15 @@ export async function zohoTokenStore<SDK extends ZohoSdkNamespace>(
     throw new TokenStoreError("INVALID_OPTION", "refreshLeaseMs must be an integer from 0 (leases off) to 600000");
   }
   const owned = !("store" in storeOptions);
-  const core = owned ? await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions) : adaptable(storeOptions.store);
+  const core = !owned
+    ? adaptable(storeOptions.store)
+    : "postgres" in storeOptions
+      ? // Loaded only now: a file-store user never loads the PostgreSQL driver.
+        await (await import("../backend/postgres/index.js")).openPostgresStore(storeOptions as PostgresStoreOptions)
+      : "mysql" in storeOptions
+        ? // The same for MySQL/MariaDB and mysql2.
+          await (await import("../backend/mysql/index.js")).openMysqlStore(storeOptions as MysqlStoreOptions)
+        : await EncryptedFileStore.open(storeOptions as EncryptedFileStoreOptions);
   // The adapter's tokens are the SDK's own OAuthToken (it builds them with that class and
   // passes others through untouched): typed here as the caller's SDK declares that class.
   return createAdapter(classes, core, owned, refreshLeaseMs === 0 ? undefined : core.refreshCoordinator?.({ leaseMs: refreshLeaseMs })) as ZohoTokenStore<

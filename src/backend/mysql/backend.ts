@@ -1,0 +1,288 @@
+/**
+ * The MySQL/MariaDB backend: options, the connection pool, and the SQL backend on the
+ * MySQL dialect. `mysql2` is an optional peer dependency, loaded here only, when a MySQL
+ * store is opened: a file-store user installs and loads nothing more.
+ *
+ * The pool: a connection string or a `mysql2` pool configuration makes a pool this backend
+ * owns (and ends on close); an existing `mysql2` pool (promise or callback API) is used as
+ * it is and never ended.
+ */
+import type { Pool as CallbackPool } from "mysql2";
+import type { Pool, PoolConnection, PoolOptions } from "mysql2/promise";
+import { describeType, TokenStoreError } from "../../errors.js";
+import { SqlBackend } from "../sql/backend.js";
+import type { PooledConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
+import { mysqlDialect } from "./dialect.js";
+
+/**
+ * A `mysql2` pool given to the backend: the promise API's pool (`mysql2/promise`
+ * `createPool`), or the callback API's, whose `promise()` is used. Typed without `mysql2`,
+ * so that the package's main types never name the optional driver.
+ */
+export interface MysqlPoolLike {
+  getConnection: (...args: never[]) => unknown;
+  query: (...args: never[]) => unknown;
+  end: (...args: never[]) => unknown;
+  /** The callback API's pool has it. */
+  promise?: (...args: never[]) => unknown;
+}
+
+/** A `mysql2` pool configuration (`PoolOptions`; its other fields are passed on as they are). */
+export interface MysqlPoolConfig {
+  uri?: string;
+  host?: string;
+  port?: number;
+  socketPath?: string;
+  user?: string;
+  password?: string;
+  database?: string;
+  connectionLimit?: number;
+  connectTimeout?: number;
+  ssl?: unknown;
+  [option: string]: unknown;
+}
+
+/** Where a MySQL or MariaDB store lives. */
+export interface MysqlBackendOptions {
+  /**
+   * The server: a connection string (`mysql://user@host:3306/database`; a password in it is
+   * used but never printed), a `mysql2` pool configuration (with `database`), or an existing
+   * `mysql2` pool, which the store uses and never ends. The tables live in the
+   * connection's database. `undefined` (an environment variable that is not set) is refused
+   * with INVALID_OPTION.
+   */
+  mysql: string | MysqlPoolConfig | MysqlPoolLike | undefined;
+  /** The name of the records table; the others are named after it (`<table>_heads`, `_leases`, `_schema`). @default "zoho_tokens" */
+  table?: string;
+  /** Several stores (apps, environments) in one table, each with its own name. @default "default" */
+  namespace?: string;
+  /** Create the tables on first use when they are missing (the user must be allowed to). @default true */
+  createSchema?: boolean;
+  /** Longest wait for another writer of the same namespace before LOCK_TIMEOUT (whole seconds on the server). @default 15000 */
+  lockTimeoutMs?: number;
+}
+
+export const MYSQL_BACKEND_OPTIONS = ["mysql", "table", "namespace", "createSchema", "lockTimeoutMs"] as const;
+
+const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
+
+/**
+ * Opens (and on first use, creates, when allowed) the MySQL/MariaDB backend. With `check:
+ * false` it neither checks nor creates the schema (key-free inspection: `inspect` reports
+ * what is there).
+ */
+export async function openMysqlBackend(options: MysqlBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
+  if (typeof options !== "object" || options === null) throw new TokenStoreError("INVALID_OPTION", "openMysqlBackend expects an options object");
+  const table = nameOption("table", options.table, "zoho_tokens");
+  const namespace = options.namespace ?? "default";
+  if (typeof namespace !== "string" || namespace.length === 0 || namespace.length > 200 || /[\u0000-\u001f]/.test(namespace)) {
+    throw new TokenStoreError("INVALID_OPTION", `namespace must be a string of 1 to 200 printable characters, got ${describeType(namespace)}`);
+  }
+  const lockTimeoutMs = integer("lockTimeoutMs", options.lockTimeoutMs, 15_000, 1_000, 3_600_000);
+  if (options.createSchema !== undefined && typeof options.createSchema !== "boolean") {
+    throw new TokenStoreError("INVALID_OPTION", `createSchema must be a boolean, got ${describeType(options.createSchema)}`);
+  }
+  const { pool, owns, where } = await poolOf(options.mysql, lockTimeoutMs);
+  // The schema is the connection's database: it is not part of a record's binding, so a
+  // database restored under another name still opens.
+  const names: SqlNames = { schema: "", table };
+  const location = `${where}?table=${table}&namespace=${encodeURIComponent(namespace)}`;
+  const backend = new SqlBackend({
+    dialect: mysqlDialect,
+    pool,
+    ownsPool: owns,
+    names,
+    namespace,
+    location,
+    lockTimeoutMs,
+    // A holder that stalls mid-transaction longer than this is ended by the server.
+    idleTimeoutMs: Math.max(lockTimeoutMs, 5_000),
+  });
+  if (!check) return backend;
+  try {
+    await backend.prepare({ create: options.createSchema ?? true });
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  return backend;
+}
+
+async function poolOf(given: MysqlBackendOptions["mysql"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
+  const queryTimeout = lockTimeoutMs + 30_000;
+  if (isPromisePool(given)) return { pool: wrap(given as Pool, false, queryTimeout), owns: false, where: describeMysqlConfig(poolConfig(given)) };
+  if (isCallbackPool(given)) {
+    const promised = given.promise() as unknown as Pool;
+    return { pool: wrap(promised, false, queryTimeout), owns: false, where: describeMysqlConfig(poolConfig(promised)) };
+  }
+  let config: PoolOptions;
+  if (given === undefined || given === "") {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      "mysql is not set (an empty environment variable?): give a connection string, a mysql2 pool configuration or a mysql2 pool",
+    );
+  }
+  if (typeof given === "string") {
+    if (!/^(mysql|mariadb):\/\//.test(given)) {
+      throw new TokenStoreError(
+        "INVALID_OPTION",
+        "mysql must be a connection string (mysql://user@host:3306/database), a mysql2 pool configuration or a mysql2 pool",
+      );
+    }
+    let database = "";
+    try {
+      database = decodeURIComponent(new URL(given).pathname.slice(1));
+    } catch {
+      throw new TokenStoreError("INVALID_OPTION", "mysql is not a valid connection string (mysql://user@host:3306/database)");
+    }
+    if (!database) throw new TokenStoreError("INVALID_OPTION", "the mysql connection string names no database (mysql://user@host:3306/database)");
+    // mysql2 reads mysql:// only.
+    config = { uri: given.replace(/^mariadb:/, "mysql:") };
+  } else if (typeof given === "object" && given !== null && !Array.isArray(given)) {
+    config = { ...(given as PoolOptions) };
+    if (!config.database && !config.uri) throw new TokenStoreError("INVALID_OPTION", "the mysql pool configuration names no database");
+  } else {
+    throw new TokenStoreError("INVALID_OPTION", `mysql must be a connection string, a mysql2 pool configuration or a mysql2 pool, got ${describeType(given)}`);
+  }
+  let mysql: typeof import("mysql2/promise");
+  try {
+    mysql = (await import("mysql2/promise")).default as unknown as typeof import("mysql2/promise");
+  } catch (error) {
+    throw new TokenStoreError("INVALID_OPTION", "the mysql option needs the mysql2 package: npm install mysql2", { cause: error });
+  }
+  const pool = mysql.createPool({
+    connectionLimit: 10,
+    // A server that is down fails a call within this, never hangs it.
+    connectTimeout: 10_000,
+    // Idle connections are closed by the pool before the server would end them.
+    idleTimeout: 10_000,
+    maxIdle: 10,
+    // No LOAD DATA LOCAL: the store never asks the client to send a file.
+    flags: ["-LOCAL_FILES"],
+    ...config,
+  });
+  // An idle connection the server ended (a restart) is dropped by the pool; without a
+  // listener its error would end the process.
+  (pool as unknown as { on(event: string, listener: () => void): void }).on("error", () => undefined);
+  return { pool: wrap(pool, true, queryTimeout), owns: true, where: describeMysqlConfig(config) };
+}
+
+function isPromisePool(value: unknown): value is Pool {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Pool).getConnection === "function" &&
+    typeof (value as Pool).query === "function" &&
+    typeof (value as Pool).end === "function" &&
+    // The callback pool has the same methods, and promise().
+    typeof (value as Partial<CallbackPool>).promise !== "function"
+  );
+}
+
+function isCallbackPool(value: unknown): value is CallbackPool {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as CallbackPool).promise === "function" &&
+    typeof (value as CallbackPool).getConnection === "function"
+  );
+}
+
+function poolConfig(pool: unknown): Partial<PoolOptions> {
+  const core = (pool as { pool?: { config?: { connectionConfig?: Partial<PoolOptions> } } }).pool;
+  return core?.config?.connectionConfig ?? {};
+}
+
+/** A driver result as the SQL layer reads it: rows of a SELECT, or the affected rows of any other statement. */
+function result(value: unknown): { rows: SqlRow[]; rowCount: number | null } {
+  if (Array.isArray(value)) return { rows: value as SqlRow[], rowCount: value.length };
+  const affected = (value as { affectedRows?: unknown } | null)?.affectedRows;
+  return { rows: [], rowCount: typeof affected === "number" ? affected : null };
+}
+
+function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
+  /**
+   * Runs one statement on `connection`. A server that stops answering ends the connection
+   * after `timeout` (the statement fails as UNAVAILABLE). The timer is this module's, not
+   * the driver's query timeout, whose timer outlives a lost connection and holds a program
+   * that closed its store open until it fires.
+   */
+  const run = async (connection: PoolConnection, text: string, params: readonly unknown[] | undefined) => {
+    const timer = setTimeout(() => connection.destroy(), timeout);
+    timer.unref();
+    try {
+      const [value] = await connection.query({ sql: text, values: params as unknown[] | undefined });
+      return result(value);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const connect = async (): Promise<PooledConnection> => {
+    const connection: PoolConnection = await pool.getConnection();
+    return {
+      query: (text, params) => run(connection, text, params),
+      // A connection in an unknown state (a failed statement mid-transaction) is closed, not reused.
+      release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
+    };
+  };
+  return {
+    // An autocommit statement: on a connection of the pool, given back after it.
+    query: async (text, params) => {
+      const connection = await connect();
+      try {
+        const value = await connection.query(text, params);
+        connection.release();
+        return value;
+      } catch (error) {
+        connection.release(error);
+        throw error;
+      }
+    },
+    connect,
+    end: async () => {
+      if (owns) await pool.end();
+    },
+  };
+}
+
+/** Where the server is, safe to print: `mysql://host:port/database`, without user or password. */
+export function describeMysqlConfig(config: Partial<PoolOptions>): string {
+  let host = config.host;
+  let port: string | number | undefined = config.port;
+  let database = config.database;
+  const socket = config.socketPath;
+  if (config.uri) {
+    try {
+      const url = new URL(config.uri);
+      host ??= decodeURIComponent(url.hostname) || undefined;
+      port ??= url.port || undefined;
+      database ??= decodeURIComponent(url.pathname.slice(1)) || undefined;
+    } catch {
+      // Named by the parts given apart only.
+    }
+  }
+  const where = socket ? `[${socket}]` : (host ?? "localhost");
+  return `mysql://${where}${socket ? "" : `:${port ?? 3306}`}/${database ?? ""}`;
+}
+
+function nameOption(option: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !NAME.test(value)) {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      `${option} must be a lower-case SQL name (letters, digits, underscores; at most 41), got ${describeType(value)}`,
+    );
+  }
+  return value;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      `${name} must be an integer from ${min} to ${max}, got ${typeof value === "number" ? value : describeType(value)}`,
+    );
+  }
+  return value;
+}

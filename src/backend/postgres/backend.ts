@@ -1,0 +1,235 @@
+/**
+ * The PostgreSQL backend: options, the connection pool, and the SQL backend on the
+ * PostgreSQL dialect. `pg` (node-postgres) is an optional peer dependency, loaded here
+ * only, when a PostgreSQL store is opened: a file-store user installs and loads nothing
+ * more.
+ *
+ * The pool: a connection string or a `pg` pool configuration makes a pool this backend
+ * owns (and ends on close); an existing `pg.Pool` is used as it is and never ended.
+ */
+import type { Pool, PoolClient, PoolConfig } from "pg";
+import { describeType, TokenStoreError } from "../../errors.js";
+import { SqlBackend } from "../sql/backend.js";
+import type { PooledConnection, SqlNames, SqlPool } from "../sql/dialect.js";
+import { postgresDialect } from "./dialect.js";
+
+/**
+ * What a `pg.Pool` given to the backend must offer (typed without `pg`, so that the
+ * package's main types never name the optional driver).
+ */
+export interface PostgresPoolLike {
+  query: (...args: never[]) => unknown;
+  connect: (...args: never[]) => unknown;
+  end: (...args: never[]) => unknown;
+  options?: object;
+}
+
+/** A `pg` pool configuration (`pg.PoolConfig`; its other fields are passed on as they are). */
+export interface PostgresPoolConfig {
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string | (() => string | Promise<string>);
+  database?: string;
+  max?: number;
+  connectionTimeoutMillis?: number;
+  query_timeout?: number;
+  idleTimeoutMillis?: number;
+  ssl?: unknown;
+  [option: string]: unknown;
+}
+
+/** Where a PostgreSQL store lives. */
+export interface PostgresBackendOptions {
+  /**
+   * The server: a connection string (`postgres://user@host:5432/db`; a password in it is
+   * used but never printed), a `pg` pool configuration, or an existing `pg.Pool`, which
+   * the store uses and never ends. `undefined` (an environment variable that is not set) is
+   * refused with INVALID_OPTION.
+   */
+  postgres: string | PostgresPoolConfig | PostgresPoolLike | undefined;
+  /** The schema of the tables. @default "public" */
+  schema?: string;
+  /** The name of the records table; the others are named after it (`<table>_heads`, `_leases`, `_schema`). @default "zoho_tokens" */
+  table?: string;
+  /** Several stores (apps, environments) in one table, each with its own name. @default "default" */
+  namespace?: string;
+  /** Create the tables on first use when they are missing (the role must be allowed to). @default true */
+  createSchema?: boolean;
+  /** Longest wait for another writer of the same namespace before LOCK_TIMEOUT. @default 15000 */
+  lockTimeoutMs?: number;
+}
+
+export const POSTGRES_BACKEND_OPTIONS = ["postgres", "schema", "table", "namespace", "createSchema", "lockTimeoutMs"] as const;
+
+const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
+
+/**
+ * Opens (and on first use, creates, when allowed) the PostgreSQL backend. With `check:
+ * false` it neither checks nor creates the schema (key-free inspection: `inspect` reports
+ * what is there).
+ */
+export async function openPostgresBackend(options: PostgresBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
+  const names: SqlNames = { schema: nameOption("schema", options.schema, "public"), table: nameOption("table", options.table, "zoho_tokens") };
+  const namespace = options.namespace ?? "default";
+  if (typeof namespace !== "string" || namespace.length === 0 || namespace.length > 200 || /[\u0000-\u001f]/.test(namespace)) {
+    throw new TokenStoreError("INVALID_OPTION", `namespace must be a string of 1 to 200 printable characters, got ${describeType(namespace)}`);
+  }
+  const lockTimeoutMs = integer("lockTimeoutMs", options.lockTimeoutMs, 15_000, 100, 3_600_000);
+  if (options.createSchema !== undefined && typeof options.createSchema !== "boolean") {
+    throw new TokenStoreError("INVALID_OPTION", `createSchema must be a boolean, got ${describeType(options.createSchema)}`);
+  }
+  const { pool, owns, where } = await poolOf(options.postgres, lockTimeoutMs);
+  const location = `${where}?table=${names.schema}.${names.table}&namespace=${encodeURIComponent(namespace)}`;
+  const backend = new SqlBackend({
+    dialect: postgresDialect,
+    pool,
+    ownsPool: owns,
+    names,
+    namespace,
+    location,
+    lockTimeoutMs,
+    // A holder that stalls mid-transaction longer than this is ended by the server.
+    idleTimeoutMs: Math.max(lockTimeoutMs, 5_000),
+  });
+  if (!check) return backend;
+  try {
+    await backend.prepare({ create: options.createSchema ?? true });
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  return backend;
+}
+
+async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
+  if (isPool(given)) return { pool: wrap(given as unknown as Pool, false), owns: false, where: describeConfig((given.options ?? {}) as PostgresPoolConfig) };
+  let config: PoolConfig;
+  if (typeof given === "string" && given !== "") {
+    if (!/^postgres(ql)?:\/\//.test(given) && !given.includes("=")) {
+      throw new TokenStoreError(
+        "INVALID_OPTION",
+        "postgres must be a connection string (postgres://user@host:5432/database), a pg pool configuration or a pg.Pool",
+      );
+    }
+    config = { connectionString: given };
+  } else if (typeof given === "object" && given !== null && !Array.isArray(given)) {
+    config = { ...(given as PoolConfig) };
+  } else if (given === undefined || given === "") {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      "postgres is not set (an empty environment variable?): give a connection string, a pg pool configuration or a pg.Pool",
+    );
+  } else {
+    throw new TokenStoreError("INVALID_OPTION", `postgres must be a connection string, a pg pool configuration or a pg.Pool, got ${describeType(given)}`);
+  }
+  let pg: typeof import("pg");
+  try {
+    pg = (await import("pg")).default as unknown as typeof import("pg");
+  } catch (error) {
+    throw new TokenStoreError("INVALID_OPTION", "the postgres option needs the pg package: npm install pg", { cause: error });
+  }
+  const pool = new pg.Pool({
+    max: 10,
+    // A server that is down fails a call within these, never hangs it.
+    connectionTimeoutMillis: 10_000,
+    query_timeout: lockTimeoutMs + 30_000,
+    idleTimeoutMillis: 10_000,
+    // A program may end without closing the store.
+    allowExitOnIdle: true,
+    ...config,
+  });
+  // An idle connection the server ended (a restart) is dropped by the pool; without a
+  // listener its error would end the process.
+  pool.on("error", () => undefined);
+  return { pool: wrap(pool, true), owns: true, where: describeConfig({ ...config, ...pool.options } as PostgresPoolConfig) };
+}
+
+function isPool(value: unknown): value is PostgresPoolLike {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as PostgresPoolLike).connect === "function" &&
+    typeof (value as PostgresPoolLike).query === "function" &&
+    typeof (value as PostgresPoolLike).end === "function"
+  );
+}
+
+function wrap(pool: Pool, owns: boolean): SqlPool {
+  return {
+    query: async (text, params) => {
+      const result = await pool.query(text, params as unknown[] | undefined);
+      return { rows: result.rows, rowCount: result.rowCount };
+    },
+    connect: async (): Promise<PooledConnection> => {
+      const client: PoolClient = await pool.connect();
+      // The server may end the connection while it is checked out (a restart,
+      // pg_terminate_backend) between two statements: without a listener the client's
+      // error event would end the process. The next statement then fails, coded.
+      let lost: unknown;
+      const onError = (error: unknown) => {
+        lost ??= error;
+      };
+      client.on("error", onError);
+      return {
+        query: async (text, params) => {
+          if (lost !== undefined) throw lost;
+          const result = await client.query(text, params as unknown[] | undefined);
+          // A multi-statement text returns one result per statement.
+          const last = Array.isArray(result) ? result[result.length - 1] : result;
+          return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? null };
+        },
+        release: (broken) => {
+          client.removeListener("error", onError);
+          const failed = broken ?? lost;
+          client.release(failed === undefined ? undefined : failed instanceof Error ? failed : true);
+        },
+      };
+    },
+    end: async () => {
+      if (owns) await pool.end();
+    },
+  };
+}
+
+/** Where the server is, safe to print: `postgres://host:port/database`, without user or password. */
+export function describeConfig(config: PostgresPoolConfig): string {
+  let host = config.host;
+  let port: string | number | undefined = config.port;
+  let database = config.database;
+  if (config.connectionString) {
+    try {
+      const url = new URL(config.connectionString);
+      host ??= decodeURIComponent(url.hostname) || undefined;
+      port ??= url.port || undefined;
+      database ??= decodeURIComponent(url.pathname.slice(1)) || undefined;
+    } catch {
+      // A key=value string: named by host and database only when given apart.
+    }
+  }
+  const where = host?.startsWith("/") ? `[${host}]` : (host ?? "localhost");
+  return `postgres://${where}:${port ?? 5432}/${database ?? ""}`;
+}
+
+function nameOption(option: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !NAME.test(value)) {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      `${option} must be a lower-case SQL name (letters, digits, underscores; at most 41), got ${describeType(value)}`,
+    );
+  }
+  return value;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new TokenStoreError(
+      "INVALID_OPTION",
+      `${name} must be an integer from ${min} to ${max}, got ${typeof value === "number" ? value : describeType(value)}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,261 @@
+/**
+ * The PostgreSQL dialect of the SQL backend (see ../sql/dialect.ts for the rows).
+ *
+ * Every statement has its values as parameters (never in the text) and no name, so the
+ * driver uses the unnamed statement: nothing is prepared across transactions, which
+ * PgBouncer's transaction pooling (1.18) does not carry. A write is one statement: the
+ * removed rows, the rows put and the head, in data-modifying CTEs.
+ */
+import type { ErrorKind, HeadRow, PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames, SqlRow } from "../sql/dialect.js";
+
+const COMPONENT = "zoho-token-store";
+
+/** A PostgreSQL identifier, quoted (names are checked by the options: letters, digits, underscores). */
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function tables(names: SqlNames) {
+  const s = ident(names.schema);
+  return {
+    records: `${s}.${ident(names.table)}`,
+    heads: `${s}.${ident(`${names.table}_heads`)}`,
+    leases: `${s}.${ident(`${names.table}_leases`)}`,
+    schema: `${s}.${ident(`${names.table}_schema`)}`,
+    writtenIndex: ident(`${names.table}_written`),
+  };
+}
+
+function toHead(row: SqlRow | undefined): HeadRow | undefined {
+  if (!row || row.version === null || row.version === undefined) return undefined;
+  return { version: Number(row.version), previous: row.previous === null || row.previous === undefined ? null : Number(row.previous) };
+}
+
+function toBytes(value: unknown): Uint8Array | null {
+  if (value === null || value === undefined) return null;
+  return value as Uint8Array;
+}
+
+function buffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A string literal (standard_conforming_strings, the default since PostgreSQL 9.1; no NUL in a namespace). */
+function literal(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** Positive whole milliseconds, for SET LOCAL (which takes no parameters). */
+function ms(value: number): string {
+  return `${Math.max(1, Math.floor(value))}ms`;
+}
+
+export const postgresDialect: SqlDialect = {
+  engine: "PostgreSQL",
+
+  async commit(connection) {
+    await connection.query("COMMIT");
+  },
+
+  async rollback(connection) {
+    await connection.query("ROLLBACK");
+  },
+
+  async schemaVersion(connection, names) {
+    try {
+      const { rows } = await connection.query(`SELECT version FROM ${tables(names).schema} WHERE component = $1`, [COMPONENT]);
+      return rows.length === 0 ? 0 : Number(rows[0]!.version);
+    } catch (error) {
+      if (postgresDialect.classify(error) === "no-schema") return undefined;
+      throw error;
+    }
+  },
+
+  async createSchema(connection: PooledConnection, names, version) {
+    const t = tables(names);
+    await connection.query("BEGIN");
+    try {
+      // Creators wait for each other (CREATE ... IF NOT EXISTS races otherwise); the lock
+      // ends with the transaction, so it works through PgBouncer too.
+      await connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`${COMPONENT}:${names.schema}.${names.table}`]);
+      const before = await connection.query("SELECT to_regclass($1) AS found", [`${ident(names.schema)}.${ident(`${names.table}_schema`)}`]);
+      await connection.query(`CREATE SCHEMA IF NOT EXISTS ${ident(names.schema)}`);
+      await connection.query(`CREATE TABLE IF NOT EXISTS ${t.schema} (component text PRIMARY KEY, version integer NOT NULL)`);
+      await connection.query(`CREATE TABLE IF NOT EXISTS ${t.heads} (namespace text PRIMARY KEY, version bigint NOT NULL, previous bigint)`);
+      await connection.query(
+        `CREATE TABLE IF NOT EXISTS ${t.records} (namespace text NOT NULL, id text NOT NULL, written bigint NOT NULL, sealed bytea, prev bytea, PRIMARY KEY (namespace, id))`,
+      );
+      await connection.query(`CREATE INDEX IF NOT EXISTS ${t.writtenIndex} ON ${t.records} (namespace, written)`);
+      await connection.query(
+        `CREATE TABLE IF NOT EXISTS ${t.leases} (namespace text NOT NULL, name text NOT NULL, owner text NOT NULL, expires_at timestamptz NOT NULL, PRIMARY KEY (namespace, name))`,
+      );
+      await connection.query(`INSERT INTO ${t.schema} (component, version) VALUES ($1, $2) ON CONFLICT (component) DO NOTHING`, [COMPONENT, version]);
+      await connection.query("COMMIT");
+      return before.rows[0]?.found === null;
+    } catch (error) {
+      await connection.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    }
+  },
+
+  async beginLocked(connection, names, namespace, { lockTimeoutMs, idleTimeoutMs }) {
+    // One round trip: the transaction, its limits and the lock on the head row (simple
+    // protocol, so the namespace goes in as a quoted literal; it is never a secret).
+    const t = tables(names);
+    const { rows } = await connection.query(
+      `BEGIN; SET LOCAL lock_timeout = '${ms(lockTimeoutMs)}'; SET LOCAL idle_in_transaction_session_timeout = '${ms(idleTimeoutMs)}'; ` +
+        `SELECT version, previous FROM ${t.heads} WHERE namespace = ${literal(namespace)} FOR UPDATE`,
+    );
+    return toHead(rows[0]) ?? (await postgresDialect.lockHead(connection, names, namespace));
+  },
+
+  async lockHead(connection, names, namespace) {
+    const t = tables(names);
+    const select = `SELECT version, previous FROM ${t.heads} WHERE namespace = $1 FOR UPDATE`;
+    let head = toHead((await connection.query(select, [namespace])).rows[0]);
+    if (head) return head;
+    await connection.query(`INSERT INTO ${t.heads} (namespace, version) VALUES ($1, 0) ON CONFLICT (namespace) DO NOTHING`, [namespace]);
+    head = toHead((await connection.query(select, [namespace])).rows[0]);
+    if (!head) throw new Error("the head row was not created");
+    return head;
+  },
+
+  async readSince(connection, names, namespace, since) {
+    const t = tables(names);
+    // A reader whose version is above the head's (the namespace was recreated) reads everything.
+    const { rows } = await connection.query(
+      `SELECT h.version, h.previous, ($2::bigint IS NULL OR $2::bigint > h.version) AS complete, r.id, r.sealed
+         FROM ${t.heads} h
+         LEFT JOIN ${t.records} r ON r.namespace = h.namespace
+          AND (CASE WHEN $2::bigint IS NULL OR $2::bigint > h.version THEN r.sealed IS NOT NULL ELSE r.written > $2::bigint END)
+        WHERE h.namespace = $1`,
+      [namespace, since ?? null],
+    );
+    const head = toHead(rows[0]);
+    const records: RecordRow[] = [];
+    for (const row of rows) if (row.id !== null && row.id !== undefined) records.push({ id: row.id as string, sealed: toBytes(row.sealed) });
+    return { head, complete: rows[0]?.complete === true, rows: records };
+  },
+
+  async readPrevious(connection, names, namespace) {
+    const t = tables(names);
+    const { rows } = await connection.query(
+      `SELECT h.previous, r.id, CASE WHEN r.written <= h.previous THEN r.sealed ELSE r.prev END AS sealed
+         FROM ${t.heads} h LEFT JOIN ${t.records} r ON r.namespace = h.namespace
+        WHERE h.namespace = $1 AND h.previous IS NOT NULL`,
+      [namespace],
+    );
+    if (rows.length === 0) return undefined;
+    const records: RecordRow[] = [];
+    for (const row of rows) if (row.id !== null && row.sealed !== null) records.push({ id: row.id as string, sealed: toBytes(row.sealed) });
+    return records;
+  },
+
+  async peek(connection, names, namespace, id, headBytes, previous) {
+    const t = tables(names);
+    const value = previous ? "CASE WHEN r.written <= h.previous THEN r.sealed ELSE r.prev END" : "r.sealed";
+    const { rows } = await connection.query(
+      `SELECT substring(v from 1 for $3) AS head, octet_length(v) AS length
+         FROM (SELECT ${value} AS v FROM ${t.heads} h JOIN ${t.records} r ON r.namespace = h.namespace
+                WHERE h.namespace = $1 AND r.id = $2 ${previous ? "AND h.previous IS NOT NULL" : ""}) x
+        WHERE v IS NOT NULL`,
+      [namespace, id, headBytes],
+    );
+    const row = rows[0];
+    return row ? { head: toBytes(row.head)!, length: Number(row.length) } : undefined;
+  },
+
+  async write(connection, names, namespace, write: RowWrite) {
+    const t = tables(names);
+    const ids = write.put.map((record) => record.id);
+    const bytes = write.put.map((record) => buffer(record.bytes));
+    // prev keeps a row's bytes as of the previous generation: replaced only when the row
+    // was last written at or before that version (else prev holds them already).
+    await connection.query(
+      `WITH gone AS (
+         UPDATE ${t.records} AS r SET prev = CASE WHEN r.written <= $3::bigint THEN r.sealed ELSE r.prev END, sealed = NULL, written = $2
+          WHERE r.namespace = $1 AND r.sealed IS NOT NULL
+            AND (r.id = ANY($6::text[]) OR ($7::boolean AND NOT (r.id = ANY($4::text[]))))
+         RETURNING 1
+       ), put AS (
+         INSERT INTO ${t.records} AS r (namespace, id, written, sealed, prev)
+         SELECT $1, u.id, $2, u.sealed, NULL FROM unnest($4::text[], $5::bytea[]) AS u(id, sealed)
+         ON CONFLICT (namespace, id) DO UPDATE
+           SET prev = CASE WHEN r.written <= $3::bigint THEN r.sealed ELSE r.prev END, written = EXCLUDED.written, sealed = EXCLUDED.sealed
+         RETURNING 1
+       )
+       UPDATE ${t.heads} SET version = $2, previous = $3 WHERE namespace = $1`,
+      [namespace, write.version, write.previous, ids, bytes, [...write.remove], write.whole],
+    );
+  },
+
+  async takeLease(connection, names, namespace, name, owner, leaseMs) {
+    const t = tables(names);
+    const { rowCount } = await connection.query(
+      `INSERT INTO ${t.leases} AS l (namespace, name, owner, expires_at) VALUES ($1, $2, $3, clock_timestamp() + $4 * interval '1 millisecond')
+       ON CONFLICT (namespace, name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+        WHERE l.expires_at <= clock_timestamp() OR l.owner = EXCLUDED.owner`,
+      [namespace, name, owner, leaseMs],
+    );
+    return rowCount === 1;
+  },
+
+  async releaseLease(connection, names, namespace, name, owner) {
+    await connection.query(`DELETE FROM ${tables(names).leases} WHERE namespace = $1 AND name = $2 AND owner = $3`, [namespace, name, owner]);
+  },
+
+  async leaseCounts(connection, names, namespace) {
+    const { rows } = await connection.query(
+      `SELECT count(*) AS total, count(*) FILTER (WHERE expires_at <= clock_timestamp()) AS expired FROM ${tables(names).leases} WHERE namespace = $1`,
+      [namespace],
+    );
+    return { total: Number(rows[0]?.total ?? 0), expired: Number(rows[0]?.expired ?? 0) };
+  },
+
+  async removeExpiredLeases(connection, names, namespace) {
+    const { rowCount } = await connection.query(`DELETE FROM ${tables(names).leases} WHERE namespace = $1 AND expires_at <= clock_timestamp()`, [namespace]);
+    return rowCount ?? 0;
+  },
+
+  async missingGrants(connection, names) {
+    const t = tables(names);
+    const wanted: Array<[string, string]> = [
+      [t.records, "SELECT,INSERT,UPDATE"],
+      [t.heads, "SELECT,INSERT,UPDATE"],
+      [t.leases, "SELECT,INSERT,UPDATE,DELETE"],
+      [t.schema, "SELECT"],
+    ];
+    const missing: string[] = [];
+    for (const [table, privileges] of wanted) {
+      for (const privilege of privileges.split(",")) {
+        const { rows } = await connection.query("SELECT has_table_privilege($1, $2) AS ok", [table, privilege]);
+        if (rows[0]?.ok !== true) missing.push(`${privilege} on ${table}`);
+      }
+    }
+    return missing;
+  },
+
+  classify(error: unknown): ErrorKind {
+    const code = (error as { code?: unknown } | null)?.code;
+    const message = error instanceof Error ? error.message : "";
+    if (typeof code === "string") {
+      if (code === "55P03") return "lock-timeout";
+      if (code === "42P01" || code === "3F000") return "no-schema";
+      if (code === "42501") return "permission";
+      // 08: connection exceptions; 57P01-03: the server shuts down, crashed, or is starting;
+      // 25P03: this session idled in a transaction past its limit and was ended.
+      if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "25P03" || code === "53300") return "unavailable";
+      if (/^E[A-Z]+$/.test(code) && /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)/.test(code)) return "unavailable";
+    }
+    if (
+      /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout|Connection ended|server closed the connection/i.test(
+        message,
+      )
+    ) {
+      return "unavailable";
+    }
+    return "other";
+  },
+};
+
+export type { SqlConnection };

@@ -1,0 +1,229 @@
+/**
+ * The token store on PostgreSQL (a real server started by this file): the six
+ * operations across separate pools as separate hosts would have them, one query per warm
+ * read, a save that writes only the head and the token it changed, rows bound to their
+ * place (a row copied to another namespace, table or record is refused), nothing readable
+ * in the tables, and the SDK adapter's one line.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPostgresStore, type PostgresStoreOptions } from "../../src/backend/postgres/index.js";
+import { generateKey, isTokenStoreError, zohoTokenStore, type EncryptedTokenStore } from "../../src/index.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, runCommand, sampleToken, secretsOf, tempDir } from "../helpers.js";
+import { startPostgres, type PostgresServer } from "../servers/postgres.js";
+
+let server: PostgresServer;
+const stores: EncryptedTokenStore[] = [];
+beforeAll(async () => {
+  server = await startPostgres();
+});
+afterAll(async () => {
+  for (const store of stores) await store.close().catch(() => undefined);
+  await server?.stop();
+});
+
+async function open(options: PostgresStoreOptions): Promise<EncryptedTokenStore> {
+  const store = await openPostgresStore(options);
+  stores.push(store);
+  return store;
+}
+
+/** A real pool that counts the autocommit statements sent through it (reads outside a transaction). */
+class CountingPool extends pg.Pool {
+  statements = 0;
+  override query(...args: any[]): any {
+    this.statements++;
+    return (super.query as any)(...args);
+  }
+}
+
+describe("the store on PostgreSQL", () => {
+  it("two stores with pools of their own (two hosts) share tokens; ids are never reused", async () => {
+    const { url } = await server.createDatabase();
+    const key = generateKey();
+    const a = await open({ postgres: url, key });
+    const b = await open({ postgres: url, key });
+    const one = await a.saveToken(sampleToken("one"));
+    const two = await b.saveToken(sampleToken("two"));
+    expect([one.id, two.id]).toEqual(["1", "2"]);
+    expect((await a.findToken({ userName: "user-two@example.com" }))?.refreshToken).toBe("1000.refresh-two-rt");
+    await b.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-one-new" });
+    expect((await a.findTokenById("1"))?.accessToken).toBe("1000.access-one-new");
+    expect(await a.deleteToken("2")).toBe(true);
+    expect(await b.findTokenById("2")).toBeNull();
+    const three = await b.saveToken(sampleToken("three"));
+    expect(three.id).toBe("3");
+    expect((await a.getTokens()).map((t) => t.id)).toEqual(["1", "3"]);
+    await a.deleteTokens();
+    expect(await b.getTokens()).toEqual([]);
+    expect((await b.saveToken(sampleToken("four"))).id).toBe("4");
+    const status = await b.verify();
+    expect(status.location).not.toContain(server.password);
+    expect(status.tokens).toBe(1);
+  });
+
+  it("a warm read is one statement; a save writes the head and the one token's row, whatever the number stored", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    const writer = await open({ postgres: url, key });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writer.saveToken(sampleToken(`bulk${i}`))));
+    const pool = new CountingPool({ connectionString: url });
+    const reader = await open({ postgres: pool, key });
+    expect(await reader.getTokens()).toHaveLength(300);
+    pool.statements = 0;
+    for (let i = 0; i < 5; i++) expect(await reader.findToken({ userName: "user-bulk7@example.com" })).not.toBeNull();
+    expect(pool.statements).toBe(5);
+    await writer.saveToken({ userName: "user-bulk7@example.com", accessToken: "1000.access-changed" });
+    const { rows } = await server.query(
+      "SELECT r.id FROM zoho_tokens r JOIN zoho_tokens_heads h ON h.namespace = r.namespace WHERE r.written = h.version ORDER BY 1",
+      [],
+      name,
+    );
+    expect(rows.map((r) => r.id)).toEqual(["head", "r.8"]);
+    // The reader catches up in one statement too.
+    pool.statements = 0;
+    expect((await reader.findToken({ userName: "user-bulk7@example.com" }))?.accessToken).toBe("1000.access-changed");
+    expect(pool.statements).toBe(1);
+    await reader.close();
+    expect((await pool.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+    await pool.end();
+  });
+
+  it("namespaces are separate stores in one table; a row copied to another namespace, record or table is refused (DAMAGED_FILE)", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    const quoted = await open({ postgres: url, key, namespace: "o'brien; --" });
+    await quoted.saveToken(sampleToken("quoted"));
+    expect((await (await open({ postgres: url, key, namespace: "o'brien; --" })).getTokens()).map((t) => t.userName)).toEqual(["user-quoted@example.com"]);
+    const prod = await open({ postgres: url, key, namespace: "prod" });
+    const test = await open({ postgres: url, key, namespace: "test" });
+    await prod.saveToken(sampleToken("prod"));
+    await test.saveToken(sampleToken("test"));
+    expect((await test.getTokens()).map((t) => t.userName)).toEqual(["user-test@example.com"]);
+    // An administrator copies prod's token row over test's.
+    await server.query(
+      "UPDATE zoho_tokens t SET sealed = p.sealed FROM zoho_tokens p WHERE t.namespace = 'test' AND p.namespace = 'prod' AND t.id = 'r.1' AND p.id = 'r.1'",
+      [],
+      name,
+    );
+    await server.query("UPDATE zoho_tokens_heads SET version = version + 1 WHERE namespace = 'test'", [], name);
+    await server.query(
+      "UPDATE zoho_tokens SET written = (SELECT version FROM zoho_tokens_heads WHERE namespace = 'test') WHERE namespace = 'test' AND id = 'r.1'",
+      [],
+      name,
+    );
+    const fresh = await open({ postgres: url, key, namespace: "test" });
+    const error = await fresh.getTokens().catch((e) => e);
+    expect(isTokenStoreError(error, "DAMAGED_FILE")).toBe(true);
+    expect(error.message).toMatch(/copied from another table, namespace or record/);
+    const seen = await test.findTokenById("1").catch((e) => e);
+    expect(isTokenStoreError(seen, "DAMAGED_FILE")).toBe(true);
+    // A head copied from another namespace is refused too, and so is a changed byte.
+    const { url: url2, name: name2 } = await server.createDatabase();
+    const other = await open({ postgres: url2, key });
+    await other.saveToken(sampleToken("x"));
+    await server.query("UPDATE zoho_tokens SET sealed = set_byte(sealed, 100, get_byte(sealed, 100) # 1) WHERE id = 'r.1'", [], name2);
+    await server.query("UPDATE zoho_tokens_heads SET version = version + 1", [], name2);
+    await server.query("UPDATE zoho_tokens SET written = (SELECT version FROM zoho_tokens_heads) WHERE id = 'r.1'", [], name2);
+    expect(isTokenStoreError(await other.getTokens().catch((e) => e), "DAMAGED_FILE")).toBe(true);
+    // prod is untouched.
+    expect((await prod.getTokens()).map((t) => t.userName)).toEqual(["user-prod@example.com"]);
+  });
+
+  it("nothing readable in the tables: no user name, client id, token or secret in any column", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    const store = await open({ postgres: url, key, namespace: "app" });
+    const tokens = [sampleToken("alpha"), sampleToken("beta", { grantToken: "1000.grant-beta-gt" })];
+    for (const token of tokens) await store.saveToken(token);
+    const dump = await server.query(
+      "SELECT string_agg(t::text, E'\\n') AS all FROM (SELECT * FROM zoho_tokens UNION ALL SELECT namespace, 'h', version, NULL, NULL FROM zoho_tokens_heads) t",
+      [],
+      name,
+    );
+    const text = String(dump.rows[0]!.all);
+    const hex = (value: string) => Buffer.from(value).toString("hex");
+    for (const secret of [...tokens.flatMap(secretsOf), ...tokens.map((t) => t.userName), key]) {
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(hex(secret));
+    }
+  });
+
+  it("zohoTokenStore(SDK, { postgres, key }) opens the store on PostgreSQL and closes the pool it made", async () => {
+    const { url } = await server.createDatabase();
+    const key = generateKey();
+    const sdk = await import("@zohocrm/typescript-sdk-8.0");
+    const adapter = await zohoTokenStore(sdk as any, { postgres: url, key });
+    const store = adapter.encryptedStore as EncryptedTokenStore;
+    await store.saveToken(sampleToken("sdk"));
+    expect((await adapter.getTokens()).length).toBe(1);
+    await store.close();
+    expect((await store.getTokens().catch((e) => e)).code).toBe("CLOSED");
+  });
+});
+
+describe("a runtime role with the documented grants", () => {
+  it("reads, saves, deletes and takes leases, never creates anything, and inspection finds no missing grant", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    const owner = await open({ postgres: url, key });
+    await owner.saveToken(sampleToken("owned"));
+    const role = `app_${name}`;
+    const password = "runtime-role-pw-7c1e";
+    await server.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    for (const grant of [
+      "GRANT USAGE ON SCHEMA public TO ROLE",
+      "GRANT SELECT, INSERT, UPDATE ON zoho_tokens, zoho_tokens_heads TO ROLE",
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON zoho_tokens_leases TO ROLE",
+      "GRANT SELECT ON zoho_tokens_schema TO ROLE",
+    ]) {
+      await server.query(grant.replace("ROLE", role), [], name);
+    }
+    const runtimeUrl = `postgres://${role}:${password}@${server.host}:${server.port}/${name}`;
+    const app = await open({ postgres: runtimeUrl, key, createSchema: false });
+    expect((await app.getTokens()).map((t) => t.userName)).toEqual(["user-owned@example.com"]);
+    await app.saveToken(sampleToken("runtime"));
+    expect(await app.deleteToken("1")).toBe(true);
+    const coordinator = app.refreshCoordinator({ leaseMs: 1_000 });
+    expect(await coordinator.claim("k", async () => false)).toBe("acquired");
+    await coordinator.release("k");
+    const { openPostgresBackend } = await import("../../src/backend/postgres/backend.js");
+    const backend = await openPostgresBackend({ postgres: runtimeUrl, createSchema: false });
+    const checks = await backend.inspect();
+    await backend.close();
+    expect(checks.find((c) => c.check === "grants")).toMatchObject({ status: "ok" });
+    // Without a grant it may not write: a coded error, nothing changed.
+    await server.query(`REVOKE UPDATE ON zoho_tokens_heads FROM ${role}`, [], name);
+    const refused = await app.saveToken(sampleToken("refused")).catch((e) => e);
+    expect(isTokenStoreError(refused, "IO_ERROR")).toBe(true);
+    expect(refused.message).not.toContain(password);
+    expect((await owner.getTokens()).map((t) => t.userName)).toEqual(["user-runtime@example.com"]);
+  });
+});
+
+describe("examples/postgres.mjs", () => {
+  it("runs against a real server, through the SDK adapter and on its own, printing no secret and no password", async () => {
+    const { url } = await server.createDatabase();
+    const dir = tempDir();
+    const key = generateKey();
+    writeFileSync(join(dir, "zoho.key"), `${key}\n`, { mode: 0o600 });
+    const result = await runCommand(process.execPath, [join(ROOT, "examples", "postgres.mjs")], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", DATABASE_URL: url },
+    });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^0 tokens for the SDK\n/);
+    expect(result.stdout).toContain("refreshToken: '[redacted]'");
+    expect(result.stdout).toContain(`postgres://127.0.0.1:${server.port}/`);
+    for (const secret of [server.password, key, "1000.made-up-refresh-token"]) expect(result.stdout).not.toContain(secret);
+  });
+
+  it("a postgres option that is not set is INVALID_OPTION", async () => {
+    const error = await openPostgresStore({ postgres: undefined, key: generateKey() }).catch((e) => e);
+    expect(isTokenStoreError(error, "INVALID_OPTION")).toBe(true);
+    expect(error.message).toMatch(/not set/);
+  });
+});
