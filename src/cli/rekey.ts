@@ -1,6 +1,6 @@
 import { KEYCHAIN_ACCOUNT } from "../index.js";
 import { StoreLayout } from "../backend/file/index.js";
-import { announceKey, defineCommand, openExisting } from "./command.js";
+import { announceKey, defineCommand, openExisting, storeTarget } from "./command.js";
 import { usage } from "./exit.js";
 import { printable } from "./format.js";
 import { newStoreKey, STDIN } from "./key.js";
@@ -46,8 +46,9 @@ leaked.`,
     announceKey(ctx, "new key", newKey);
     await store.rekey(newKey.option);
     const status = await store.verify();
-    const prev = new StoreLayout(store.path).previous;
-    const prevKept = (await presence(store.path)).previous;
+    const target = storeTarget(ctx);
+    const prev = target.kind === "file" ? new StoreLayout(target.path).previous : `the previous generation in ${store.path}`;
+    const prevKept = (await presence(target)).previous;
     if (ctx.json) {
       ctx.emit({
         path: store.path,
