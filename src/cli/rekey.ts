@@ -64,6 +64,8 @@ leaked.`,
       `re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${printable(store.path)} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (${newKey.source}; generation ${status.generation})`,
     );
     ctx.note("Give the new key to every process that uses this store; the old key no longer opens it.");
-    if (prevKept) ctx.note(`${printable(prev)} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
+    if (prevKept && target.kind === "file")
+      ctx.note(`${printable(prev)} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
+    else if (prevKept) ctx.note(`The previous generation kept in ${printable(store.path)} is still sealed with the old key; the next write replaces it.`);
   },
 );

@@ -139,3 +139,40 @@ describe("the CLI on PostgreSQL", () => {
     for (const output of [imported, out, rerun, recover]) assertNoSecrets(output.all, secrets);
   });
 });
+
+describe("the CLI's other commands on PostgreSQL", () => {
+  it("show, delete, export and rekey work on a server store, and print no secret", async () => {
+    const dir = tempDir();
+    const key = keyFile(dir);
+    const { url } = await server.createDatabase();
+    const tokens = [sampleToken("cmd-a"), sampleToken("cmd-b")];
+    const csv = join(dir, "tokens.csv");
+    writeFileSync(csv, sdkCsv(tokens), { mode: 0o600 });
+    const env = { ZOHO_TOKEN_STORE_POSTGRES: url };
+    const secrets = [split(url).password, ...tokens.flatMap(secretsOf)];
+    expect((await tool(["import", "--from-csv", csv, "--key-file", key], env)).code).toBe(0);
+    const listed = JSON.parse((await tool(["list", "--key-file", key, "--json"], env)).stdout).result.tokens as Array<{ id: string; userName: string }>;
+    expect(listed.map((token) => token.userName).sort()).toEqual(tokens.map((token) => token.userName).sort());
+
+    const show = await tool(["show", listed[0]!.id, "--key-file", key], env);
+    expect(show.code, show.all).toBe(0);
+    expect(show.stdout).toContain(listed[0]!.userName);
+    const out = join(dir, "export.csv");
+    const exported = await tool(["export", "--out", out, "--key-file", key, "--json"], env);
+    expect(exported.code, exported.all).toBe(0);
+    expect(JSON.parse(exported.stdout).result.tokens).toBe(2);
+    const again = await tool(["export", "--out", out, "--key-file", key, "--json"], env);
+    expect(JSON.parse(again.stdout).error.code).toBe("EXISTS");
+
+    const newKey = join(dir, "new.key");
+    writeFileSync(newKey, `${generateKey()}\n`, { mode: 0o600 });
+    const rekey = await tool(["rekey", "--key-file", key, "--new-key-file", newKey], env);
+    expect(rekey.code, rekey.all).toBe(0);
+    expect((await tool(["verify", "--key-file", key, "--json"], env)).code).toBe(1);
+    const deleted = await tool(["delete", listed[0]!.id, "--key-file", newKey, "--json"], env);
+    expect(deleted.code, deleted.all).toBe(0);
+    const verify = await tool(["verify", "--key-file", newKey, "--json"], env);
+    expect(JSON.parse(verify.stdout).result).toMatchObject({ status: "ok", tokens: 1 });
+    for (const output of [show, exported, again, rekey, deleted, verify]) assertNoSecrets(output.all, secrets);
+  });
+});
