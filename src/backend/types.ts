@@ -291,7 +291,7 @@ export interface Replacement {
 
 /** How a claim to renew a token ended. */
 export type LeaseOutcome =
-  /** This caller holds the lease: it should renew the token, then release. */
+  /** This caller holds the lease: it should renew the token, then release, whether the renewal saved a token or failed. */
   | "acquired"
   /** Another caller renewed the token meanwhile: use the stored one. */
   | "satisfied"
@@ -305,7 +305,7 @@ export type LeaseOutcome =
  * renew, that is what happens without coordination at all.
  *
  * The rules every coordinator keeps (the backend contract suite checks them): one
- * acquirer at a time per key; a waiter returns `satisfied` once `satisfied()` is true; a
+ * acquirer at a time per key (also among the callers of one coordinator); a waiter returns `satisfied` once `satisfied()` is true; a
  * lease older than `leaseMs` no longer holds others up; a release by a caller whose
  * lease expired and was taken by another does not end the newer lease (fencing by a
  * random owner token).
@@ -316,12 +316,13 @@ export interface RefreshCoordinator {
   /**
    * Takes the lease for `key`, or waits for its holder. `satisfied` says whether the work
    * is done already (the stored token is fresh); it is checked before and while waiting.
+   * Callers of one coordinator wait for each other as callers in other processes do.
    */
   claim(key: string, satisfied: () => Promise<boolean>): Promise<LeaseOutcome>;
   /**
    * Ends the lease on `key` this coordinator holds, if it holds one. Awaited by the
-   * adapter after a save; a rejection is ignored there (the lease then ends by expiry), so
-   * it never fails a save.
+   * adapter after a save and when the SDK's renewal fails; a rejection is ignored there
+   * (the lease then ends by expiry), so it never fails a save.
    */
   release(key: string): Promise<void>;
 }

@@ -33,6 +33,7 @@ import {
   type StorageBackend,
   type Version,
 } from "../backend/types.js";
+import { memoryLeaseTable, TableLeases, type LeaseTableOperations } from "../backend/table-leases.js";
 import { TokenDocument } from "../tokens/document.js";
 import { contextOf, emptyIndex, headPlaintext, openRecords, plannedRecords, recordPlaintext, type RecordsIndex } from "./records.js";
 import { normalizeId, normalizeInput } from "../tokens/input.js";
@@ -129,6 +130,8 @@ export class EncryptedTokenStore {
   #check: HeadCheck | undefined;
   /** Exclusive sections under way, settled. */
   readonly #inflight = new Set<Promise<void>>();
+  /** The leases of {@link refreshCoordinator} when the backend keeps none itself. */
+  #localLeases: Pick<LeaseTableOperations, "take" | "release"> | undefined;
 
   protected constructor(backend: StorageBackend, keys: KeyRing, keepPrevious: boolean) {
     this.#backend = backend;
@@ -371,19 +374,18 @@ export class EncryptedTokenStore {
 
   /**
    * A refresh coordinator for the processes sharing this store (the SDK adapter uses it):
-   * the backend's own when it has one (lease files), else one for a single process: every
-   * caller that finds the stored token stale renews it (a process never waits for itself). Leases are named with a key derived from the key the store is
-   * sealed with, which every process sharing the store holds.
+   * the backend's own when it has one (lease files, lease rows), else leases in this
+   * store's memory, which every coordinator of this store shares: one renewal at a time
+   * per token within the process, the others wait for it. Leases are named with a key
+   * derived from the key the store is sealed with, which every process sharing the store
+   * holds.
    */
   refreshCoordinator(options: { leaseMs: number }): RefreshCoordinator {
     const nameKey = () => leaseSecret(this.#cache?.key ?? this.#keys.currentKey);
-    return (
-      this.#backend.refreshCoordinator?.({ leaseMs: options.leaseMs, nameKey }) ?? {
-        leaseMs: options.leaseMs,
-        claim: async (_key, satisfied) => ((await satisfied()) ? "satisfied" : "acquired"),
-        release: async () => undefined,
-      }
-    );
+    const own = this.#backend.refreshCoordinator?.({ leaseMs: options.leaseMs, nameKey });
+    if (own !== undefined) return own;
+    this.#localLeases ??= memoryLeaseTable();
+    return new TableLeases({ leaseMs: options.leaseMs, nameKey, ...this.#localLeases });
   }
 
   /**

@@ -33,10 +33,12 @@
  * - Refresh leases (on by default, `refreshLeaseMs: 0` turns them off): when `findToken`
  *   is about to hand the SDK a token that will make it call the accounts server (no
  *   access token yet, or one within the SDK's 5 s expiry margin), the first caller, in
- *   any process on the host, takes a lease on that token and lets the SDK renew it;
- *   other callers wait until the renewed token is saved and get it instead, so the SDK
- *   does not call the accounts server again. The lease ends when the token is saved,
- *   when its holder's process is gone, or after `refreshLeaseMs`.
+ *   any process on the host or in this one (concurrent API calls through this adapter),
+ *   takes a lease on that token and lets the SDK renew it; other callers wait until the
+ *   renewed token is saved and get it instead, so the SDK does not call the accounts
+ *   server again. The lease ends when the token is saved, when the SDK's renewal fails
+ *   (the next caller renews at once), when its holder's process is gone, or after
+ *   `refreshLeaseMs`.
  * - `saveToken` sets the id the store assigned back on the SDK's token (`setId`) and
  *   fills the token's empty fields from the stored record, as the FileStore does.
  * - Tokens that are not the SDK's `OAuthToken` are handed back untouched by
@@ -199,6 +201,64 @@ function adaptable(store: unknown): AdaptableTokenStore {
   return store as AdaptableTokenStore;
 }
 
+/** The SDK's methods that ask the accounts server for a new access token (both SDK families). */
+const RENEWAL_METHODS = ["refreshAccessToken", "generateAccessToken"] as const;
+/** Tokens handed to the SDK for a renewal under a lease, and how to take the watch off each. */
+const watchedRenewals = new WeakMap<object, () => void>();
+
+/**
+ * Releases the lease when the renewal of `token` fails. The SDK renews the token the store
+ * handed it by calling that token's own `refreshAccessToken` (or `generateAccessToken`,
+ * for a grant code): when that call succeeds the SDK saves the token, and `saveToken`
+ * releases; when it fails (the accounts server refused or could not be reached) the SDK
+ * call rejects and nothing reaches the store. So, for this one call, the token gets its
+ * own non-enumerable wrappers of those methods (the SDK copies only enumerable fields)
+ * that release the lease when it rejects: the next caller, a retry or a call that waited
+ * for this renewal, renews at once instead of after `refreshLeaseMs`. The wrappers take
+ * themselves off when the call begins. When the SDK does not renew after all, the lease
+ * ends after `refreshLeaseMs`, as when its holder hangs.
+ */
+function releaseIfRenewalFails(token: ZohoOAuthToken, release: () => Promise<void>): void {
+  watchedRenewals.get(token)?.();
+  if (!Object.isExtensible(token)) return; // A frozen token: the lease ends after refreshLeaseMs.
+  const target = token as unknown as Record<string, unknown>;
+  const own = RENEWAL_METHODS.map((name) => [name, Object.getOwnPropertyDescriptor(token, name)] as const);
+  const unwatch = () => {
+    if (watchedRenewals.get(token) !== unwatch) return;
+    watchedRenewals.delete(token);
+    for (const [name, descriptor] of own) {
+      if (descriptor) Object.defineProperty(token, name, descriptor);
+      else delete target[name];
+    }
+  };
+  for (const name of RENEWAL_METHODS) {
+    const renew = target[name];
+    if (typeof renew !== "function") continue;
+    Object.defineProperty(token, name, {
+      configurable: true,
+      enumerable: false,
+      writable: true,
+      value: function (this: unknown, ...args: unknown[]): Promise<unknown> {
+        unwatch();
+        return new Promise<unknown>((resolve) => resolve(renew.apply(this, args))).catch(async (error: unknown) => {
+          await release();
+          throw error;
+        });
+      },
+    });
+  }
+  watchedRenewals.set(token, unwatch);
+}
+
+/** Ends a lease; a release that fails leaves the lease to expire, and never fails the caller. */
+async function releaseLease(leases: RefreshCoordinator, key: string): Promise<void> {
+  try {
+    await leases.release(key);
+  } catch {
+    // The lease ends by expiry.
+  }
+}
+
 function createAdapter(
   classes: SdkClasses,
   core: AdaptableTokenStore,
@@ -249,6 +309,8 @@ function createAdapter(
         if (outcome === "satisfied") {
           adoptRenewedToken(token, record!);
           fillEmptyFields(token, record!, UserSignature);
+        } else if (outcome === "acquired") {
+          releaseIfRenewalFails(token, () => releaseLease(leases, lease));
         }
       }
       return record === null ? null : token;
@@ -269,6 +331,11 @@ function createAdapter(
           return true;
         });
         if (outcome === "satisfied") return newSdkToken(record);
+        if (outcome === "acquired") {
+          const token = newSdkToken(record);
+          releaseIfRenewalFails(token, () => releaseLease(leases, lease));
+          return token;
+        }
       }
       return newSdkToken(record);
     }
@@ -276,6 +343,7 @@ function createAdapter(
     /** Stores the SDK's token and sets the id it got back on it. */
     async saveToken(token: unknown): Promise<void> {
       if (!isSdkToken(token)) return;
+      watchedRenewals.get(token)?.();
       const input = toInput(token, true);
       try {
         const record = await this.#core.saveToken(input);

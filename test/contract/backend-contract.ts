@@ -383,6 +383,29 @@ export function describeBackendContract(name: string, factory: () => Promise<Bac
         await second.release("token");
       });
 
+      it("callers of one coordinator (concurrent calls through one adapter) wait for each other too", async () => {
+        const a = await open();
+        if (!a.refreshCoordinator) throw new Error(`${name} has no refresh coordinator; pass { leases: false }`);
+        await a.create();
+        const leases = a.refreshCoordinator({ leaseMs: 30_000, nameKey });
+        expect(await leases.claim("token", async () => false)).toBe("acquired");
+        // A second call while the first one renews: it waits, then takes the lease at once
+        // when the first releases without renewing (its renewal failed).
+        let released = false;
+        const retry = leases.claim("token", async () => false).then((outcome) => ({ outcome, released }));
+        await ticks(150);
+        released = true;
+        await leases.release("token");
+        expect(await retry).toEqual({ outcome: "acquired", released: true });
+        // And a third waits for that renewal, and is satisfied by it.
+        let renewed = false;
+        const third = leases.claim("token", async () => renewed).then((outcome) => ({ outcome, renewed }));
+        await ticks(150);
+        renewed = true;
+        await leases.release("token");
+        expect(await third).toEqual({ outcome: "satisfied", renewed: true });
+      });
+
       it("a lease older than its time no longer holds others up", async () => {
         const a = await open();
         if (!a.refreshCoordinator) throw new Error(`${name} has no refresh coordinator; pass { leases: false }`);

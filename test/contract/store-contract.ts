@@ -296,6 +296,46 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       });
     });
 
+    describe("refresh coordination", () => {
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+      it("one renewal per token among the store's coordinators and their concurrent callers", async () => {
+        const { store } = await openStore();
+        const first = store.refreshCoordinator({ leaseMs: 600_000 });
+        const second = store.refreshCoordinator({ leaseMs: 600_000 });
+        let renewed = false;
+        const satisfied = async () => renewed;
+        expect(await first.claim("token-a", satisfied)).toBe("acquired");
+        const outcomes: string[] = [];
+        const waiting = [first.claim("token-a", satisfied), second.claim("token-a", satisfied)].map((claim) =>
+          claim.then((outcome) => {
+            outcomes.push(outcome);
+            return outcome;
+          }),
+        );
+        // Another token is not held up by the first one's renewal.
+        expect(await second.claim("token-b", satisfied)).toBe("acquired");
+        await second.release("token-b");
+        await settle();
+        expect(outcomes).toEqual([]);
+        renewed = true;
+        await first.release("token-a");
+        expect(await Promise.all(waiting)).toEqual(["satisfied", "satisfied"]);
+      });
+
+      it("a renewal that ends without a save hands the lease on at once", async () => {
+        const { store } = await openStore();
+        const first = store.refreshCoordinator({ leaseMs: 600_000 });
+        const second = store.refreshCoordinator({ leaseMs: 600_000 });
+        const satisfied = async () => false;
+        expect(await first.claim("token-a", satisfied)).toBe("acquired");
+        const next = second.claim("token-a", satisfied);
+        await settle();
+        await first.release("token-a");
+        expect(await next).toBe("acquired");
+        await second.release("token-a");
+      });
+    });
+
     describe("provisioning and key-free inspection", () => {
       it("create() provisions idempotently: the first generation of an empty store once, then nothing", async () => {
         const { store, stored, reopen } = await openStore();

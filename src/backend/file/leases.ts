@@ -21,8 +21,11 @@
  * same pid: a restarted container) when it does not. So a second coordinator waits for
  * the first one's renewal, as another process would. A worker thread has a `globalThis`
  * of its own: a lease of another thread of this process counts as live until it is
- * released or expires. A coordinator never waits for its own lease: asking again while it
- * holds one (its renewal failed, nothing was saved) makes it the renewer again at once.
+ * released or expires. A claim for a lease the same coordinator holds waits as well (two
+ * API calls through one adapter): a lease stands for one renewal in flight, whoever asks.
+ * So a holder releases when its renewal ends, saved or not: the SDK adapter releases
+ * when the SDK's call to the accounts server fails, and the next caller renews at once.
+ * A lease never released (its holder hung) ends after `leaseMs`, for every waiter alike.
  *
  * When the lease file cannot be created (no space, no inode left, a read-only file
  * system, a directory it may not write), the claim returns at once and the caller renews
@@ -87,31 +90,30 @@ export class FileLeases implements RefreshCoordinator {
     let failures = 0;
     for (;;) {
       if (await satisfied()) return "satisfied";
-      if (this.#held.has(key)) {
-        // This coordinator holds it already and asks again: its renewal ended without a
-        // save. It renews again, now, under the lease it holds.
-        this.#restartTimer(key);
-        return "acquired";
-      }
-      let created = this.#tryCreate(key, path);
-      if (created === "failed" && ++failures >= MAX_CREATE_FAILURES) created = "unavailable";
-      if (created === "created") {
-        // The previous holder may have saved and released between the check above and
-        // the create: look once more before renewing again.
-        if (!(await satisfied())) return "acquired";
-        this.#releaseNow(key);
-        return "satisfied";
-      }
-      if (created === "unavailable") {
-        // No lease file can be made here: renew at once, without one. Only another
-        // coordinator of this process renewing the same token without a file is waited for.
-        if (!registry.fileless.has(path)) {
-          registry.fileless.set(path, this.#owner);
-          this.#held.set(key, { path, ino: undefined, text: this.#owner, timer: this.#timer(key) });
-          return "acquired";
+      // A lease this coordinator holds is another caller's renewal in flight (two API
+      // calls through one adapter): waited for like any other holder's, until it saves
+      // or releases (a renewal that failed) or its time is out.
+      if (!this.#held.has(key)) {
+        let created = this.#tryCreate(key, path);
+        if (created === "failed" && ++failures >= MAX_CREATE_FAILURES) created = "unavailable";
+        if (created === "created") {
+          // The previous holder may have saved and released between the check above and
+          // the create: look once more before renewing again.
+          if (!(await satisfied())) return "acquired";
+          this.#releaseNow(key);
+          return "satisfied";
         }
-      } else if (created === "held") {
-        this.#removeIfAbandoned(path);
+        if (created === "unavailable") {
+          // No lease file can be made here: renew at once, without one. Only another
+          // caller in this process renewing the same token without a file is waited for.
+          if (!registry.fileless.has(path)) {
+            registry.fileless.set(path, this.#owner);
+            this.#held.set(key, { path, ino: undefined, text: this.#owner, timer: this.#timer(key) });
+            return "acquired";
+          }
+        } else if (created === "held") {
+          this.#removeIfAbandoned(path);
+        }
       }
       if (Date.now() >= deadline) return "timeout";
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -187,12 +189,6 @@ export class FileLeases implements RefreshCoordinator {
     const timer = setTimeout(() => this.#releaseNow(key), this.leaseMs);
     timer.unref();
     return timer;
-  }
-
-  #restartTimer(key: string): void {
-    const held = this.#held.get(key)!;
-    clearTimeout(held.timer);
-    held.timer = this.#timer(key);
   }
 
   /** Removes a lease whose holder is gone, that outlived `leaseMs`, or that cannot be right. */

@@ -33,7 +33,7 @@ import {
   type Version,
 } from "../types.js";
 import type { PooledConnection, RecordRow, SqlConnection, SqlDialect, SqlNames, SqlPool } from "./dialect.js";
-import { SqlLeases } from "./leases.js";
+import { TableLeases } from "../table-leases.js";
 
 /** The schema version this package writes and reads. Migrations go forward only. */
 export const SCHEMA_VERSION = 1;
@@ -281,7 +281,7 @@ export class SqlBackend implements StorageBackend {
   }
 
   refreshCoordinator(options: { leaseMs: number; nameKey: () => Uint8Array }): RefreshCoordinator {
-    return new SqlLeases({
+    return new TableLeases({
       leaseMs: options.leaseMs,
       nameKey: options.nameKey,
       take: (name, owner, ms) =>
