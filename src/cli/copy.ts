@@ -41,8 +41,6 @@ PGPASSWORD/~/.pgpass for PostgreSQL. Never prints a secret.`,
     const found = await presence(from);
     if (!found.stored && !found.previous) throw missing(from);
     const { store: source, key: sourceKey } = await openStore(ctx, from);
-    if (destination.location === source.path)
-      throw new CliError("REFUSED", `the destination is the store itself (${printable(source.path)}); nothing was copied`);
     const records = await source.getTokens();
     const keyFile = ctx.string("to-key-file");
     const key = keyFile !== undefined ? { keyFile: ctx.path(keyFile) } : sourceKey.option;
@@ -52,6 +50,8 @@ PGPASSWORD/~/.pgpass for PostgreSQL. Never prints a secret.`,
     const target = dryRun && !exists ? undefined : await openDestination(destination, key, !dryRun);
     if (target) ctx.closeAtEnd(target);
     const where = target?.toJSON().location ?? destination.location;
+    // Both named as their backends name them: the same location is the same store.
+    if (where === source.path) throw new CliError("REFUSED", `the destination is the store itself (${printable(source.path)}); nothing was copied`);
     const matches = target && exists ? await Promise.all(records.map((record) => target.findToken(input(record)))) : records.map(() => null);
     const counts = { added: 0, updated: 0, unchanged: 0 };
     for (const [index, record] of records.entries()) {

@@ -132,11 +132,25 @@ describe("the CLI on PostgreSQL", () => {
     for (const token of tokens) expect((await store.findToken({ userName: token.userName }))?.refreshToken).toBe(token.refreshToken);
     await store.close();
 
+    // Into a file sealed with another key; and never into the store itself.
+    const otherKey = join(dir, "other.key");
+    writeFileSync(otherKey, `${generateKey()}\n`, { mode: 0o600 });
+    const rekeyed = join(dir, "other.enc");
+    const other = await tool(["copy", "--to-file", rekeyed, "--key-file", key, "--to-key-file", otherKey, "--json"], env);
+    expect(JSON.parse(other.stdout).result).toMatchObject({ added: 3 });
+    const sealed = await EncryptedFileStore.open({ path: rekeyed, keyFile: otherKey });
+    expect(await sealed.getTokens()).toHaveLength(3);
+    await sealed.close();
+    await expect(EncryptedFileStore.open({ path: rekeyed, keyFile: key })).rejects.toMatchObject({ code: "WRONG_KEY" });
+    const itself = await tool(["copy", "--to-env", "ZOHO_TOKEN_STORE_POSTGRES", "--key-file", key, "--json"], env);
+    expect(itself.code).toBe(1);
+    expect(JSON.parse(itself.stdout).error.code).toBe("REFUSED");
+
     const recover = await tool(["recover", "--key-file", key, "--json"], env);
     expect(recover.code).toBe(1);
     expect(JSON.parse(recover.stdout).error.code).toBe("FILE_ONLY");
     const secrets = [split(url).password, ...tokens.flatMap(secretsOf)];
-    for (const output of [imported, out, rerun, recover]) assertNoSecrets(output.all, secrets);
+    for (const output of [imported, out, rerun, other, itself, recover]) assertNoSecrets(output.all, secrets);
   });
 });
 
