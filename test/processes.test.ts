@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
-import { DIST, fixture, runNode, tempDir } from "./helpers.js";
+import { contendedLockWaitMs, DIST, fixture, runNode, tempDir } from "./helpers.js";
 
 const STRESS = process.env.STRESS === "1";
 
@@ -14,7 +14,9 @@ describe("many processes, one file", () => {
     const path = join(tempDir(), "t.enc");
     const key = generateKey();
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, p) => runNode(fixture("writer.mjs"), [path, `p${p}`, String(upserts)], { ZOHO_TOKEN_STORE_KEY: key }, 120_000)),
+      Array.from({ length: 8 }, (_, p) =>
+        runNode(fixture("writer.mjs"), [path, `p${p}`, String(upserts), "10000", String(contendedLockWaitMs())], { ZOHO_TOKEN_STORE_KEY: key }),
+      ),
     );
     for (const result of results) expect(result.code, result.stderr).toBe(0);
     const tokens = await (await EncryptedFileStore.open({ path, key })).getTokens();
@@ -33,7 +35,9 @@ describe("many processes, one file", () => {
     await new Promise((resolve) => holder.on("close", resolve));
     expect(existsSync(`${path}.lock`)).toBe(true);
     const results = await Promise.all(
-      Array.from({ length: 3 }, (_, p) => runNode(fixture("writer.mjs"), [path, `w${p}`, "5", "2000"], { ZOHO_TOKEN_STORE_KEY: key })),
+      Array.from({ length: 3 }, (_, p) =>
+        runNode(fixture("writer.mjs"), [path, `w${p}`, "5", "2000", String(contendedLockWaitMs())], { ZOHO_TOKEN_STORE_KEY: key }),
+      ),
     );
     for (const result of results) expect(result.code, result.stderr).toBe(0);
     expect(await (await EncryptedFileStore.open({ path, key })).getTokens()).toHaveLength(15);
@@ -81,7 +85,8 @@ async function killedWriterTrial(): Promise<string> {
   await new Promise((resolve) => child.on("close", resolve));
   const ackedAtKill = acked;
 
-  const store = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
+  // It waits for the lock left inside the kill to go stale (2 s, or 3 s when proper-lockfile dated it ahead).
+  const store = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000, lockWaitMs: contendedLockWaitMs() });
   const stored = (await store.getTokens()).length;
   expect(stored === ackedAtKill || stored === ackedAtKill + 1, `stored ${stored}, acknowledged ${ackedAtKill}`).toBe(true);
   // The next writer takes over a lock left inside the kill, and sweeps temp files.

@@ -36,9 +36,12 @@ describe("the lock knows its own directory", () => {
     const results = await Promise.all(
       Array.from({ length: 6 }, (_, i) => {
         const layout = new StoreLayout(join(dir, `s${i}.enc`));
-        return new FileLock(layout, { staleMs: 2000, waitMs: 10_000 })
+        // A stale time of 10 s refreshes every 2 s: a refresh may come up to 8 s late on a
+        // loaded machine (proper-lockfile reports a lock lost once a refresh is later than
+        // the stale time, whether or not anyone took it).
+        return new FileLock(layout, { staleMs: 10_000, waitMs: 10_000 })
           .hold(async (held) => {
-            await new Promise((resolve) => setTimeout(resolve, 3500)); // past two refreshes (every 1 s)
+            await new Promise((resolve) => setTimeout(resolve, 4500)); // past two refreshes (every 2 s)
             return held.stillHeld();
           })
           .then((stillHeld) => ({ stillHeld, lockLeft: existsSync(layout.lock) }));

@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncryptedFileStore, generateKey } from "../../src/index.js";
-import { fixture, runNode, tempDir } from "../helpers.js";
+import { contendedLockWaitMs, fixture, runNode, tempDir } from "../helpers.js";
 import { bytesOf, expectBytes, failure, listing, outcome, registerSecrets, sized, sleep, STRESS, userNames } from "./support.js";
 
 /**
@@ -107,7 +107,7 @@ describe("mutual exclusion", () => {
       const key = generateKey();
       registerSecrets(key);
       const writers = Array.from({ length: processes }, (_, p) =>
-        spawnWriter(path, `p${p}`, saves, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_HOLD_MS: "3" }),
+        spawnWriter(path, `p${p}`, saves, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_HOLD_MS: "3", FAULT_WAIT_MS: String(contendedLockWaitMs()) }),
       );
       const results = await Promise.all(writers.map((w) => w.output));
       for (const result of results) {
@@ -140,19 +140,30 @@ async function stalledHolder(point: "locked" | "read" | "link" | "fsync", how: "
   registerSecrets(key);
   const first = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000 });
   await first.saveToken({ userName: "base", refreshToken: "1000.base" });
+  // A busy P spins until Q has written (not for a fixed time that a loaded machine may outlast).
+  const qWrote = join(tempDir(), "q-wrote");
   const p = spawnWriter(path, "P", 1, {
     ZOHO_TOKEN_STORE_KEY: key,
     FAULT_STALE_MS: "2000",
     FAULT_STALL: point,
-    FAULT_STALL_HOW: how === "stop" ? "stop" : "spin:7000",
+    FAULT_STALL_HOW: how === "stop" ? "stop" : `spin-until:${qWrote}`,
   });
   await Promise.race([p.stalled, p.output.then((r) => Promise.reject(new Error(`P ended before stalling: ${r.stdout} ${r.stderr}`)))]);
-  const q = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000, lockWaitMs: 15_000 });
+  // P refreshes its lock no more once it has stalled: the lock is stale 2 s after this mtime.
+  const lockMtime = statSync(`${path}.lock`).mtimeMs;
+  const q = await EncryptedFileStore.open({ path, key, lockStaleMs: 2000, lockWaitMs: contendedLockWaitMs() });
   const started = Date.now();
-  await q.saveToken({ userName: "Q", refreshToken: "1000.q" });
+  try {
+    await q.saveToken({ userName: "Q", refreshToken: "1000.q" });
+  } finally {
+    writeFileSync(qWrote, "");
+  }
   const waited = Date.now() - started;
   const generationOfQ = (await q.verify()).generation;
-  if (how === "stop") p.child.kill("SIGCONT");
+  if (how === "stop") {
+    await stoppedNow(p.child);
+    p.child.kill("SIGCONT");
+  }
   const result = await p.output;
   expect(result.stderr).toBe("");
   expect(result.code).toBe(0);
@@ -171,7 +182,8 @@ async function stalledHolder(point: "locked" | "read" | "link" | "fsync", how: "
   // No lock or temp file stays behind once another write has run.
   await fresh.saveToken({ userName: "after", refreshToken: "1000.after" });
   expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
-  expect(waited).toBeGreaterThanOrEqual(1000);
+  // Q got in only once P's lock was stale (1 ms for the rounding of file times).
+  expect(started + waited).toBeGreaterThanOrEqual(lockMtime + 2000 - 1);
   return `${point}/${how}: Q waited ${waited} ms, P ${done.replace("done ", "")}`;
 }
 
@@ -203,13 +215,12 @@ describe("stale and stolen locks", () => {
     writeFileSync(`${path}.4242-0123456789ab.tmp`, "half a temp file", { mode: 0o600 });
     writeFileSync(`${path}.prev.new`, "", { mode: 0o600 });
     expect(existsSync(`${path}.lock`)).toBe(true);
-    const started = Date.now();
     const result = await runNode(fixture("fault-writer.mjs"), [path, "n", "3"], { ZOHO_TOKEN_STORE_KEY: key, FAULT_STALE_MS: "2000" });
-    const elapsed = Date.now() - started;
     expect(result.stderr).toBe("");
+    // Taken over once stale (2 s, plus the ~1 s proper-lockfile sets the first mtime
+    // ahead): within the writer's lock wait of lockStaleMs + 5 s, or it would have
+    // failed with LOCK_TIMEOUT. (Timed from here, the writer's start-up would count.)
     expect(result.stdout.trim()).toBe("done ok");
-    // Taken over after the stale time (2 s, plus the ~1 s proper-lockfile sets the first mtime ahead).
-    expect(elapsed).toBeLessThan(8000);
     expect(await userNames(path, key)).toEqual(["base", "n-1", "n-2", "n-3"]);
     expect(listing(dir)).toEqual(["t.enc", "t.enc.prev"]);
   }, 30_000);
@@ -224,9 +235,8 @@ describe("stale and stolen locks", () => {
       expect(result.stdout.trim()).toBe("stalled");
       expect(existsSync(`${path}.lock`), `lock directory after an exit at ${point}`).toBe(false);
     }
-    const started = Date.now();
-    await (await EncryptedFileStore.open({ path, key, lockWaitMs: 1000 })).saveToken({ userName: "next", refreshToken: "1000.next" });
-    expect(Date.now() - started).toBeLessThan(1000);
+    // No wait at all: a lock directory left behind would make this LOCK_TIMEOUT.
+    await (await EncryptedFileStore.open({ path, key, lockWaitMs: 0 })).saveToken({ userName: "next", refreshToken: "1000.next" });
     expect(await userNames(path, key)).toEqual(["base", "next"]);
   }, 30_000);
 
@@ -245,7 +255,12 @@ describe("stale and stolen locks", () => {
         const old = new Date(Date.now() - 60_000);
         utimesSync(`${path}.lock`, old, old);
         const writers = Array.from({ length: racers }, (_, p) =>
-          spawnWriter(path, `p${p}`, 3, { ZOHO_TOKEN_STORE_KEY: key, FAULT_TRACE: trace, FAULT_STALE_MS: "2000" }),
+          spawnWriter(path, `p${p}`, 3, {
+            ZOHO_TOKEN_STORE_KEY: key,
+            FAULT_TRACE: trace,
+            FAULT_STALE_MS: "2000",
+            FAULT_WAIT_MS: String(contendedLockWaitMs()),
+          }),
         );
         const results = await Promise.all(writers.map((w) => w.output));
         for (const result of results) {
@@ -315,6 +330,7 @@ describe("a stale lock taken over under scheduling delays", () => {
             FAULT_TRACE: trace,
             FAULT_ACK: join(logs, `ack-p${p}`),
             FAULT_STALE_MS: "2000",
+            FAULT_WAIT_MS: String(contendedLockWaitMs()),
             FAULT_DELAY_MS: "4",
             FAULT_START_AT: startAt,
           }),

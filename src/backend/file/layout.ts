@@ -13,6 +13,7 @@
  * | `<store>.lock/`                       | the cross-process lock (a directory, mode 0700)          |
  * | `<store>.lock.claim-<16 hex>/`        | a takeover of a stale lock in progress                   |
  * | `<store>.lock.stale-<12 hex>/`        | a stale lock moved aside, being removed                  |
+ * | `<store>.lock.queue/`                 | the writers waiting for the lock, one ticket each (lock.ts) |
  * | `<store>.lease-<32 hex>`              | a refresh lease (holder's pid, owner token, start time)  |
  * | `<store>.lease-<32 hex>.<pid>-<12 hex>.tmp` | a lease being created                              |
  * | `<store>.export-<12 hex>`             | a plaintext export being written: names its temp file    |
@@ -30,6 +31,8 @@ export type EntryKind =
   | "store"
   | "previous"
   | "lock"
+  /** The lock's queue of waiting writers: a directory of tickets, each refreshed by a live waiter. */
+  | "lock-queue"
   | "lease"
   /**
    * The record of a plaintext export (written under the lock, removed when the export is
@@ -84,6 +87,11 @@ export class StoreLayout {
     return `${this.path}.lock`;
   }
 
+  /** The directory holding one ticket per writer waiting for the lock (see lock.ts). */
+  get lockQueue(): string {
+    return `${this.path}.lock.queue`;
+  }
+
   /**
    * The claim for taking over the lock directory in the state `observed` (its device,
    * inode and mtime): every process that saw the same stale lock contends for this one
@@ -117,6 +125,7 @@ export class StoreLayout {
     if (rest === ".prev") return "previous";
     if (rest === ".prev.new") return "leftover-previous";
     if (rest === ".lock") return "lock";
+    if (rest === ".lock.queue") return "lock-queue";
     if (isTempSuffix(rest)) return "leftover-temp";
     if (/^\.lock\.(claim-[0-9a-f]{16}|stale-[0-9a-f]{12})$/.test(rest)) return "leftover-lock";
     const record = /^\.export-[0-9a-f]{12}(.*)$/.exec(rest);

@@ -12,8 +12,10 @@
  * This module decides everything else, through the `fs` it hands proper-lockfile
  * (one per lock, so no state is shared between stores):
  *
- * - Waiting: one attempt at a time, retried with a short random backoff until
- *   `waitMs`, then LOCK_TIMEOUT (never another code), saying what holds the lock.
+ * - Waiting: in arrival order, through a queue of tickets beside the lock
+ *   (lock-queue.ts): a waiter tries again when the lock is released (a watch on the
+ *   directory) or after a short random backoff, until `waitMs`, then LOCK_TIMEOUT (never
+ *   another code), saying what holds the lock.
  * - Staleness: a lock is stale when its mtime is older than `staleMs`, or when it lies
  *   in the future (a clock change, a restored backup) and has not changed for `staleMs`
  *   as this process watched it: a live holder touches it every `staleMs / 5` at most.
@@ -33,6 +35,7 @@ import * as fs from "node:fs";
 import lockfile from "proper-lockfile";
 import { errnoOf, TokenStoreError } from "../../errors.js";
 import type { StoreLayout } from "./layout.js";
+import { othersWaiting, QueueTicket } from "./lock-queue.js";
 
 export interface LockSettings {
   /** A lock whose holder stopped refreshing it for this long is taken over. */
@@ -131,23 +134,44 @@ export class FileLock {
     let compromised = false;
     const started = Date.now();
     let contended = false;
-    let release: () => Promise<void>;
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.#attempt(() => {
-        compromised = true;
-      });
-      // A lock directory found there, even one taken over at once: its dead holder may
-      // have left a temp file behind.
+    let release: (() => Promise<void>) | undefined;
+    const onCompromised = () => {
+      compromised = true;
+    };
+    // The first attempt straight away, unless others wait already (then behind them).
+    if (!othersWaiting(this.#layout)) {
+      const outcome = await this.#attempt(onCompromised);
       contended ||= this.#attemptState.existed;
-      if (outcome !== HELD) {
-        release = outcome;
-        break;
+      if (outcome !== HELD) release = outcome;
+    }
+    let ticket: QueueTicket | undefined;
+    if (!release) {
+      ticket = new QueueTicket(this.#layout, this.#settings.staleMs);
+      try {
+        for (let attempt = 0; ; attempt++) {
+          if (ticket.shouldTry()) {
+            const outcome = await this.#attempt(onCompromised);
+            // A lock directory found there, even one taken over at once: its dead holder may
+            // have left a temp file behind.
+            contended ||= this.#attemptState.existed;
+            if (outcome !== HELD) {
+              release = outcome;
+              break;
+            }
+            ticket.watchLock();
+          }
+          const elapsed = Date.now() - started;
+          if (elapsed >= this.#settings.waitMs) throw this.#timeout(elapsed);
+          // Woken when the writer ahead releases the lock; else a random backoff from
+          // 5 ms, growing to 25 ms: many waiters do not poll in step.
+          const delay = Math.min(25, 5 * 1.35 ** attempt) * (0.5 + Math.random());
+          await ticket.wait(Math.min(delay, this.#settings.waitMs - elapsed + 1));
+        }
+      } catch (error) {
+        ticket.leave();
+        throw error;
       }
-      const elapsed = Date.now() - started;
-      if (elapsed >= this.#settings.waitMs) throw this.#timeout(elapsed);
-      // Random backoff from 5 ms, growing to 25 ms: many waiters do not poll in step.
-      const delay = Math.min(25, 5 * 1.35 ** attempt) * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, this.#settings.waitMs - elapsed + 1)));
+      ticket.stopWatching();
     }
     const own = this.#own;
     const held: HeldLock = {
@@ -161,6 +185,8 @@ export class FileLock {
       // then leaves it alone (see #removeOwnLock), and the caller has refused to write.
       await release().catch(() => undefined);
       this.#own = undefined;
+      // After the lock directory is gone: the waiter behind watches this ticket.
+      ticket?.leave();
     }
   }
 

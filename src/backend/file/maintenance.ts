@@ -410,6 +410,7 @@ function describeKind(kind: EntryKind): string {
     store: "the store file",
     previous: "the previous generation",
     lock: "the lock",
+    "lock-queue": "the lock's queue of waiting writers",
     lease: "a refresh lease",
     "leftover-temp": "a temp file of the store",
     "leftover-previous": "a temp file of the store",
