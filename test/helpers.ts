@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { afterEach } from "vitest";
-import { getCurrentTest } from "vitest/suite";
+import { TestRunner } from "vitest";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const DIST = join(ROOT, "dist", "index.js");
@@ -68,7 +68,7 @@ const HOOK_CHILD_TIMEOUT_MS = 120_000;
  * refused: the two must agree.
  */
 export function childDeadline(timeoutMs: number | undefined): number {
-  const test = getCurrentTest();
+  const test = TestRunner.getCurrentTest();
   const limit = test === undefined ? undefined : test.timeout - REPORT_MARGIN_MS;
   if (timeoutMs === undefined) return limit ?? HOOK_CHILD_TIMEOUT_MS;
   if (limit !== undefined && timeoutMs > limit) {

@@ -8,16 +8,17 @@ import { parseArgs } from "node:util";
 import {
   DEFAULT_KEY_FILE,
   DEFAULT_STORE_FILE,
-  EncryptedFileStore,
   KEY_FILE_ENV,
   KEYCHAIN_ACCOUNT,
   TokenStoreError,
   type EncryptedFileStoreOptions,
+  type EncryptedTokenStore,
 } from "../index.js";
 import { EXIT_FAILED, EXIT_OK, reportError, usage, writeErrorLine, writeJson, type ErrorReport } from "./exit.js";
 import { styleFor, type CliIo, type Style } from "./io.js";
 import { FILE_ENV, FORBIDDEN_OPTIONS, storeKey, type ResolvedKey } from "./key.js";
 import { presence, storeKeying, type Keying } from "./store-file.js";
+import { MYSQL_ENV, openTargetStore, POSTGRES_ENV, storeTarget, type Target } from "./target.js";
 import { BIN } from "./invocation.js";
 import { nearest } from "./suggest.js";
 import { quote } from "./format.js";
@@ -50,6 +51,23 @@ const COMMON: Record<"file" | "key-file" | "keychain" | "json", OptionSpec> = {
     description: `take the key from the OS keychain entry NAME (default: ${KEYCHAIN_ACCOUNT}; 'keygen --keychain NAME' creates one)`,
   },
   json: { type: "boolean", description: 'print one JSON object on stdout, for scripts: {"ok","command","result","error"}' },
+};
+
+/** The server store options, taken by every command that takes --file (see target.ts). */
+const SERVER: Record<"postgres" | "mysql" | "namespace" | "table" | "schema", OptionSpec> = {
+  postgres: {
+    type: "string",
+    value: "URL",
+    description: `a PostgreSQL store instead of a file: postgres://user@host:5432/db, without a password (PGPASSWORD or ~/.pgpass; or the whole URL in $${POSTGRES_ENV})`,
+  },
+  mysql: {
+    type: "string",
+    value: "URL",
+    description: `a MySQL/MariaDB store instead of a file: mysql://user@host:3306/db, without a password (a URL with one goes in $${MYSQL_ENV})`,
+  },
+  namespace: { type: "string", value: "NS", description: "the server store's namespace (default: default)" },
+  table: { type: "string", value: "T", description: "the server store's table (default: zoho_tokens)" },
+  schema: { type: "string", value: "S", description: "the PostgreSQL store's schema (default: public)" },
 };
 
 export interface CommandSpec {
@@ -102,6 +120,8 @@ export interface Context {
   path(given: string): string;
   /** The string value of an option, if given. */
   string(name: string): string | undefined;
+  /** Closes `store` when the command ends (a server store's pool). */
+  closeAtEnd(store: { close(): Promise<void> }): void;
 }
 
 export type Command = ((argv: string[], io: CliIo) => Promise<number>) & { spec: CommandSpec; help: () => string };
@@ -112,6 +132,7 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
   const command = async (argv: string[], io: CliIo): Promise<number> => {
     let json = argv.includes("--json");
     const outcome: Outcome = { result: null, error: null };
+    const closers: Array<{ close(): Promise<void> }> = [];
     try {
       const parsed = parse(spec, options, argv);
       if (parsed === "help") {
@@ -123,20 +144,27 @@ export function defineCommand(spec: CommandSpec, body: (ctx: Context) => Promise
         return EXIT_OK;
       }
       json = parsed.values.json === true;
-      const ctx = context(io, parsed.values, parsed.positionals, json, outcome);
+      const ctx = context(io, parsed.values, parsed.positionals, json, outcome, closers);
       const code = (await body(ctx)) ?? (outcome.error ? EXIT_FAILED : EXIT_OK);
+      await closeAll(closers);
       if (json) writeJson(io, spec.name, outcome.result, outcome.error);
       return code;
     } catch (error) {
+      await closeAll(closers);
       return reportError(error, io, json ? { command: spec.name, result: outcome.result } : undefined);
     }
   };
   return Object.assign(command, { spec, help: () => helpText(spec) });
 }
 
+async function closeAll(closers: Array<{ close(): Promise<void> }>): Promise<void> {
+  for (const store of closers.splice(0)) await store.close().catch(() => undefined);
+}
+
 function allOptions(spec: CommandSpec): Record<string, OptionSpec> {
   const options: Record<string, OptionSpec> = {};
   for (const name of spec.common) options[name] = COMMON[name];
+  if (spec.common.includes("file")) Object.assign(options, SERVER);
   // Every command that takes a key takes it from the keychain too.
   if (spec.common.includes("key-file")) options.keychain = COMMON.keychain;
   Object.assign(options, spec.options);
@@ -220,7 +248,14 @@ interface Outcome {
   error: Pick<ErrorReport, "code" | "message"> | null;
 }
 
-function context(io: CliIo, values: Context["values"], positionals: string[], json: boolean, outcome: Outcome): Context {
+function context(
+  io: CliIo,
+  values: Context["values"],
+  positionals: string[],
+  json: boolean,
+  outcome: Outcome,
+  closers: Array<{ close(): Promise<void> }>,
+): Context {
   const out = styleFor(io.stdout, io.env);
   const err = styleFor(io.stderr, io.env);
   return {
@@ -245,6 +280,7 @@ function context(io: CliIo, values: Context["values"], positionals: string[], js
     },
     path: (given) => resolve(io.cwd ?? process.cwd(), given),
     string: (name) => (typeof values[name] === "string" ? (values[name] as string) : undefined),
+    closeAtEnd: (store) => void closers.push(store),
   };
 }
 
@@ -273,6 +309,8 @@ function helpText(spec: CommandSpec): string {
 
 // ---- the store file and the store ------------------------------------------
 
+export { storeTarget, type Target } from "./target.js";
+
 /** The store file from --file or ZOHO_TOKEN_STORE_FILE, else the default ./zoho-tokens.enc (as configFromEnv), absolute. */
 export function storePath(ctx: Context): string {
   return ctx.path(ctx.string("file") ?? (ctx.io.env[FILE_ENV] || DEFAULT_STORE_FILE));
@@ -287,7 +325,7 @@ const PASSPHRASE_TRIES = 3;
  */
 export async function resolveStoreKey(
   ctx: Context,
-  path: string,
+  path: Target | string,
   { confirm = false, prompt = true, keying }: { confirm?: boolean; prompt?: boolean; keying?: Keying | undefined } = {},
 ): Promise<ResolvedKey> {
   return storeKey(ctx.io, {
@@ -295,7 +333,7 @@ export async function resolveStoreKey(
     keychain: ctx.string("keychain"),
     resolvePath: ctx.path,
     keying: keying ?? (await storeKeying(path)),
-    path,
+    path: typeof path === "string" ? path : path.location,
     confirm,
     prompt,
   });
@@ -320,6 +358,9 @@ export function announceKey(ctx: Context, what: string, key: ResolvedKey): void 
   if (!ctx.json) ctx.note(ctx.err.dim(`${what}: ${key.source}`));
 }
 
+/** A store as the commands see it: `path` is its location, safe to print (a file path, or a server URL without its password). */
+export type CliStore = EncryptedTokenStore & { readonly path: string };
+
 export interface OpenOptions {
   /** The store may not exist yet: a passphrase typed at the prompt is asked twice. */
   create?: boolean;
@@ -334,13 +375,17 @@ export interface OpenOptions {
  * authenticates it. A passphrase typed at the prompt that turns out wrong may be typed
  * again, PASSPHRASE_TRIES times in all; a key from anywhere else is tried once.
  */
-export async function openStore(ctx: Context, path: string, options: OpenOptions = {}): Promise<{ store: EncryptedFileStore; key: ResolvedKey }> {
-  const keying = await storeKeying(path);
+export async function openStore(ctx: Context, path: Target | string, options: OpenOptions = {}): Promise<{ store: CliStore; key: ResolvedKey }> {
+  const target: Target = typeof path === "string" ? { kind: "file", path, location: path } : path;
+  const keying = await storeKeying(target);
   for (let attempt = 1; ; attempt += 1) {
     const key = await resolveStoreKey(ctx, path, { confirm: options.create === true && keying === undefined, keying });
     if (attempt === 1) announceKey(ctx, "key", key);
     try {
-      const store = await EncryptedFileStore.open({ path, ...key.option, ...(options.previousKeys ? { previousKeys: options.previousKeys } : {}) });
+      const opened = await openTargetStore(target, key.option, { previousKeys: options.previousKeys, create: options.create === true });
+      ctx.closeAtEnd(opened);
+      if (!("path" in opened)) Object.defineProperty(opened, "path", { value: opened.toJSON().location });
+      const store = opened as CliStore;
       if (options.authenticate !== false) await store.verify();
       return { store, key };
     } catch (error) {
@@ -371,14 +416,18 @@ export function explainWrongKey(error: TokenStoreError, key: Pick<ResolvedKey, "
  * does not exist (and has no previous generation) is FILE_MISSING here, before any
  * directory is created, since a mistyped path is likelier than an empty store.
  */
-export async function openExisting(ctx: Context): Promise<EncryptedFileStore> {
-  const path = storePath(ctx);
-  const found = await presence(path);
-  if (!found.stored && !found.previous) throw missing(path);
-  return (await openStore(ctx, path)).store;
+export async function openExisting(ctx: Context): Promise<CliStore> {
+  const target = storeTarget(ctx);
+  const found = await presence(target);
+  if (!found.stored && !found.previous) throw missing(target);
+  return (await openStore(ctx, target)).store;
 }
 
-export function missing(path: string): TokenStoreError {
+export function missing(target: Target | string): TokenStoreError {
+  if (typeof target !== "string" && target.kind !== "file") {
+    return new TokenStoreError("FILE_MISSING", `no store at ${target.location}; create it with '${BIN} init'`, { location: target.location });
+  }
+  const path = typeof target === "string" ? target : target.path;
   return new TokenStoreError(
     "FILE_MISSING",
     `${path} does not exist; check --file (or ${FILE_ENV}; default ${DEFAULT_STORE_FILE}), or create a store with '${BIN} init'`,

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
-import { DEFAULT_KEY_FILE, EncryptedFileStore, KEY_FILE_ENV, TokenStoreError, type Check, type CheckStatus } from "../index.js";
+import { DEFAULT_KEY_FILE, KEY_FILE_ENV, TokenStoreError, type Check, type CheckStatus } from "../index.js";
 import { checkKeyFile, DEFAULT_STALE_MS } from "../backend/file/index.js";
-import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storePath } from "./command.js";
+import { BIN, defineCommand, explainWrongKey, resolveStoreKey, storeTarget } from "./command.js";
+import { openTargetStore, type Target } from "./target.js";
 import { adviceFor, describeError, usage } from "./exit.js";
 import { printable } from "./format.js";
 import { FILE_ENV, KEY_ENV, PASSPHRASE_ENV, STDIN, type ResolvedKey } from "./key.js";
@@ -39,7 +40,8 @@ tokens. Exit 1 while any problem remains.`,
     },
   },
   async (ctx) => {
-    const path = storePath(ctx);
+    const target = storeTarget(ctx);
+    const path = target.location;
     const staleGiven = ctx.string("stale-ms");
     const staleMs = staleGiven === undefined ? DEFAULT_STALE_MS : Number(staleGiven);
     if (!Number.isInteger(staleMs) || staleMs < 2000) throw usage("--stale-ms must be an integer of at least 2000");
@@ -48,16 +50,16 @@ tokens. Exit 1 while any problem remains.`,
     // Resolved first, so that a key given wrongly (a terminal for --key-file -, a key in
     // place of a file name) is a usage error before any check repeats what was given.
     // The default key file counts as given, as for every other command.
-    const defaultKey = existsSync(ctx.path(DEFAULT_KEY_FILE)) && (await storeKeying(path)) !== "passphrase";
+    const defaultKey = existsSync(ctx.path(DEFAULT_KEY_FILE)) && (await storeKeying(target)) !== "passphrase";
     const keyAtHand =
       keyFileGiven !== undefined ||
       ctx.string("keychain") !== undefined ||
       [KEY_FILE_ENV, KEY_ENV, PASSPHRASE_ENV].some((name) => Boolean(ctx.io.env[name])) ||
       defaultKey;
-    const key = keyAtHand ? await resolveStoreKey(ctx, path, { prompt: false }) : undefined;
+    const key = keyAtHand ? await resolveStoreKey(ctx, target, { prompt: false }) : undefined;
     const keyFile = key !== undefined && "keyFile" in key.option && keyFileGiven !== STDIN ? key.option.keyFile : undefined;
 
-    const found = await checkTarget(path, { staleMs, fix });
+    const found = await checkTarget(target, { staleMs, fix });
     // The key file's check goes with the files' (after the previous generation's).
     if (keyFile !== undefined) {
       const previous = found.findIndex((check) => check.check === "previous generation");
@@ -70,7 +72,7 @@ tokens. Exit 1 while any problem remains.`,
       // A problem that --fix does not repair says what to do instead.
       return action && check.status === "problem" && !check.fix ? { ...check, message: `${check.message}; ${adviceFor(action)}` } : check;
     });
-    checks.push(await checkDecrypts(path, key));
+    checks.push(await checkDecrypts(target, key));
 
     const open = checks.filter((check) => check.status === "problem");
     const fixable = open.filter((check) => check.fix !== undefined);
@@ -103,7 +105,7 @@ tokens. Exit 1 while any problem remains.`,
 );
 
 /** Decrypts the file when a key is at hand without asking; doctor never prompts. */
-async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promise<Reported> {
+async function checkDecrypts(path: Target, key: ResolvedKey | undefined): Promise<Reported> {
   const check = "decrypts";
   if (key === undefined) {
     return {
@@ -114,8 +116,8 @@ async function checkDecrypts(path: string, key: ResolvedKey | undefined): Promis
   }
   if (!(await presence(path)).stored) return { check, status: "info", message: "not checked: no store file" };
   try {
-    const store = await EncryptedFileStore.open({ path, ...key.option });
-    const status = await store.verify();
+    const store = await openTargetStore(path, key.option);
+    const status = await store.verify().finally(() => store.close());
     return {
       check,
       status: "ok",

@@ -38,7 +38,9 @@ export type CliErrorCode =
   /** The user cancelled a prompt (Ctrl-C: exit code 130) or typed two different passphrases. */
   | "CANCELLED"
   /** doctor found problems it did not (or could not) repair. */
-  | "PROBLEMS_FOUND";
+  | "PROBLEMS_FOUND"
+  /** The command works on a store file only, and a server store was given. */
+  | "FILE_ONLY";
 
 const USAGE_CODES: ReadonlySet<string> = new Set(["USAGE", "NO_KEY"]);
 

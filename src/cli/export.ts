@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { storeFileAt, writeExport } from "../backend/file/index.js";
-import { defineCommand, openExisting, storePath } from "./command.js";
+import { defineCommand, openExisting, storeTarget } from "./command.js";
 import { toSdkCsv } from "./csv.js";
 import { CliError, usage } from "./exit.js";
 import { plainRecord, printable } from "./format.js";
@@ -37,11 +38,13 @@ Delete the file once the tokens are moved.`,
     if (toStdout && !force) throw usage("refusing to print every token in plaintext on stdout; add --force if that is really meant");
     if (toStdout && ctx.json) throw usage("--json cannot be combined with --out - (both use stdout)");
     const out = toStdout ? "-" : ctx.path(outGiven);
-    const path = storePath(ctx);
+    const target = storeTarget(ctx);
+    const path = target.location;
     const keyFile = ctx.string("key-file");
     // By identity, not by spelling: a symbolic link to the directory, another letter case,
     // "dir/../file" all name the same file.
-    const clash = toStdout ? undefined : storeFileAt(path, out, keyFile === undefined || keyFile === STDIN ? undefined : ctx.path(keyFile));
+    const clash =
+      toStdout || target.kind !== "file" ? undefined : storeFileAt(path, out, keyFile === undefined || keyFile === STDIN ? undefined : ctx.path(keyFile));
     if (clash) throw new CliError("REFUSED", `--out ${printable(out)} is ${clash}; nothing was written. Choose another file`);
     if (!toStdout && !force && existsSync(out)) {
       throw new CliError("EXISTS", `${out} already exists; nothing was written. Choose a new file, or add --force to replace it`);
@@ -57,7 +60,9 @@ Delete the file once the tokens are moved.`,
       ctx.io.stdout.write(content);
       return;
     }
-    const { written, removed } = await writeExport(store.path, out, content, { replace: force });
+    // A file store's export is written under its lock beside it (doctor finds a leftover);
+    // a server store's goes straight to a new file, mode 600.
+    const { written, removed } = target.kind === "file" ? await writeExport(store.path, out, content, { replace: force }) : await writeNew(out, content, force);
     for (const leftover of removed) ctx.warn(`removed ${printable(leftover)}: every token in plaintext, left by an export that was interrupted`);
     if (!written) {
       throw new CliError("EXISTS", `${printable(out)} already exists; nothing was written. Choose a new file, or add --force to replace it`);
@@ -67,3 +72,14 @@ Delete the file once the tokens are moved.`,
     else ctx.print(`exported ${count} from ${printable(store.path)} to ${printable(out)} (${format}, mode 600)`);
   },
 );
+
+/** Writes a new file, mode 600 (replacing one only with `replace`); written: false when it exists. */
+async function writeNew(out: string, content: string, replace: boolean): Promise<{ written: boolean; removed: string[] }> {
+  try {
+    await writeFile(out, content, { mode: 0o600, flag: replace ? "w" : "wx" });
+    return { written: true, removed: [] };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return { written: false, removed: [] };
+    throw error;
+  }
+}

@@ -1,6 +1,6 @@
 import { TOKEN_FIELDS, type TokenInput, type TokenRecord } from "../index.js";
 import { readBounded } from "../fs/private-files.js";
-import { BIN, defineCommand, openStore, storePath, type Context } from "./command.js";
+import { BIN, defineCommand, openStore, storeTarget, type Context } from "./command.js";
 import { parseSdkCsv } from "./csv.js";
 import { readDbStoreTable } from "./dbstore.js";
 import { CliError, usage } from "./exit.js";
@@ -81,7 +81,9 @@ nothing is written unless --skip-bad is given.`,
       throw usage(`'import' needs one of --from-csv PATH and --from-dbstore-env VAR; usage: ${BIN} import --file F --from-csv PATH`);
     }
     if (ctx.string("table") !== undefined && dbstoreEnv === undefined) throw usage("--table goes with --from-dbstore-env");
-    const path = storePath(ctx);
+    // --table here names the DBStore table read; a server store takes its default table.
+    const target = storeTarget({ ...ctx, string: (name) => (name === "table" ? undefined : ctx.string(name)) });
+    const path = target.location;
     const source = csvGiven !== undefined ? csvSource(ctx, csvGiven) : await dbstoreSource(ctx, dbstoreEnv!);
     const total = source.rows.length + source.bad.length;
     if (source.bad.length > 0) {
@@ -97,9 +99,9 @@ nothing is written unless --skip-bad is given.`,
     }
 
     const dryRun = ctx.values["dry-run"] === true;
-    const exists = (await presence(path)).stored;
+    const exists = (await presence(target)).stored;
     // A dry run creates nothing: without a store, every row would be added.
-    const opened = dryRun && !exists ? undefined : (await openStore(ctx, path, { create: !exists })).store;
+    const opened = dryRun && !exists ? undefined : (await openStore(ctx, target, { create: !exists || target.kind !== "file" })).store;
     const matches = opened ? await Promise.all(source.rows.map((row) => opened.findToken(row.token))) : source.rows.map(() => null);
     const generationBefore = opened ? (await opened.verify()).generation : 0;
     if (dryRun || !opened) {
@@ -259,7 +261,7 @@ async function dbstoreSource(ctx: Context, variable: string): Promise<Source> {
 }
 
 /** True when `record` already has every value the row gives. */
-function holds(record: TokenRecord, token: TokenInput): boolean {
+export function holds(record: TokenRecord, token: TokenInput): boolean {
   return TOKEN_FIELDS.every((field) => token[field] == null || token[field] === record[field]);
 }
 

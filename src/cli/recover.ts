@@ -1,6 +1,7 @@
 import { TokenStoreError } from "../index.js";
 import { StoreLayout } from "../backend/file/index.js";
-import { defineCommand, openStore, storePath } from "./command.js";
+import { defineCommand, openStore, storePath, storeTarget } from "./command.js";
+import { fileOnly } from "./target.js";
 import { CliError } from "./exit.js";
 import { printable } from "./format.js";
 import { PREVIOUS_KEY_ENV } from "./key.js";
@@ -27,6 +28,7 @@ the old key: give it with --previous-key-file (or ZOHO_TOKEN_STORE_PREVIOUS_KEY)
     },
   },
   async (ctx) => {
+    fileOnly(storeTarget(ctx), "recover", "it restores the file F.prev");
     const path = storePath(ctx);
     const prev = new StoreLayout(path).previous;
     if (!(await presence(path)).previous) {

@@ -1,6 +1,6 @@
 import { KEYCHAIN_ACCOUNT } from "../index.js";
 import { StoreLayout } from "../backend/file/index.js";
-import { announceKey, defineCommand, openExisting } from "./command.js";
+import { announceKey, defineCommand, openExisting, storeTarget } from "./command.js";
 import { usage } from "./exit.js";
 import { printable } from "./format.js";
 import { newStoreKey, STDIN } from "./key.js";
@@ -46,8 +46,9 @@ leaked.`,
     announceKey(ctx, "new key", newKey);
     await store.rekey(newKey.option);
     const status = await store.verify();
-    const prev = new StoreLayout(store.path).previous;
-    const prevKept = (await presence(store.path)).previous;
+    const target = storeTarget(ctx);
+    const prev = target.kind === "file" ? new StoreLayout(target.path).previous : `the previous generation in ${store.path}`;
+    const prevKept = (await presence(target)).previous;
     if (ctx.json) {
       ctx.emit({
         path: store.path,
@@ -63,6 +64,8 @@ leaked.`,
       `re-encrypted ${status.tokens} token${status.tokens === 1 ? "" : "s"} in ${printable(store.path)} under the new ${status.keySource === "passphrase" ? "passphrase" : "key"} (${newKey.source}; generation ${status.generation})`,
     );
     ctx.note("Give the new key to every process that uses this store; the old key no longer opens it.");
-    if (prevKept) ctx.note(`${printable(prev)} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
+    if (prevKept && target.kind === "file")
+      ctx.note(`${printable(prev)} (the previous generation) is still sealed with the old key; delete it if the old key may have leaked.`);
+    else if (prevKept) ctx.note(`The previous generation kept in ${printable(store.path)} is still sealed with the old key; the next write replaces it.`);
   },
 );

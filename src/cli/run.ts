@@ -17,12 +17,13 @@ import { rekey } from "./rekey.js";
 import { verify } from "./verify.js";
 import { recover } from "./recover.js";
 import { doctor } from "./doctor.js";
+import { copy } from "./copy.js";
 import { nearest } from "./suggest.js";
 import { VERSION } from "./version.js";
 
 export { VERSION };
 
-const COMMANDS: readonly Command[] = [keygen, init, list, show, deleteCommand, clear, importCommand, exportCommand, rekey, verify, recover, doctor];
+const COMMANDS: readonly Command[] = [keygen, init, list, show, deleteCommand, clear, importCommand, exportCommand, copy, rekey, verify, recover, doctor];
 
 function toolHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.spec.name.length)) + 2;
@@ -33,7 +34,9 @@ Look inside, fill, rotate and check an encrypted Zoho CRM token store file.
 Commands:
 ${COMMANDS.map((command) => `  ${command.spec.name.padEnd(width)}${command.spec.summary}`).join("\n")}
 
-The store file comes from --file F or ZOHO_TOKEN_STORE_FILE, else ./zoho-tokens.enc.
+The store file comes from --file F or ZOHO_TOKEN_STORE_FILE, else ./zoho-tokens.enc;
+a server store from --postgres URL or ZOHO_TOKEN_STORE_POSTGRES, --mysql URL or
+ZOHO_TOKEN_STORE_MYSQL (a password only in the environment, never on the command line).
 The key comes from --key-file K (--key-file - reads it from a pipe),
 ZOHO_TOKEN_STORE_KEY_FILE, ZOHO_TOKEN_STORE_KEY (base64) or a passphrase
 (ZOHO_TOKEN_STORE_PASSPHRASE), else ./zoho.key when it exists, else a hidden prompt

@@ -1,5 +1,5 @@
 import { TokenStoreError } from "../index.js";
-import { defineCommand, missing, openStore, storePath } from "./command.js";
+import { defineCommand, missing, openStore, storeTarget } from "./command.js";
 import { describeError } from "./exit.js";
 import { printable } from "./format.js";
 import { presence } from "./store-file.js";
@@ -34,14 +34,15 @@ also on failure, and "error" the code and message).`,
     common: ["file", "key-file", "json"],
   },
   async (ctx) => {
-    const path = storePath(ctx);
-    const found = await presence(path);
+    const target = storeTarget(ctx);
+    const path = target.location;
+    const found = await presence(target);
     try {
-      if (!found.stored && !found.previous) throw missing(path);
-      const { store, key } = await openStore(ctx, path);
+      if (!found.stored && !found.previous) throw missing(target);
+      const { store, key } = await openStore(ctx, target);
       const status = await store.verify();
-      if (!status.exists) throw missing(path);
-      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), keyFrom: key.source, previousGeneration: (await presence(path)).previous });
+      if (!status.exists) throw missing(target);
+      if (ctx.json) ctx.emit({ status: "ok", path, ...pick(status), keyFrom: key.source, previousGeneration: (await presence(target)).previous });
       else {
         ctx.print(
           `${ctx.out.green("ok")}: ${printable(path)} opens and authenticates: generation ${status.generation}, ${status.tokens} token${status.tokens === 1 ? "" : "s"}, ` +
@@ -55,7 +56,7 @@ also on failure, and "error" the code and message).`,
       const report = describeError(error);
       const message = LABEL[status] ? `${LABEL[status]}: ${report.message}` : report.message;
       // What verify found is its result, also when it is a failure.
-      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, keyFrom: null, previousGeneration: (await presence(path)).previous });
+      ctx.emit({ status, path, generation: null, tokens: null, keySource: null, keyFrom: null, previousGeneration: (await presence(target)).previous });
       return ctx.fail({ code: report.code, message });
     }
   },

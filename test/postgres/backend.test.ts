@@ -193,13 +193,17 @@ describe("refresh leases on the server's clock", () => {
     const ca = a.refreshCoordinator({ leaseMs: 400, nameKey: key });
     const cb = b.refreshCoordinator({ leaseMs: 400, nameKey: key });
     const cc = c.refreshCoordinator({ leaseMs: 5_000, nameKey: key });
-    expect(await ca.claim("token", async () => false)).toBe("acquired");
+    // A waiter is satisfied (leases long enough that no load makes them expire here).
+    const la = a.refreshCoordinator({ leaseMs: 60_000, nameKey: key });
+    const lc = c.refreshCoordinator({ leaseMs: 60_000, nameKey: key });
+    expect(await la.claim("waited", async () => false)).toBe("acquired");
     let done = false;
-    const waiting = cc.claim("token", async () => done);
+    const waiting = lc.claim("waited", async () => done);
     await new Promise((resolve) => setTimeout(resolve, 100));
     done = true;
     expect(await waiting).toBe("satisfied");
-    done = false;
+    await la.release("waited");
+    expect(await ca.claim("token", async () => false)).toBe("acquired");
     // a's lease expires (400 ms on the server's clock); b takes it over.
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(await cb.claim("token", async () => false)).toBe("acquired");
