@@ -144,6 +144,20 @@ describe("the store on PostgreSQL", () => {
     const quoted = await open({ postgres: url, key, namespace: "o'brien; --" });
     await quoted.saveToken(sampleToken("quoted"));
     expect((await (await open({ postgres: url, key, namespace: "o'brien; --" })).getTokens()).map((t) => t.userName)).toEqual(["user-quoted@example.com"]);
+    // A namespace's quotes and backslashes stay data, also where a server still reads
+    // backslashes in plain strings as escapes.
+    await server.query(`ALTER DATABASE "${name}" SET standard_conforming_strings = off`, [], name);
+    for (const namespace of ["back\\", "back\\'; --", "back"]) {
+      const store = await open({ postgres: url, key, namespace });
+      await store.saveToken(sampleToken(namespace.length.toString()));
+      await store.saveToken({ userName: `user-${namespace.length}@example.com`, accessToken: "1000.access-again" });
+      await store.close();
+    }
+    for (const namespace of ["back\\", "back\\'; --", "back"]) {
+      const tokens = await (await open({ postgres: url, key, namespace })).getTokens();
+      expect(tokens.map((t) => t.userName)).toEqual([`user-${namespace.length}@example.com`]);
+    }
+    await server.query(`ALTER DATABASE "${name}" RESET standard_conforming_strings`, [], name);
     const prod = await open({ postgres: url, key, namespace: "prod" });
     const test = await open({ postgres: url, key, namespace: "test" });
     await prod.saveToken(sampleToken("prod"));

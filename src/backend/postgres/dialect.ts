@@ -40,9 +40,13 @@ function buffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** A string literal (standard_conforming_strings, the default since PostgreSQL 9.1; no NUL in a namespace). */
+/**
+ * A string literal, as an escape string (`E'...'`: backslashes and quotes doubled), which
+ * means the same whatever the server's `standard_conforming_strings`; a namespace holds no
+ * NUL (the options refuse one).
+ */
 function literal(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
+  return `E'${value.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
 }
 
 /** Positive whole milliseconds, for SET LOCAL (which takes no parameters). */
