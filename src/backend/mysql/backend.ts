@@ -10,7 +10,8 @@
 import type { Pool as CallbackPool } from "mysql2";
 import type { Pool, PoolConnection, PoolOptions } from "mysql2/promise";
 import { describeType, TokenStoreError } from "../../errors.js";
-import { SqlBackend } from "../sql/backend.js";
+import type { SqlBackend } from "../sql/backend.js";
+import { openSqlBackend, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
 import type { PooledConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
 import { mysqlDialect } from "./dialect.js";
 
@@ -64,8 +65,6 @@ export interface MysqlBackendOptions {
 
 export const MYSQL_BACKEND_OPTIONS = ["mysql", "table", "namespace", "createSchema", "lockTimeoutMs"] as const;
 
-const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
-
 /**
  * Opens (and on first use, creates, when allowed) the MySQL/MariaDB backend. With `check:
  * false` it neither checks nor creates the schema (key-free inspection: `inspect` reports
@@ -73,39 +72,13 @@ const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
  */
 export async function openMysqlBackend(options: MysqlBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
   if (typeof options !== "object" || options === null) throw new TokenStoreError("INVALID_OPTION", "openMysqlBackend expects an options object");
-  const table = nameOption("table", options.table, "zoho_tokens");
-  const namespace = options.namespace ?? "default";
-  if (typeof namespace !== "string" || namespace.length === 0 || namespace.length > 200 || /[\u0000-\u001f]/.test(namespace)) {
-    throw new TokenStoreError("INVALID_OPTION", `namespace must be a string of 1 to 200 printable characters, got ${describeType(namespace)}`);
-  }
-  const lockTimeoutMs = integer("lockTimeoutMs", options.lockTimeoutMs, 15_000, 1_000, 3_600_000);
-  if (options.createSchema !== undefined && typeof options.createSchema !== "boolean") {
-    throw new TokenStoreError("INVALID_OPTION", `createSchema must be a boolean, got ${describeType(options.createSchema)}`);
-  }
-  const { pool, owns, where } = await poolOf(options.mysql, lockTimeoutMs);
+  const table = sqlNameOption("table", options.table, "zoho_tokens");
+  const common = sqlCommonOptions(options, 1_000);
+  const { pool, owns, where } = await poolOf(options.mysql, common.lockTimeoutMs);
   // The schema is the connection's database: it is not part of a record's binding, so a
   // database restored under another name still opens.
   const names: SqlNames = { schema: "", table };
-  const location = `${where}?table=${table}&namespace=${encodeURIComponent(namespace)}`;
-  const backend = new SqlBackend({
-    dialect: mysqlDialect,
-    pool,
-    ownsPool: owns,
-    names,
-    namespace,
-    location,
-    lockTimeoutMs,
-    // A holder that stalls mid-transaction longer than this is ended by the server.
-    idleTimeoutMs: Math.max(lockTimeoutMs, 5_000),
-  });
-  if (!check) return backend;
-  try {
-    await backend.prepare({ create: options.createSchema ?? true });
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-  return backend;
+  return openSqlBackend({ dialect: mysqlDialect, pool, owns, where, names, tableName: table, common, check });
 }
 
 async function poolOf(given: MysqlBackendOptions["mysql"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
@@ -263,26 +236,4 @@ export function describeMysqlConfig(config: Partial<PoolOptions>): string {
   }
   const where = socket ? `[${socket}]` : (host ?? "localhost");
   return `mysql://${where}${socket ? "" : `:${port ?? 3306}`}/${database ?? ""}`;
-}
-
-function nameOption(option: string, value: unknown, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== "string" || !NAME.test(value)) {
-    throw new TokenStoreError(
-      "INVALID_OPTION",
-      `${option} must be a lower-case SQL name (letters, digits, underscores; at most 41), got ${describeType(value)}`,
-    );
-  }
-  return value;
-}
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TokenStoreError(
-      "INVALID_OPTION",
-      `${name} must be an integer from ${min} to ${max}, got ${typeof value === "number" ? value : describeType(value)}`,
-    );
-  }
-  return value;
 }

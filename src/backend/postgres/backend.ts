@@ -9,7 +9,8 @@
  */
 import type { Pool, PoolClient, PoolConfig } from "pg";
 import { describeType, TokenStoreError } from "../../errors.js";
-import { SqlBackend } from "../sql/backend.js";
+import type { SqlBackend } from "../sql/backend.js";
+import { openSqlBackend, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
 import type { PooledConnection, SqlNames, SqlPool } from "../sql/dialect.js";
 import { postgresDialect } from "./dialect.js";
 
@@ -63,44 +64,16 @@ export interface PostgresBackendOptions {
 
 export const POSTGRES_BACKEND_OPTIONS = ["postgres", "schema", "table", "namespace", "createSchema", "lockTimeoutMs"] as const;
 
-const NAME = /^[a-z_][a-z0-9_]{0,40}$/;
-
 /**
  * Opens (and on first use, creates, when allowed) the PostgreSQL backend. With `check:
  * false` it neither checks nor creates the schema (key-free inspection: `inspect` reports
  * what is there).
  */
 export async function openPostgresBackend(options: PostgresBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
-  const names: SqlNames = { schema: nameOption("schema", options.schema, "public"), table: nameOption("table", options.table, "zoho_tokens") };
-  const namespace = options.namespace ?? "default";
-  if (typeof namespace !== "string" || namespace.length === 0 || namespace.length > 200 || /[\u0000-\u001f]/.test(namespace)) {
-    throw new TokenStoreError("INVALID_OPTION", `namespace must be a string of 1 to 200 printable characters, got ${describeType(namespace)}`);
-  }
-  const lockTimeoutMs = integer("lockTimeoutMs", options.lockTimeoutMs, 15_000, 100, 3_600_000);
-  if (options.createSchema !== undefined && typeof options.createSchema !== "boolean") {
-    throw new TokenStoreError("INVALID_OPTION", `createSchema must be a boolean, got ${describeType(options.createSchema)}`);
-  }
-  const { pool, owns, where } = await poolOf(options.postgres, lockTimeoutMs);
-  const location = `${where}?table=${names.schema}.${names.table}&namespace=${encodeURIComponent(namespace)}`;
-  const backend = new SqlBackend({
-    dialect: postgresDialect,
-    pool,
-    ownsPool: owns,
-    names,
-    namespace,
-    location,
-    lockTimeoutMs,
-    // A holder that stalls mid-transaction longer than this is ended by the server.
-    idleTimeoutMs: Math.max(lockTimeoutMs, 5_000),
-  });
-  if (!check) return backend;
-  try {
-    await backend.prepare({ create: options.createSchema ?? true });
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-  return backend;
+  const names: SqlNames = { schema: sqlNameOption("schema", options.schema, "public"), table: sqlNameOption("table", options.table, "zoho_tokens") };
+  const common = sqlCommonOptions(options, 100);
+  const { pool, owns, where } = await poolOf(options.postgres, common.lockTimeoutMs);
+  return openSqlBackend({ dialect: postgresDialect, pool, owns, where, names, tableName: `${names.schema}.${names.table}`, common, check });
 }
 
 async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
@@ -210,26 +183,4 @@ export function describeConfig(config: PostgresPoolConfig): string {
   }
   const where = host?.startsWith("/") ? `[${host}]` : (host ?? "localhost");
   return `postgres://${where}:${port ?? 5432}/${database ?? ""}`;
-}
-
-function nameOption(option: string, value: unknown, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== "string" || !NAME.test(value)) {
-    throw new TokenStoreError(
-      "INVALID_OPTION",
-      `${option} must be a lower-case SQL name (letters, digits, underscores; at most 41), got ${describeType(value)}`,
-    );
-  }
-  return value;
-}
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TokenStoreError(
-      "INVALID_OPTION",
-      `${name} must be an integer from ${min} to ${max}, got ${typeof value === "number" ? value : describeType(value)}`,
-    );
-  }
-  return value;
 }
