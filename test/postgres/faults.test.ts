@@ -9,7 +9,6 @@ import { type PostgresServer, startPostgres } from "../servers/postgres.js";
 import { faultsSuite } from "../sql/faults.js";
 
 faultsSuite<PostgresServer>({
-  skip: false,
   start: () => startPostgres(),
   open: (url, key) => openPostgresStore({ postgres: url, key }),
   leaseHolder: "pg-lease-holder.mjs",

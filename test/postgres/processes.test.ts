@@ -16,7 +16,6 @@ if (EXTERNAL)
 processesSuite<PostgresServer>({
   dialect: "postgres",
   title: "processes on one PostgreSQL store",
-  skip: false,
   external: EXTERNAL,
   start: () => startPostgres(),
   open: (url, key) => openPostgresStore({ postgres: url, key }),

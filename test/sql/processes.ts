@@ -24,8 +24,8 @@ export interface ProcessesDialect<S extends ProcessesServer> {
   dialect: "postgres" | "mysql";
   /** The describe block's name. */
   title: string;
-  /** True when the whole suite is not run (its NOT RUN notice already printed). */
-  skip: boolean;
+  /** True when the whole suite is not run (its NOT RUN notice already printed); default false. */
+  skip?: boolean;
   /** True when the server is not one the suite may restart (its NOT RUN notice already printed). */
   external: boolean;
   start(): Promise<S>;
@@ -61,7 +61,7 @@ export function processesSuite<S extends ProcessesServer>(d: ProcessesDialect<S>
     }
   }
 
-  describe.skipIf(d.skip)(d.title, () => {
+  describe.skipIf(d.skip === true)(d.title, () => {
     const per = STRESS ? d.contention[1] : d.contention[0];
     it(`8 processes x ${per} saves, each with its own pool: 0 lost, ids unique`, async () => {
       const { url } = await server.createDatabase();
