@@ -5,13 +5,15 @@
  * is refused), nothing readable in a `mariadb-dump` or in the server's log of every
  * statement, a connection killed mid-transaction (a coded error, nothing half-written, the
  * lock freed), bad options refused, and the SDK adapter's one line.
+ * The two-host and SDK-adapter cases are test/sql/store.ts, shared with the PostgreSQL store.
  */
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openMysqlBackend, type MysqlBackendOptions } from "../../src/backend/mysql/backend.js";
 import { openMysqlStore, type MysqlStoreOptions } from "../../src/backend/mysql/index.js";
-import { generateKey, isTokenStoreError, TokenStoreError, zohoTokenStore, type EncryptedTokenStore } from "../../src/index.js";
+import { generateKey, isTokenStoreError, TokenStoreError, type EncryptedTokenStore } from "../../src/index.js";
 import { sampleToken, secretsOf } from "../helpers.js";
+import { storeCases } from "../sql/store.js";
 import { notRun, skipWithoutMariadb, startMariadb, type MysqlServer } from "../servers/mariadb.js";
 
 const skip = skipWithoutMariadb("the MySQL/MariaDB store suite (test/mysql/store.test.ts)");
@@ -34,25 +36,12 @@ async function open(options: MysqlStoreOptions): Promise<EncryptedTokenStore> {
 }
 
 describe.skipIf(skip)("the store on MariaDB", () => {
-  it("two stores with pools of their own (two hosts) share tokens; ids are never reused", async () => {
-    const { url } = await server.createDatabase();
-    const key = generateKey();
-    const a = await open({ mysql: url, key });
-    const b = await open({ mysql: url, key });
-    const one = await a.saveToken(sampleToken("one"));
-    const two = await b.saveToken(sampleToken("two"));
-    expect([one.id, two.id]).toEqual(["1", "2"]);
-    expect((await a.findToken({ userName: "user-two@example.com" }))?.refreshToken).toBe("1000.refresh-two-rt");
-    await b.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-one-new" });
-    expect((await a.findTokenById("1"))?.accessToken).toBe("1000.access-one-new");
-    expect(await a.deleteToken("2")).toBe(true);
-    expect(await b.findTokenById("2")).toBeNull();
-    expect((await b.saveToken(sampleToken("three"))).id).toBe("3");
-    expect((await a.getTokens()).map((t) => t.id)).toEqual(["1", "3"]);
-    const status = await b.verify();
-    expect(status.location).toMatch(/^mysql:\/\/127\.0\.0\.1:\d+\//);
-    expect(status.location).not.toContain(server.password);
-    expect(status.tokens).toBe(2);
+  storeCases({
+    option: "mysql",
+    name: "MySQL",
+    server: () => server,
+    open: (url, key) => open({ mysql: url, key }),
+    location: /^mysql:\/\/127\.0\.0\.1:\d+\//,
   });
 
   it("a warm read is one statement; a save writes the head and the one token's row", async () => {
@@ -235,17 +224,5 @@ describe.skipIf(skip)("the store on MariaDB", () => {
     expect(error.code).toBe("UNAVAILABLE");
     expect(error.message).toContain("mysql://127.0.0.1:1/db");
     expect(error.message).not.toContain("hunter2");
-  });
-
-  it("zohoTokenStore(SDK, { mysql, key }) opens the store on MySQL and closes the pool it made", async () => {
-    const { url } = await server.createDatabase();
-    const key = generateKey();
-    const sdk = await import("@zohocrm/typescript-sdk-8.0");
-    const adapter = await zohoTokenStore(sdk as any, { mysql: url, key });
-    const store = adapter.encryptedStore as EncryptedTokenStore;
-    await store.saveToken(sampleToken("sdk"));
-    expect((await adapter.getTokens()).length).toBe(1);
-    await adapter.close();
-    expect((await store.getTokens().catch((e) => e)).code).toBe("CLOSED");
   });
 });

@@ -4,14 +4,16 @@
  * read, a save that writes only the head and the token it changed, rows bound to their
  * place (a row copied to another namespace, table or record is refused), nothing readable
  * in the tables, and the SDK adapter's one line.
+ * The two-host and SDK-adapter cases are test/sql/store.ts, shared with the MariaDB store.
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPostgresStore, type PostgresStoreOptions } from "../../src/backend/postgres/index.js";
-import { generateKey, isTokenStoreError, zohoTokenStore, type EncryptedTokenStore } from "../../src/index.js";
+import { generateKey, isTokenStoreError, type EncryptedTokenStore } from "../../src/index.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, runCommand, sampleToken, secretsOf, tempDir } from "../helpers.js";
+import { storeCases } from "../sql/store.js";
 import { startPostgres, type PostgresServer } from "../servers/postgres.js";
 
 let server: PostgresServer;
@@ -40,28 +42,12 @@ class CountingPool extends pg.Pool {
 }
 
 describe("the store on PostgreSQL", () => {
-  it("two stores with pools of their own (two hosts) share tokens; ids are never reused", async () => {
-    const { url } = await server.createDatabase();
-    const key = generateKey();
-    const a = await open({ postgres: url, key });
-    const b = await open({ postgres: url, key });
-    const one = await a.saveToken(sampleToken("one"));
-    const two = await b.saveToken(sampleToken("two"));
-    expect([one.id, two.id]).toEqual(["1", "2"]);
-    expect((await a.findToken({ userName: "user-two@example.com" }))?.refreshToken).toBe("1000.refresh-two-rt");
-    await b.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-one-new" });
-    expect((await a.findTokenById("1"))?.accessToken).toBe("1000.access-one-new");
-    expect(await a.deleteToken("2")).toBe(true);
-    expect(await b.findTokenById("2")).toBeNull();
-    const three = await b.saveToken(sampleToken("three"));
-    expect(three.id).toBe("3");
-    expect((await a.getTokens()).map((t) => t.id)).toEqual(["1", "3"]);
-    await a.deleteTokens();
-    expect(await b.getTokens()).toEqual([]);
-    expect((await b.saveToken(sampleToken("four"))).id).toBe("4");
-    const status = await b.verify();
-    expect(status.location).not.toContain(server.password);
-    expect(status.tokens).toBe(1);
+  storeCases({
+    option: "postgres",
+    name: "PostgreSQL",
+    server: () => server,
+    open: (url, key) => open({ postgres: url, key }),
+    location: /^postgres(ql)?:\/\/127\.0\.0\.1:\d+\//,
   });
 
   it("a warm read is one statement; a save writes the head and the one token's row, whatever the number stored", async () => {
@@ -210,18 +196,6 @@ describe("the store on PostgreSQL", () => {
       expect(text).not.toContain(secret);
       expect(text).not.toContain(hex(secret));
     }
-  });
-
-  it("zohoTokenStore(SDK, { postgres, key }) opens the store on PostgreSQL and closes the pool it made", async () => {
-    const { url } = await server.createDatabase();
-    const key = generateKey();
-    const sdk = await import("@zohocrm/typescript-sdk-8.0");
-    const adapter = await zohoTokenStore(sdk as any, { postgres: url, key });
-    const store = adapter.encryptedStore as EncryptedTokenStore;
-    await store.saveToken(sampleToken("sdk"));
-    expect((await adapter.getTokens()).length).toBe(1);
-    await store.close();
-    expect((await store.getTokens().catch((e) => e)).code).toBe("CLOSED");
   });
 });
 
