@@ -24,7 +24,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } 
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
-import { freePort, notRun } from "./postgres.js";
+import { freePort, notRun, program } from "./postgres.js";
 
 export { notRun };
 
@@ -58,18 +58,6 @@ export interface MysqlServer {
 export interface StartOptions {
   /** Log every statement the server receives (the general log), for the leak scans. */
   generalLog?: boolean;
-}
-
-function program(name: string): string | undefined {
-  for (const candidate of [name, `/usr/sbin/${name}`, `/usr/bin/${name}`]) {
-    try {
-      execFileSync(candidate, ["--version"], { stdio: "pipe" });
-      return candidate;
-    } catch {
-      // Not this one.
-    }
-  }
-  return undefined;
 }
 
 /** Why no MariaDB can be used here (and what to install), or undefined when one can. */

@@ -332,9 +332,12 @@ export interface PgBouncer {
   stop(): Promise<void>;
 }
 
-/** The pgbouncer program: on PATH, or where Debian puts it (/usr/sbin is not on every user's PATH). */
-function pgBouncerProgram(): string | undefined {
-  for (const candidate of ["pgbouncer", "/usr/sbin/pgbouncer"]) {
+/**
+ * A system program (pgbouncer, mariadbd, ...): on PATH, or where Debian puts it (/usr/sbin
+ * is not on every user's PATH); undefined when it is not installed.
+ */
+export function program(name: string): string | undefined {
+  for (const candidate of [name, `/usr/sbin/${name}`, `/usr/bin/${name}`]) {
     try {
       execFileSync(candidate, ["--version"], { stdio: "pipe" });
       return candidate;
@@ -347,7 +350,7 @@ function pgBouncerProgram(): string | undefined {
 
 /** Why PgBouncer cannot run here (and what to install), or undefined when it can. */
 export function pgBouncerUnavailable(): string | undefined {
-  return pgBouncerProgram() ? undefined : "pgbouncer is not installed: apt-get install -y pgbouncer (Debian's package; .ci/run installs it)";
+  return program("pgbouncer") ? undefined : "pgbouncer is not installed: apt-get install -y pgbouncer (Debian's package; .ci/run installs it)";
 }
 
 /**
@@ -402,9 +405,9 @@ export async function startPgBouncer(server: PostgresServer, { poolSize = 4 }: {
   if (owner) {
     for (const name of ["", "userlist.txt", "pgbouncer.ini"]) chownSync(join(dir, name), owner.uid, owner.gid);
   }
-  const program = pgBouncerProgram();
-  if (!program) throw new Error(pgBouncerUnavailable());
-  const child: ChildProcess = spawn(program, [join(dir, "pgbouncer.ini")], {
+  const pgbouncer = program("pgbouncer");
+  if (!pgbouncer) throw new Error(pgBouncerUnavailable());
+  const child: ChildProcess = spawn(pgbouncer, [join(dir, "pgbouncer.ini")], {
     stdio: ["ignore", "pipe", "pipe"],
     ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
   });
