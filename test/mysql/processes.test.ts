@@ -6,18 +6,16 @@
  * The cases are test/sql/processes.ts, shared with the PostgreSQL store.
  */
 import { openMysqlStore } from "../../src/backend/mysql/index.js";
-import { EXTERNAL_URL_ENV, type MysqlServer, notRun, skipWithoutMariadb, startMariadb } from "../servers/mariadb.js";
+import { EXTERNAL_URL_ENV, type MysqlServer, skipWithoutMariadb, startMariadb } from "../servers/mariadb.js";
 import { processesSuite } from "../sql/processes.js";
 
 const skip = skipWithoutMariadb("the MySQL/MariaDB process suite (test/mysql/processes.test.ts)");
-const EXTERNAL = process.env[EXTERNAL_URL_ENV] !== undefined;
-if (EXTERNAL) notRun("the restart and KILL case of test/mysql/processes.test.ts", `the server is an existing one (${EXTERNAL_URL_ENV})`);
-
 processesSuite<MysqlServer>({
   dialect: "mysql",
   title: "processes on one MariaDB store",
   skip,
-  external: EXTERNAL,
+  externalEnv: EXTERNAL_URL_ENV,
+  faultsCase: "the restart and KILL case of test/mysql/processes.test.ts",
   start: () => startMariadb(),
   open: (url, key) => openMysqlStore({ mysql: url, key }),
   contention: [200, 500],

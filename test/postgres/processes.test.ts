@@ -6,17 +6,14 @@
  * The cases are test/sql/processes.ts, shared with the MariaDB store.
  */
 import { openPostgresStore } from "../../src/backend/postgres/index.js";
-import { EXTERNAL_URL_ENV, notRun, type PostgresServer, startPostgres } from "../servers/postgres.js";
+import { EXTERNAL_URL_ENV, type PostgresServer, startPostgres } from "../servers/postgres.js";
 import { processesSuite } from "../sql/processes.js";
-
-const EXTERNAL = process.env[EXTERNAL_URL_ENV] !== undefined;
-if (EXTERNAL)
-  notRun("the server restart case of test/postgres/processes.test.ts", `the server is an existing one (${EXTERNAL_URL_ENV}): the tests do not restart it`);
 
 processesSuite<PostgresServer>({
   dialect: "postgres",
   title: "processes on one PostgreSQL store",
-  external: EXTERNAL,
+  externalEnv: EXTERNAL_URL_ENV,
+  faultsCase: "the server restart case of test/postgres/processes.test.ts",
   start: () => startPostgres(),
   open: (url, key) => openPostgresStore({ postgres: url, key }),
   contention: [80, 200],

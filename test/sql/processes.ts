@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EncryptedTokenStore, generateKey } from "../../src/index.js";
 import { fixture, runNode } from "../helpers.js";
+import { notRun } from "../servers/postgres.js";
 
 /** What the suite needs of a test server (PostgresServer and MysqlServer have it). */
 export interface ProcessesServer {
@@ -26,8 +27,10 @@ export interface ProcessesDialect<S extends ProcessesServer> {
   title: string;
   /** True when the whole suite is not run (its NOT RUN notice already printed); default false. */
   skip?: boolean;
-  /** True when the server is not one the suite may restart (its NOT RUN notice already printed). */
-  external: boolean;
+  /** The environment variable naming an existing server: with it set, the fault case (which restarts the server) is not run. */
+  externalEnv: string;
+  /** The fault case as the NOT RUN notice names it. */
+  faultsCase: string;
   start(): Promise<S>;
   open(url: string, key: string): Promise<EncryptedTokenStore>;
   /** Saves per process in the contention case: [npm test, STRESS=1]. */
@@ -42,6 +45,8 @@ export interface ProcessesDialect<S extends ProcessesServer> {
 
 export function processesSuite<S extends ProcessesServer>(d: ProcessesDialect<S>): void {
   const STRESS = process.env.STRESS === "1";
+  const external = process.env[d.externalEnv] !== undefined;
+  if (external) notRun(d.faultsCase, `the server is an existing one (${d.externalEnv}): the tests do not restart it`);
   let server: S;
   beforeAll(async () => {
     if (!d.skip) server = await d.start();
@@ -82,7 +87,7 @@ export function processesSuite<S extends ProcessesServer>(d: ProcessesDialect<S>
       for (let p = 0; p < 8; p++) for (let i = 0; i < per; i++) expect(users.has(`p${p}-${i}`)).toBe(true);
     }, 300_000);
 
-    it.skipIf(d.external)(
+    it.skipIf(external)(
       d.faultsTitle,
       async () => {
         const { url, name } = await server.createDatabase();
