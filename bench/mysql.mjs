@@ -176,4 +176,4 @@ for (const [name, a, other, b, bound] of rows) {
     `| ${name} | ${a.p50.toFixed(2)} | ${a.p95.toFixed(2)} | ${other} | ${b.p50.toFixed(2)} | ${b.p95.toFixed(2)} | ${ratio.toFixed(2)}x | <= ${bound}x |`,
   );
 }
-if (failed) console.log("\nA ratio is above its bound (on a busy machine, run again before believing it).");
+if (failed) console.log("\nA ratio misses its bound (on a busy machine, run again before believing it).");

@@ -142,4 +142,4 @@ for (const [name, a, other, b, bound] of rates) {
   failed ||= ratio < bound;
   console.log(`| ${name} | ${a.toFixed(0)} | ${other} | ${b.toFixed(0)} | ${ratio.toFixed(2)}x | >= ${bound}x |`);
 }
-if (failed) console.log("\nA ratio is above its bound (on a busy machine, run again before believing it).");
+if (failed) console.log("\nA ratio misses its bound (on a busy machine, run again before believing it).");
