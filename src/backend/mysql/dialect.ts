@@ -26,7 +26,8 @@
  *   not in a pool the program gives): every check here reads the same either way.
  */
 import { TokenStoreError } from "../../errors.js";
-import type { ErrorKind, HeadRow, PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames, SqlRow } from "../sql/dialect.js";
+import type { ErrorKind, PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames } from "../sql/dialect.js";
+import { buffer, toBytes, toHead } from "../sql/rows.js";
 
 const COMPONENT = "zoho-token-store";
 
@@ -49,20 +50,6 @@ function tables(names: SqlNames) {
     schemaName: `${names.table}_schema`,
     writtenIndex: ident(`${names.table}_written`),
   };
-}
-
-function toHead(row: SqlRow | undefined): HeadRow | undefined {
-  if (!row || row.version === null || row.version === undefined) return undefined;
-  return { version: Number(row.version), previous: row.previous === null || row.previous === undefined ? null : Number(row.previous) };
-}
-
-function toBytes(value: unknown): Uint8Array | null {
-  if (value === null || value === undefined) return null;
-  return value as Uint8Array;
-}
-
-function buffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Whole seconds, at least one (the session variables take no fractions). */

@@ -6,7 +6,8 @@
  * PgBouncer's transaction pooling (1.18) does not carry. A write is one statement: the
  * removed rows, the rows put and the head, in data-modifying CTEs.
  */
-import type { ErrorKind, HeadRow, PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames, SqlRow } from "../sql/dialect.js";
+import type { ErrorKind, PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames } from "../sql/dialect.js";
+import { buffer, toBytes, toHead } from "../sql/rows.js";
 
 const COMPONENT = "zoho-token-store";
 
@@ -24,20 +25,6 @@ function tables(names: SqlNames) {
     schema: `${s}.${ident(`${names.table}_schema`)}`,
     writtenIndex: ident(`${names.table}_written`),
   };
-}
-
-function toHead(row: SqlRow | undefined): HeadRow | undefined {
-  if (!row || row.version === null || row.version === undefined) return undefined;
-  return { version: Number(row.version), previous: row.previous === null || row.previous === undefined ? null : Number(row.previous) };
-}
-
-function toBytes(value: unknown): Uint8Array | null {
-  if (value === null || value === undefined) return null;
-  return value as Uint8Array;
-}
-
-function buffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
