@@ -44,6 +44,20 @@ describe.skipIf(skip)("the store on MariaDB", () => {
     location: /^mysql:\/\/127\.0\.0\.1:\d+\//,
   });
 
+  it("a database name of 64 characters and a table name of 41: the tables are made and used (MySQL limits a named lock to 64 characters)", async () => {
+    const name = `d${"x".repeat(63)}`;
+    await server.query(`CREATE DATABASE \`${name}\``);
+    try {
+      const table = `t${"y".repeat(40)}`;
+      const store = await open({ mysql: server.url(name), table, key: generateKey() });
+      await store.saveToken({ userName: "long-names@example.com", refreshToken: "1000.long-names" });
+      expect((await store.findToken({ userName: "long-names@example.com" }))?.refreshToken).toBe("1000.long-names");
+      await store.close();
+    } finally {
+      await server.query(`DROP DATABASE \`${name}\``);
+    }
+  });
+
   it("a warm read is one statement; a save writes the head and the one token's row", async () => {
     const { url, name } = await server.createDatabase();
     const key = generateKey();

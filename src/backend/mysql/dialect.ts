@@ -103,8 +103,10 @@ export const mysqlDialect: SqlDialect = {
     // DDL commits on its own in MySQL, so no transaction holds the creators apart (or hides
     // the tables from openers until they are all there): a named lock does the first, held
     // by this one connection from the first statement to the last, and the order the second.
-    const lockName = `${COMPONENT}:${names.table}`.slice(0, 64);
-    const { rows } = await connection.query("SELECT GET_LOCK(CONCAT(DATABASE(), ':', ?), 30) AS got", [lockName]);
+    // The lock's name: MySQL refuses one over 64 characters (ER_USER_LOCK_WRONG_NAME), and a
+    // database's name alone may have 64, so it is the component and a digest of both names.
+    const lockName = `CONCAT('${COMPONENT}:', LEFT(SHA2(CONCAT(DATABASE(), ':', ?), 256), 40))`;
+    const { rows } = await connection.query(`SELECT GET_LOCK(${lockName}, 30) AS got`, [names.table]);
     if (Number(rows[0]?.got) !== 1) throw new TokenStoreError("LOCK_TIMEOUT", "another process has been creating the tables for 30 s");
     try {
       const before = await connection.query("SELECT COUNT(*) AS found FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", [
@@ -128,7 +130,7 @@ export const mysqlDialect: SqlDialect = {
       await connection.query(`INSERT IGNORE INTO ${t.schema} (component, version) VALUES (?, ?)`, [COMPONENT, version]);
       return Number(before.rows[0]?.found) === 0;
     } finally {
-      await connection.query("SELECT RELEASE_LOCK(CONCAT(DATABASE(), ':', ?))", [lockName]).catch(() => undefined);
+      await connection.query(`SELECT RELEASE_LOCK(${lockName})`, [names.table]).catch(() => undefined);
     }
   },
 
