@@ -13,7 +13,7 @@ import { describeType, TokenStoreError } from "../../errors.js";
 import type { SqlBackend } from "../sql/backend.js";
 import { openSqlBackend, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
 import type { PooledConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
-import { mysqlDialect } from "./dialect.js";
+import { flavourOfVersion, mysqlDialect, type FlavouredConnection, type MysqlFlavour } from "./dialect.js";
 
 /**
  * A `mysql2` pool given to the backend: the promise API's pool (`mysql2/promise`
@@ -190,10 +190,27 @@ function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
       clearTimeout(timer);
     }
   };
-  const connect = async (): Promise<PooledConnection> => {
+  // The server's flavour, once per pool: from the greeting of its first connection (the
+  // version the server announces), else asked.
+  let flavour: Promise<MysqlFlavour> | undefined;
+  const flavourOf = (connection: PoolConnection): Promise<MysqlFlavour> => {
+    flavour ??= (async () => {
+      const greeted = (connection as unknown as { connection?: { _handshakePacket?: { serverVersion?: unknown } } }).connection?._handshakePacket
+        ?.serverVersion;
+      if (typeof greeted === "string" && greeted !== "") return flavourOfVersion(greeted);
+      const { rows } = await run(connection, "SELECT VERSION() AS version", undefined);
+      return flavourOfVersion(String(rows[0]?.version ?? ""));
+    })();
+    flavour.catch(() => {
+      flavour = undefined;
+    });
+    return flavour;
+  };
+  const connect = async (): Promise<PooledConnection & FlavouredConnection> => {
     const connection: PoolConnection = await pool.getConnection();
     return {
       query: (text, params) => run(connection, text, params),
+      flavour: () => flavourOf(connection),
       // A connection in an unknown state (a failed statement mid-transaction) is closed, not reused.
       release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
     };
