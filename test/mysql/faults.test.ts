@@ -4,7 +4,7 @@
  * that saw the newer one (and, as for every SQL store, not by one that never did).
  * The cases are test/sql/faults.ts, shared with the PostgreSQL store.
  */
-import { openMysqlStore } from "../../src/backend/mysql/index.js";
+import { openMysqlBackend, openMysqlStore } from "../../src/backend/mysql/index.js";
 import { type MysqlServer, skipWithoutMariadb, startMariadb } from "../servers/mariadb.js";
 import { faultsSuite } from "../sql/faults.js";
 
@@ -12,7 +12,8 @@ faultsSuite<MysqlServer>({
   title: "faults on MariaDB",
   skip: skipWithoutMariadb("the MySQL/MariaDB fault suite (test/mysql/faults.test.ts)"),
   start: () => startMariadb(),
-  open: (url, key) => openMysqlStore({ mysql: url, key }),
+  open: (url, key, options) => openMysqlStore({ mysql: url, key, ...options }),
+  openBackend: (url, options) => openMysqlBackend({ mysql: url, ...options }),
   leaseHolder: "mysql-lease-holder.mjs",
   leaseRows: async (server, database) => Number((await server.query("SELECT COUNT(*) AS n FROM zoho_tokens_leases", [], database))[0].n),
   sealedOfFirst: async (server, database) => (await server.query("SELECT sealed FROM zoho_tokens WHERE id = 'r.1'", [], database))[0].sealed,

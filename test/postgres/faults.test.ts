@@ -4,13 +4,14 @@
  * that saw the newer one (and, as documented, not by one that never did).
  * The cases are test/sql/faults.ts, shared with the MariaDB store.
  */
-import { openPostgresStore } from "../../src/backend/postgres/index.js";
+import { openPostgresBackend, openPostgresStore } from "../../src/backend/postgres/index.js";
 import { type PostgresServer, startPostgres } from "../servers/postgres.js";
 import { faultsSuite } from "../sql/faults.js";
 
 faultsSuite<PostgresServer>({
   start: () => startPostgres(),
-  open: (url, key) => openPostgresStore({ postgres: url, key }),
+  open: (url, key, options) => openPostgresStore({ postgres: url, key, ...options }),
+  openBackend: (url, options) => openPostgresBackend({ postgres: url, ...options }),
   leaseHolder: "pg-lease-holder.mjs",
   leaseRows: async (server, database) => (await server.query("SELECT count(*)::int AS n FROM zoho_tokens_leases", [], database)).rows[0]!.n,
   timed: true,

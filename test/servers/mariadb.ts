@@ -25,6 +25,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
 import { freePort, notRun, program } from "./postgres.js";
+import { resumeTree, suspendTree } from "./suspend.js";
 
 export { notRun };
 
@@ -51,6 +52,10 @@ export interface MysqlServer {
   dump(database: string): string;
   /** Stops the server (every connection is ended) and starts it again on the same port and data. */
   restart(options?: { downMs?: number }): Promise<void>;
+  /** Stops the server's process (SIGSTOP): it hangs, its connections open (managed servers only). */
+  suspend(): void;
+  /** Lets a suspended server go on (SIGCONT); harmless when it is not suspended. */
+  resume(): void;
   /** Stops the server and removes its data. */
   stop(): Promise<void>;
 }
@@ -184,7 +189,13 @@ async function managedServer(options: StartOptions): Promise<MysqlServer> {
       }
     }
   };
+  let suspended: number | undefined;
+  const resume = () => {
+    if (suspended !== undefined) resumeTree(suspended);
+    suspended = undefined;
+  };
   const halt = async () => {
+    resume();
     const running = child;
     child = undefined;
     if (!running || running.exitCode !== null) return;
@@ -243,6 +254,12 @@ async function managedServer(options: StartOptions): Promise<MysqlServer> {
         encoding: "latin1",
         maxBuffer: 256 * 1024 * 1024,
       }),
+    suspend() {
+      if (child?.pid === undefined) throw new Error("the server is not running");
+      suspended = child.pid;
+      suspendTree(child.pid);
+    },
+    resume,
     async restart({ downMs = 0 } = {}) {
       await halt();
       if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
@@ -299,6 +316,8 @@ async function externalServer(url: string): Promise<MysqlServer> {
     log: refuse("reading the log"),
     dump: refuse("a dump"),
     restart: async () => refuse("a restart")(),
+    suspend: refuse("stopping the server"),
+    resume: () => undefined,
     async stop() {
       for (const name of created) await query(`DROP DATABASE IF EXISTS \`${name}\``).catch(() => undefined);
     },

@@ -27,6 +27,7 @@ import { tmpdir, userInfo } from "node:os";
 import { dirname, join, parse } from "node:path";
 import pg from "pg";
 import { MUST_RUN, recordNotRun } from "../system-tools.js";
+import { resumeTree, suspendTree } from "./suspend.js";
 
 const require = createRequire(import.meta.url);
 
@@ -54,6 +55,10 @@ export interface PostgresServer {
   /** Stops the server without starting it again (`start` brings it back). */
   halt(): Promise<void>;
   start(): Promise<void>;
+  /** Stops the server's processes (SIGSTOP): it hangs, its connections open (managed servers only). */
+  suspend(): void;
+  /** Lets a suspended server go on (SIGCONT); harmless when it is not suspended. */
+  resume(): void;
   /** Stops the server and removes its data. */
   stop(): Promise<void>;
 }
@@ -161,6 +166,9 @@ async function embeddedServer(options: StartOptions): Promise<PostgresServer> {
   admin.on("error", () => undefined);
   let running = true;
   let databases = 0;
+  let suspended: number | undefined;
+  // The package keeps the server's child process in a field of its own.
+  const postmaster = () => (instance as unknown as { process?: ChildProcess }).process?.pid;
   const server: PostgresServer = {
     managed: true,
     host: "127.0.0.1",
@@ -175,7 +183,18 @@ async function embeddedServer(options: StartOptions): Promise<PostgresServer> {
     },
     query: (sql, params, database) => queryIn(admin, server, sql, params, database),
     log: () => logLines.join(""),
+    suspend() {
+      const pid = postmaster();
+      if (pid === undefined) throw new Error("the server is not running");
+      suspended = pid;
+      suspendTree(pid);
+    },
+    resume() {
+      if (suspended !== undefined) resumeTree(suspended);
+      suspended = undefined;
+    },
     async halt() {
+      server.resume();
       if (!running) return;
       running = false;
       await instance.stop();
@@ -242,6 +261,10 @@ async function externalServer(url: string): Promise<PostgresServer> {
       throw new Error(`a server named by ${EXTERNAL_URL_ENV} is not stopped by the tests`);
     },
     start: async () => undefined,
+    suspend: () => {
+      throw new Error(`a server named by ${EXTERNAL_URL_ENV} is not stopped by the tests`);
+    },
+    resume: () => undefined,
     async stop() {
       for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
       await admin.end().catch(() => undefined);

@@ -11,7 +11,8 @@ import type { Pool as CallbackPool } from "mysql2";
 import type { Pool, PoolConnection, PoolOptions } from "mysql2/promise";
 import { describeType, TokenStoreError } from "../../errors.js";
 import type { SqlBackend } from "../sql/backend.js";
-import { openSqlBackend, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
+import { withDeadline } from "../sql/deadline.js";
+import { openSqlBackend, type SqlTimeouts, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
 import type { PooledConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
 import { flavourOfVersion, mysqlDialect, type FlavouredConnection, type MysqlFlavour } from "./dialect.js";
 
@@ -61,9 +62,17 @@ export interface MysqlBackendOptions {
   createSchema?: boolean;
   /** Longest wait for another writer of the same namespace before LOCK_TIMEOUT (whole seconds on the server). @default 15000 */
   lockTimeoutMs?: number;
+  /** Longest wait for a connection (a new one, or a free one of the pool) before UNAVAILABLE. @default 10000 */
+  connectTimeoutMs?: number;
+  /**
+   * Longest wait for the answer to one statement before UNAVAILABLE (a statement of a write
+   * may first wait `lockTimeoutMs` more for the lock). It holds on a pool you give too.
+   * @default 15000
+   */
+  queryTimeoutMs?: number;
 }
 
-export const MYSQL_BACKEND_OPTIONS = ["mysql", "table", "namespace", "createSchema", "lockTimeoutMs"] as const;
+export const MYSQL_BACKEND_OPTIONS = ["mysql", "table", "namespace", "createSchema", "lockTimeoutMs", "connectTimeoutMs", "queryTimeoutMs"] as const;
 
 /**
  * Opens (and on first use, creates, when allowed) the MySQL/MariaDB backend. With `check:
@@ -74,19 +83,18 @@ export async function openMysqlBackend(options: MysqlBackendOptions, { check = t
   if (typeof options !== "object" || options === null) throw new TokenStoreError("INVALID_OPTION", "openMysqlBackend expects an options object");
   const table = sqlNameOption("table", options.table, "zoho_tokens");
   const common = sqlCommonOptions(options, 1_000);
-  const { pool, owns, where } = await poolOf(options.mysql, common.lockTimeoutMs);
+  const { pool, owns, where } = await poolOf(options.mysql, common.timeouts);
   // The schema is the connection's database: it is not part of a record's binding, so a
   // database restored under another name still opens.
   const names: SqlNames = { schema: "", table };
   return openSqlBackend({ dialect: mysqlDialect, pool, owns, where, names, tableName: table, common, check });
 }
 
-async function poolOf(given: MysqlBackendOptions["mysql"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
-  const queryTimeout = lockTimeoutMs + 30_000;
-  if (isPromisePool(given)) return { pool: wrap(given as Pool, false, queryTimeout), owns: false, where: describeMysqlConfig(poolConfig(given)) };
+async function poolOf(given: MysqlBackendOptions["mysql"], timeouts: SqlTimeouts): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
+  if (isPromisePool(given)) return { pool: wrap(given as Pool, false, timeouts), owns: false, where: describeMysqlConfig(poolConfig(given)) };
   if (isCallbackPool(given)) {
     const promised = given.promise() as unknown as Pool;
-    return { pool: wrap(promised, false, queryTimeout), owns: false, where: describeMysqlConfig(poolConfig(promised)) };
+    return { pool: wrap(promised, false, timeouts), owns: false, where: describeMysqlConfig(poolConfig(promised)) };
   }
   let config: PoolOptions;
   if (given === undefined || given === "") {
@@ -125,8 +133,9 @@ async function poolOf(given: MysqlBackendOptions["mysql"], lockTimeoutMs: number
   }
   const pool = mysql.createPool({
     connectionLimit: 10,
-    // A server that is down fails a call within this, never hangs it.
-    connectTimeout: 10_000,
+    // A server that is down fails a call within this, never hangs it (every statement
+    // also has its own deadline, below).
+    connectTimeout: timeouts.connectMs,
     // Idle connections are closed by the pool before the server would end them.
     idleTimeout: 10_000,
     maxIdle: 10,
@@ -137,7 +146,7 @@ async function poolOf(given: MysqlBackendOptions["mysql"], lockTimeoutMs: number
   // An idle connection the server ended (a restart) is dropped by the pool; without a
   // listener its error would end the process.
   (pool as unknown as { on(event: string, listener: () => void): void }).on("error", () => undefined);
-  return { pool: wrap(pool, true, queryTimeout), owns: true, where: describeMysqlConfig(config) };
+  return { pool: wrap(pool, true, timeouts), owns: true, where: describeMysqlConfig(config) };
 }
 
 function isPromisePool(value: unknown): value is Pool {
@@ -173,23 +182,27 @@ function result(value: unknown): { rows: SqlRow[]; rowCount: number | null } {
   return { rows: [], rowCount: typeof affected === "number" ? affected : null };
 }
 
-function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
-  /**
-   * Runs one statement on `connection`. A server that stops answering ends the connection
-   * after `timeout` (the statement fails as UNAVAILABLE). The timer is this module's, not
-   * the driver's query timeout, whose timer outlives a lost connection and holds a program
-   * that closed its store open until it fires.
-   */
-  const run = async (connection: PoolConnection, text: string, params: readonly unknown[] | undefined) => {
-    const timer = setTimeout(() => connection.destroy(), timeout);
-    timer.unref();
-    try {
-      const [value] = await connection.query({ sql: text, values: params as unknown[] | undefined });
-      return result(value);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+/**
+ * The pool as the SQL layer uses it, with deadlines that hold whatever the pool's own
+ * settings: a connection within `connectMs` (mysql2's pool has no wait limit for a free
+ * connection), and each statement's answer within `queryMs` (`transactionQueryMs` inside a
+ * write's transaction). The timers are this module's, not the driver's query timeout, whose
+ * timer outlives a lost connection and holds a program that closed its store open until it
+ * fires. A connection whose statement ran out of time is closed at once (mysql2's `destroy`
+ * only half-closes the socket and leaves the statement's promise pending for ever when the
+ * server does not answer) and never reused.
+ */
+function wrap(pool: Pool, owns: boolean, timeouts: SqlTimeouts): SqlPool {
+  const run = (connection: PoolConnection, text: string, params: readonly unknown[] | undefined, queryMs: number) =>
+    withDeadline(
+      connection.query({ sql: text, values: params as unknown[] | undefined }).then(([value]) => result(value)),
+      queryMs,
+      "a statement",
+      () => {
+        connection.destroy();
+        (connection as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+      },
+    );
   // The server's flavour, once per pool: from the greeting of its first connection (the
   // version the server announces), else asked.
   let flavour: Promise<MysqlFlavour> | undefined;
@@ -198,7 +211,7 @@ function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
       const greeted = (connection as unknown as { connection?: { _handshakePacket?: { serverVersion?: unknown } } }).connection?._handshakePacket
         ?.serverVersion;
       if (typeof greeted === "string" && greeted !== "") return flavourOfVersion(greeted);
-      const { rows } = await run(connection, "SELECT VERSION() AS version", undefined);
+      const { rows } = await run(connection, "SELECT VERSION() AS version", undefined, timeouts.queryMs);
       return flavourOfVersion(String(rows[0]?.version ?? ""));
     })();
     flavour.catch(() => {
@@ -206,10 +219,10 @@ function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
     });
     return flavour;
   };
-  const connect = async (): Promise<PooledConnection & FlavouredConnection> => {
-    const connection: PoolConnection = await pool.getConnection();
+  const connect = async (queryMs: number): Promise<PooledConnection & FlavouredConnection> => {
+    const connection: PoolConnection = await withDeadline(pool.getConnection(), timeouts.connectMs, "with a connection", undefined, (late) => late.release());
     return {
-      query: (text, params) => run(connection, text, params),
+      query: (text, params) => run(connection, text, params, queryMs),
       flavour: () => flavourOf(connection),
       // A connection in an unknown state (a failed statement mid-transaction) is closed, not reused.
       release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
@@ -218,7 +231,7 @@ function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
   return {
     // An autocommit statement: on a connection of the pool, given back after it.
     query: async (text, params) => {
-      const connection = await connect();
+      const connection = await connect(timeouts.queryMs);
       try {
         const value = await connection.query(text, params);
         connection.release();
@@ -228,7 +241,7 @@ function wrap(pool: Pool, owns: boolean, timeout: number): SqlPool {
         throw error;
       }
     },
-    connect,
+    connect: () => connect(timeouts.transactionQueryMs),
     end: async () => {
       if (owns) await pool.end();
     },

@@ -7,10 +7,11 @@
  * The pool: a connection string or a `pg` pool configuration makes a pool this backend
  * owns (and ends on close); an existing `pg.Pool` is used as it is and never ended.
  */
-import type { Pool, PoolClient, PoolConfig } from "pg";
+import type { Pool, PoolClient, PoolConfig, QueryConfig } from "pg";
 import { describeType, TokenStoreError } from "../../errors.js";
 import type { SqlBackend } from "../sql/backend.js";
-import { openSqlBackend, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
+import { withDeadline } from "../sql/deadline.js";
+import { openSqlBackend, type SqlTimeouts, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
 import type { PooledConnection, SqlNames, SqlPool } from "../sql/dialect.js";
 import { postgresDialect } from "./dialect.js";
 
@@ -60,9 +61,26 @@ export interface PostgresBackendOptions {
   createSchema?: boolean;
   /** Longest wait for another writer of the same namespace before LOCK_TIMEOUT. @default 15000 */
   lockTimeoutMs?: number;
+  /** Longest wait for a connection (a new one, or a free one of the pool) before UNAVAILABLE. @default 10000 */
+  connectTimeoutMs?: number;
+  /**
+   * Longest wait for the answer to one statement before UNAVAILABLE (a statement of a write
+   * may first wait `lockTimeoutMs` more for the lock). It holds on a pool you give too.
+   * @default 15000
+   */
+  queryTimeoutMs?: number;
 }
 
-export const POSTGRES_BACKEND_OPTIONS = ["postgres", "schema", "table", "namespace", "createSchema", "lockTimeoutMs"] as const;
+export const POSTGRES_BACKEND_OPTIONS = [
+  "postgres",
+  "schema",
+  "table",
+  "namespace",
+  "createSchema",
+  "lockTimeoutMs",
+  "connectTimeoutMs",
+  "queryTimeoutMs",
+] as const;
 
 /**
  * Opens (and on first use, creates, when allowed) the PostgreSQL backend. With `check:
@@ -72,12 +90,14 @@ export const POSTGRES_BACKEND_OPTIONS = ["postgres", "schema", "table", "namespa
 export async function openPostgresBackend(options: PostgresBackendOptions, { check = true }: { check?: boolean } = {}): Promise<SqlBackend> {
   const names: SqlNames = { schema: sqlNameOption("schema", options.schema, "public"), table: sqlNameOption("table", options.table, "zoho_tokens") };
   const common = sqlCommonOptions(options, 100);
-  const { pool, owns, where } = await poolOf(options.postgres, common.lockTimeoutMs);
+  const { pool, owns, where } = await poolOf(options.postgres, common.timeouts);
   return openSqlBackend({ dialect: postgresDialect, pool, owns, where, names, tableName: `${names.schema}.${names.table}`, common, check });
 }
 
-async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: number): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
-  if (isPool(given)) return { pool: wrap(given as unknown as Pool, false), owns: false, where: describeConfig((given.options ?? {}) as PostgresPoolConfig) };
+async function poolOf(given: PostgresBackendOptions["postgres"], timeouts: SqlTimeouts): Promise<{ pool: SqlPool; owns: boolean; where: string }> {
+  if (isPool(given)) {
+    return { pool: wrap(given as unknown as Pool, false, timeouts), owns: false, where: describeConfig((given.options ?? {}) as PostgresPoolConfig) };
+  }
   let config: PoolConfig;
   if (typeof given === "string" && given !== "") {
     if (!/^postgres(ql)?:\/\//.test(given) && !given.includes("=")) {
@@ -105,9 +125,9 @@ async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: 
   }
   const pool = new pg.Pool({
     max: 10,
-    // A server that is down fails a call within these, never hangs it.
-    connectionTimeoutMillis: 10_000,
-    query_timeout: lockTimeoutMs + 30_000,
+    // A server that is down fails a call within these, never hangs it (every statement
+    // also has its own deadline, below).
+    connectionTimeoutMillis: timeouts.connectMs,
     idleTimeoutMillis: 10_000,
     // A program may end without closing the store.
     allowExitOnIdle: true,
@@ -116,7 +136,7 @@ async function poolOf(given: PostgresBackendOptions["postgres"], lockTimeoutMs: 
   // An idle connection the server ended (a restart) is dropped by the pool; without a
   // listener its error would end the process.
   pool.on("error", () => undefined);
-  return { pool: wrap(pool, true), owns: true, where: describeConfig({ ...config, ...pool.options } as PostgresPoolConfig) };
+  return { pool: wrap(pool, true, timeouts), owns: true, where: describeConfig({ ...config, ...pool.options } as PostgresPoolConfig) };
 }
 
 function isPool(value: unknown): value is PostgresPoolLike {
@@ -129,41 +149,71 @@ function isPool(value: unknown): value is PostgresPoolLike {
   );
 }
 
-function wrap(pool: Pool, owns: boolean): SqlPool {
+/**
+ * The pool as the SQL layer uses it, with deadlines that hold whatever the pool's own
+ * settings: a connection within `connectMs` (a pool given may have no connection timeout,
+ * and a free connection of a busy pool may never come), and each statement's answer within
+ * `queryMs` (`transactionQueryMs` inside a write's transaction), through `pg`'s per-query
+ * `query_timeout`. A connection whose statement ran out of time is closed, never reused (its
+ * answer may still come). Autocommit statements take a connection of their own the same way.
+ */
+function wrap(pool: Pool, owns: boolean, timeouts: SqlTimeouts): SqlPool {
+  const connect = async (queryMs: number): Promise<PooledConnection> => {
+    const client: PoolClient = await withDeadline(pool.connect(), timeouts.connectMs, "with a connection", undefined, (late) => late.release());
+    // The server may end the connection while it is checked out (a restart,
+    // pg_terminate_backend) between two statements: without a listener the client's
+    // error event would end the process. The next statement then fails, coded.
+    let lost: unknown;
+    const onError = (error: unknown) => {
+      lost ??= error;
+    };
+    client.on("error", onError);
+    return {
+      query: async (text, params) => {
+        if (lost !== undefined) throw lost;
+        // query_timeout per statement is pg's (not in its types' QueryConfig).
+        const config = { text, values: params as unknown[] | undefined, query_timeout: queryMs } as QueryConfig;
+        const result = await client.query(config);
+        // A multi-statement text returns one result per statement.
+        const last = Array.isArray(result) ? result[result.length - 1] : result;
+        return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? null };
+      },
+      release: (broken) => {
+        client.removeListener("error", onError);
+        const failed = broken ?? lost;
+        if (failed !== undefined) endSocket(client);
+        client.release(failed === undefined ? undefined : failed instanceof Error ? failed : true);
+      },
+    };
+  };
   return {
+    // An autocommit statement: on a connection of the pool, given back after it.
     query: async (text, params) => {
-      const result = await pool.query(text, params as unknown[] | undefined);
-      return { rows: result.rows, rowCount: result.rowCount };
+      const connection = await connect(timeouts.queryMs);
+      try {
+        const value = await connection.query(text, params);
+        connection.release();
+        return value;
+      } catch (error) {
+        connection.release(error);
+        throw error;
+      }
     },
-    connect: async (): Promise<PooledConnection> => {
-      const client: PoolClient = await pool.connect();
-      // The server may end the connection while it is checked out (a restart,
-      // pg_terminate_backend) between two statements: without a listener the client's
-      // error event would end the process. The next statement then fails, coded.
-      let lost: unknown;
-      const onError = (error: unknown) => {
-        lost ??= error;
-      };
-      client.on("error", onError);
-      return {
-        query: async (text, params) => {
-          if (lost !== undefined) throw lost;
-          const result = await client.query(text, params as unknown[] | undefined);
-          // A multi-statement text returns one result per statement.
-          const last = Array.isArray(result) ? result[result.length - 1] : result;
-          return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? null };
-        },
-        release: (broken) => {
-          client.removeListener("error", onError);
-          const failed = broken ?? lost;
-          client.release(failed === undefined ? undefined : failed instanceof Error ? failed : true);
-        },
-      };
-    },
+    connect: () => connect(timeouts.transactionQueryMs),
     end: async () => {
       if (owns) await pool.end();
     },
   };
+}
+
+/**
+ * Closes a failed client's socket at once. `pg` ends a client it drops by sending its
+ * goodbye and waiting for the server to close the socket, which a server that stopped
+ * answering never does: the socket would hold the program open.
+ */
+function endSocket(client: PoolClient): void {
+  const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
+  stream?.destroy?.();
 }
 
 /** Where the server is, safe to print: `postgres://host:port/database`, without user or password. */

@@ -29,10 +29,33 @@ export interface SqlCommonOptions {
   namespace?: string;
   createSchema?: boolean;
   lockTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  queryTimeoutMs?: number;
+}
+
+/** The shared options as checked. */
+export interface SqlCommon {
+  namespace: string;
+  createSchema: boolean;
+  lockTimeoutMs: number;
+  timeouts: SqlTimeouts;
+}
+
+/**
+ * How long the backend waits for the server, so that a server that stops answering (a
+ * stopped process, a network that drops packets) fails a call instead of hanging it.
+ */
+export interface SqlTimeouts {
+  /** Longest wait for a connection: a new one's handshake, or a free one of a busy pool. */
+  connectMs: number;
+  /** Longest wait for the answer to one autocommit statement (a read, a lease). */
+  queryMs: number;
+  /** Longest wait for the answer to one statement of a write's transaction: the query time plus the lock wait. */
+  transactionQueryMs: number;
 }
 
 /** The shared options, checked (INVALID_OPTION for a bad one); `minLockTimeoutMs` is the dialect's finest lock wait. */
-export function sqlCommonOptions(options: SqlCommonOptions, minLockTimeoutMs: number): { namespace: string; createSchema: boolean; lockTimeoutMs: number } {
+export function sqlCommonOptions(options: SqlCommonOptions, minLockTimeoutMs: number): SqlCommon {
   const namespace = options.namespace ?? "default";
   if (typeof namespace !== "string" || namespace.length === 0 || namespace.length > 200 || /[\u0000-\u001f]/.test(namespace)) {
     throw new TokenStoreError("INVALID_OPTION", `namespace must be a string of 1 to 200 printable characters, got ${describeType(namespace)}`);
@@ -41,7 +64,15 @@ export function sqlCommonOptions(options: SqlCommonOptions, minLockTimeoutMs: nu
   if (options.createSchema !== undefined && typeof options.createSchema !== "boolean") {
     throw new TokenStoreError("INVALID_OPTION", `createSchema must be a boolean, got ${describeType(options.createSchema)}`);
   }
-  return { namespace, createSchema: options.createSchema ?? true, lockTimeoutMs };
+  const connectMs = integerOption("connectTimeoutMs", options.connectTimeoutMs, 10_000, 100, 600_000);
+  const queryMs = integerOption("queryTimeoutMs", options.queryTimeoutMs, 15_000, 100, 3_600_000);
+  return {
+    namespace,
+    createSchema: options.createSchema ?? true,
+    lockTimeoutMs,
+    // A statement of a write may first wait its turn for the namespace's lock.
+    timeouts: { connectMs, queryMs, transactionQueryMs: queryMs + lockTimeoutMs },
+  };
 }
 
 /**
@@ -58,7 +89,7 @@ export async function openSqlBackend(settings: {
   names: SqlNames;
   /** The table as the location names it. */
   tableName: string;
-  common: { namespace: string; createSchema: boolean; lockTimeoutMs: number };
+  common: SqlCommon;
   check: boolean;
 }): Promise<SqlBackend> {
   const { namespace, createSchema, lockTimeoutMs } = settings.common;
