@@ -88,7 +88,8 @@ describe("the store on PostgreSQL", () => {
       marked.counted = true;
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
       (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        sent.push(String(args[0]));
+        // A statement as text, or as a configuration with its text (and its own timeout).
+        sent.push(typeof args[0] === "string" ? args[0] : String((args[0] as { text?: unknown }).text));
         return query(...args);
       };
     });
