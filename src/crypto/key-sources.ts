@@ -11,7 +11,7 @@
  */
 import { describeType, TokenStoreError } from "../errors.js";
 import { readBounded } from "../fs/private-files.js";
-import { privateFileProblem, refuse } from "../fs/permissions.js";
+import { ancestorProblems, privateFileProblem, refuse } from "../fs/permissions.js";
 import { statSync, type Stats } from "node:fs";
 import { parseKey } from "./keys.js";
 import { keychainKeySource as keychainSource, type KeychainOptions } from "./keychain.js";
@@ -54,7 +54,8 @@ export function rawKey(key: Uint8Array | string, description = "key"): KeySource
 
 /**
  * A file holding a base64 key. Refused when other users can access it (whoever reads it
- * can read every token), with the same policy as the store file.
+ * can read every token), with the same policy as the store file, and when a directory
+ * above it lets another user replace it (the rule for the directories above a store).
  */
 export function keyFile(path: string): KeySource {
   if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
@@ -89,6 +90,10 @@ export function keyFile(path: string): KeySource {
       if (!stats.isFile()) throw new TokenStoreError("INVALID_OPTION", `${description} is not a regular file`, { path });
       const problem = privateFileProblem(path, stats);
       if (problem) refuse(problem, "key file");
+      // Whoever may rename entries in a directory above the key may put their own key in
+      // its place, and a store then sealed with it is theirs to read.
+      const [above] = ancestorProblems(path, "the key file");
+      if (above) refuse(above, "the directory above the key file");
       return { kind: "raw", key: parseKey(readBounded(path, MAX_KEY_FILE_BYTES, description).toString("utf8"), description) };
     },
   };

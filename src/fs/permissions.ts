@@ -103,19 +103,20 @@ export function privateDirectoryProblem(dir: string, stats: Stats | BigIntStats)
 }
 
 /**
- * A directory above a store's (see the top of this file): owned by this user or root,
- * and no one else may rename its entries (no group or other write bit, unless sticky).
- * `repairMode` is always undefined: the repair is left to the user.
+ * A directory above a store's, or above a key file (see the top of this file): owned by
+ * this user or root, and no one else may rename its entries (no group or other write bit,
+ * unless sticky). `what` names what such a rename would replace. `repairMode` is always
+ * undefined: the repair is left to the user.
  */
-export function ancestorDirectoryProblem(dir: string, stats: Stats | BigIntStats): PermissionProblem | undefined {
+export function ancestorDirectoryProblem(dir: string, stats: Stats | BigIntStats, what = "the store's directory"): PermissionProblem | undefined {
   if (!CHECKED || UID === undefined) return undefined;
   const owner = Number(stats.uid);
   if (owner !== UID && owner !== 0) {
     return {
       path: dir,
-      reason: `is owned by another user (uid ${owner}), who could move the store's directory away and put another in its place`,
+      reason: `is owned by another user (uid ${owner}), who could move ${what} away and put another in its place`,
       repairMode: undefined,
-      fix: "keep the store under directories owned by you or root",
+      fix: `keep ${what} under directories owned by you or root`,
     };
   }
   const mode = modeOf(stats);
@@ -124,9 +125,9 @@ export function ancestorDirectoryProblem(dir: string, stats: Stats | BigIntStats
   const command = `chmod go-w ${shellQuoted(dir)}`;
   return {
     path: dir,
-    reason: `is writable by ${who} and not sticky (mode ${octal(mode)}), who could move the store's directory away and put another in its place`,
+    reason: `is writable by ${who} and not sticky (mode ${octal(mode)}), who could move ${what} away and put another in its place`,
     repairMode: undefined,
-    fix: owner === UID ? `run: ${command}` : `have its owner (uid ${owner}) run: ${command}, or keep the store under directories owned by you`,
+    fix: owner === UID ? `run: ${command}` : `have its owner (uid ${owner}) run: ${command}, or keep ${what} under directories owned by you`,
   };
 }
 
@@ -153,11 +154,14 @@ export function directoriesAbove(dir: string): string[] {
   return found;
 }
 
-/** Every problem of the directories above `dir` (see {@link ancestorDirectoryProblem}), closest first. */
-export function ancestorProblems(dir: string): PermissionProblem[] {
+/**
+ * Every problem of the directories above `path` (see {@link ancestorDirectoryProblem}),
+ * closest first: above a store's directory, or above a key file (`what`: "the key file").
+ */
+export function ancestorProblems(path: string, what?: string): PermissionProblem[] {
   if (!CHECKED) return [];
   const problems: PermissionProblem[] = [];
-  for (const above of directoriesAbove(dir)) {
+  for (const above of directoriesAbove(path)) {
     let stats: Stats | undefined;
     try {
       // Missing (the store's directory moved away with it): reported as the directory's absence.
@@ -165,7 +169,7 @@ export function ancestorProblems(dir: string): PermissionProblem[] {
     } catch (error) {
       throw ioError(above, "stat", error, "nothing was changed");
     }
-    const problem = stats && ancestorDirectoryProblem(above, stats);
+    const problem = stats && ancestorDirectoryProblem(above, stats, what);
     if (problem) problems.push(problem);
   }
   return problems;

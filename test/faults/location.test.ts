@@ -199,6 +199,54 @@ describe("every directory above the store's", () => {
   });
 });
 
+describe("every directory above the key file", () => {
+  it("writable by others and not sticky: a keyFile is refused by open with the chmod and changes nothing, a problem for doctor, which never changes it; sticky or 755: accepted", async () => {
+    const root = tempDir();
+    chmodSync(root, 0o755);
+    const { file } = await storeAt(root, "store");
+    for (const [mode, expected] of [
+      [0o775, "refuse"],
+      [0o777, "refuse"],
+      [0o1777, "accept"],
+      [0o755, "accept"],
+    ] as const) {
+      const what = `mode ${mode.toString(8)}`;
+      const shared = join(root, `keys-${mode.toString(8)}`);
+      mkdirSync(join(shared, "app"), { recursive: true, mode: 0o755 });
+      const keyFile = join(shared, "app", "zoho.key");
+      writeFileSync(keyFile, `${generateKey()}\n`, { mode: 0o600 });
+      chmodSync(shared, mode);
+      const fresh = join(root, "store", `fresh-${mode.toString(8)}.enc`);
+      const before = listing(join(root, "store"));
+      const report = await cli(["doctor", "--json", "--file", file, "--key-file", keyFile]);
+      const keyCheck = (JSON.parse(report.stdout).result.checks as Array<{ check: string; status: string; message: string }>).find(
+        (check) => check.check === "key file",
+      )!;
+      if (expected === "accept") {
+        expect(
+          await outcome(async () => (await EncryptedFileStore.open({ path: fresh, keyFile })).saveToken({ userName: "b", refreshToken: "1000.b" })),
+          what,
+        ).toBe("ok");
+        expect(keyCheck.status, what).toBe("ok");
+        continue;
+      }
+      // A new store would be sealed with a key someone else could have put there: refused before anything is written.
+      const error = await failure(EncryptedFileStore.open({ path: fresh, keyFile }));
+      expect(error.code, what).toBe("INSECURE_PERMISSIONS");
+      expect(error.path, what).toBe(shared);
+      expect(error.message, what).toContain(`the directory above the key file ${shared} is writable by`);
+      expect(error.message, what).toContain("who could move the key file away and put another in its place");
+      expect(error.message, what).toContain(`run: chmod go-w '${shared}'`);
+      expect(listing(join(root, "store")), what).toEqual(before);
+      expect(keyCheck.status, what).toBe("problem");
+      expect(keyCheck.message, what).toContain(`chmod go-w '${shared}'`);
+      const fixed = await cli(["doctor", "--fix", "--file", file, "--key-file", keyFile]);
+      expect(fixed.code, what).toBe(1);
+      expect(statSync(shared).mode & 0o7777, what).toBe(mode);
+    }
+  });
+});
+
 describe("a store whose directory is not there", () => {
   it("moved away (renamed by someone): open fails with INVALID_PATH saying how to create one, never an empty store in a new directory; doctor reports it", async () => {
     const root = tempDir();

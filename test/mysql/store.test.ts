@@ -44,6 +44,20 @@ describe.skipIf(skip)("the store on MariaDB", () => {
     location: /^mysql:\/\/127\.0\.0\.1:\d+\//,
   });
 
+  it("a database name of 64 characters and a table name of 41: the tables are made and used (MySQL limits a named lock to 64 characters)", async () => {
+    const name = `d${"x".repeat(63)}`;
+    await server.query(`CREATE DATABASE \`${name}\``);
+    try {
+      const table = `t${"y".repeat(40)}`;
+      const store = await open({ mysql: server.url(name), table, key: generateKey() });
+      await store.saveToken({ userName: "long-names@example.com", refreshToken: "1000.long-names" });
+      expect((await store.findToken({ userName: "long-names@example.com" }))?.refreshToken).toBe("1000.long-names");
+      await store.close();
+    } finally {
+      await server.query(`DROP DATABASE \`${name}\``);
+    }
+  });
+
   it("a warm read is one statement; a save writes the head and the one token's row", async () => {
     const { url, name } = await server.createDatabase();
     const key = generateKey();
@@ -81,6 +95,68 @@ describe.skipIf(skip)("the store on MariaDB", () => {
     // A pool given is never ended.
     const [one] = await pool.query("SELECT 1 AS one");
     expect(one).toEqual([{ one: 1 }]);
+    await pool.end();
+  });
+
+  it("a save is five round trips (the settings, the lock, the compare-and-set, the row, the commit); the connection goes back with the server's settings, also after a refused write", async () => {
+    const { url, name } = await server.createDatabase();
+    const key = generateKey();
+    // Two connections (a section may read on a second one), both checked after each save.
+    const pool = mysql.createPool({ uri: url, connectionLimit: 2 });
+    const sent: string[] = [];
+    const getConnection = pool.getConnection.bind(pool);
+    pool.getConnection = (async () => {
+      const connection = await getConnection();
+      const query = connection.query.bind(connection);
+      connection.query = ((...args: any[]) => {
+        sent.push(String(typeof args[0] === "string" ? args[0] : args[0].sql));
+        return (query as any)(...args);
+      }) as any;
+      return connection;
+    }) as any;
+    /** The settings of every connection of the pool, as the next user of each would find them. */
+    const settings = async () => {
+      const connections = [await getConnection(), await getConnection()];
+      try {
+        const found = [];
+        for (const connection of connections) {
+          const [rows] = await connection.query(
+            "SELECT @@SESSION.autocommit = @@GLOBAL.autocommit AS autocommit, @@SESSION.tx_isolation = @@GLOBAL.tx_isolation AS isolation, @@SESSION.wait_timeout = @@GLOBAL.wait_timeout AS idle, @@SESSION.innodb_lock_wait_timeout = @@GLOBAL.innodb_lock_wait_timeout AS locks, @@in_transaction AS open",
+          );
+          found.push((rows as any[])[0]);
+        }
+        return found;
+      } finally {
+        for (const connection of connections) connection.release();
+      }
+    };
+    const defaults = { autocommit: 1, isolation: 1, idle: 1, locks: 1, open: 0 };
+    const untouched = [defaults, defaults];
+    const store = await open({ mysql: pool, key });
+    // A new namespace's first save creates its head row; the settings are put back after it too.
+    await store.saveToken(sampleToken("one"));
+    expect(await settings()).toEqual(untouched);
+    sent.length = 0;
+    await store.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-two" });
+    expect(sent).toHaveLength(5);
+    expect(sent[0]).toMatch(/^SET SESSION autocommit = 0/);
+    expect(sent[1]).toMatch(/FOR UPDATE$/);
+    expect(sent[4]).toMatch(/^SET SESSION autocommit = 1/);
+    expect(await settings()).toEqual(untouched);
+
+    const head = async () => Number((await server.query("SELECT version FROM zoho_tokens_heads", [], name))[0]?.version);
+    const before = await head();
+    await server.query("CREATE TRIGGER refuse BEFORE UPDATE ON zoho_tokens FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'", [], name);
+    const error = await store.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-three" }).catch((e: unknown) => e);
+    expect(isTokenStoreError(error, "IO_ERROR")).toBe(true);
+    expect(await head()).toBe(before);
+    expect(await settings()).toEqual(untouched);
+    await server.query("DROP TRIGGER refuse", [], name);
+    await store.saveToken({ userName: "user-one@example.com", accessToken: "1000.access-four" });
+    expect(await head()).toBe(before + 1);
+    expect((await store.findToken({ userName: "user-one@example.com" }))?.accessToken).toBe("1000.access-four");
+    expect(await settings()).toEqual(untouched);
+    await store.close();
     await pool.end();
   });
 

@@ -160,7 +160,19 @@ export function checkKeyFile(path: string, fix: boolean): Check {
   if (!target) return { check: "key file", status: "problem", message: `${path} does not exist (dangling symbolic link)` };
   if (!target.isFile()) return { check: "key file", status: "problem", message: `${path} is not a regular file` };
   const result = permissionCheck("key file", privateFileProblem(path, target), target, fix, "");
-  if (result.status === "ok") result.message = `${path}: ${result.message}`;
+  if (result.status === "ok") {
+    // The directories above are shared: reported, never changed (as above the store).
+    let above: PermissionProblem[];
+    try {
+      above = ancestorProblems(path, "the key file");
+    } catch (error) {
+      return { check: "key file", status: "problem", message: (error as Error).message };
+    }
+    if (above.length > 0) {
+      return { check: "key file", status: "problem", message: above.map((problem) => `${problem.path} ${problem.reason}; ${problem.fix}`).join("; ") };
+    }
+    result.message = `${path}: ${result.message}`;
+  }
   return result;
 }
 

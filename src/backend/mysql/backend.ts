@@ -14,7 +14,7 @@ import type { SqlBackend } from "../sql/backend.js";
 import { withDeadline } from "../sql/deadline.js";
 import { openSqlBackend, type SqlTimeouts, sqlCommonOptions, sqlNameOption } from "../sql/open.js";
 import type { PooledConnection, SqlNames, SqlPool, SqlRow } from "../sql/dialect.js";
-import { mysqlDialect } from "./dialect.js";
+import { flavourOfVersion, mysqlDialect, type FlavouredConnection, type MysqlFlavour } from "./dialect.js";
 
 /**
  * A `mysql2` pool given to the backend: the promise API's pool (`mysql2/promise`
@@ -203,10 +203,27 @@ function wrap(pool: Pool, owns: boolean, timeouts: SqlTimeouts): SqlPool {
         (connection as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
       },
     );
-  const connect = async (queryMs: number): Promise<PooledConnection> => {
+  // The server's flavour, once per pool: from the greeting of its first connection (the
+  // version the server announces), else asked.
+  let flavour: Promise<MysqlFlavour> | undefined;
+  const flavourOf = (connection: PoolConnection): Promise<MysqlFlavour> => {
+    flavour ??= (async () => {
+      const greeted = (connection as unknown as { connection?: { _handshakePacket?: { serverVersion?: unknown } } }).connection?._handshakePacket
+        ?.serverVersion;
+      if (typeof greeted === "string" && greeted !== "") return flavourOfVersion(greeted);
+      const { rows } = await run(connection, "SELECT VERSION() AS version", undefined, timeouts.queryMs);
+      return flavourOfVersion(String(rows[0]?.version ?? ""));
+    })();
+    flavour.catch(() => {
+      flavour = undefined;
+    });
+    return flavour;
+  };
+  const connect = async (queryMs: number): Promise<PooledConnection & FlavouredConnection> => {
     const connection: PoolConnection = await withDeadline(pool.getConnection(), timeouts.connectMs, "with a connection", undefined, (late) => late.release());
     return {
       query: (text, params) => run(connection, text, params, queryMs),
+      flavour: () => flavourOf(connection),
       // A connection in an unknown state (a failed statement mid-transaction) is closed, not reused.
       release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
     };

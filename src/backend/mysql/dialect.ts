@@ -12,9 +12,21 @@
  *   serves the one-off schema creation, on one connection held throughout.
  * - Transactions run at READ COMMITTED, so a section locks the rows it touches and no
  *   gaps: writers of other namespaces in the same table never wait for each other.
- * - The lock and idle limits are session variables in whole seconds
- *   (`innodb_lock_wait_timeout`, `wait_timeout`), set when a section begins and put back
- *   to the server's defaults when it ends, so a pooled connection is left as it was.
+ * - A section's settings are session variables, set by one statement when it begins and
+ *   put back to the server's defaults by one statement when it ends, so a pooled
+ *   connection is left as it was: the lock and idle limits in whole seconds
+ *   (`innodb_lock_wait_timeout`, `wait_timeout`), the isolation level, and `autocommit`
+ *   off, so that the section's first statement opens its transaction (no START
+ *   TRANSACTION). The statement that ends a section sets `autocommit` back on, which
+ *   commits, then to the server's default: the COMMIT and the restore are one round trip.
+ *   A section that writes one token is five: the settings, the head's lock, the head's
+ *   compare-and-set, the rows, the commit. (MariaDB's `SET STATEMENT ... FOR` takes
+ *   neither `wait_timeout`, `autocommit` nor the isolation level, and MySQL's `SET_VAR`
+ *   hint takes none of the InnoDB or idle limits; several statements in one call need a
+ *   driver flag a pool given might not have, and the compare-and-set must be checked
+ *   before the COMMIT is sent.) The isolation variable is named by the server's flavour
+ *   (`tx_isolation` on MariaDB 10.11, `transaction_isolation` on MySQL 8), read once per
+ *   pool from the server's greeting.
  * - The server's clock: `UTC_TIMESTAMP(6)` (NOW(6) in UTC), into `DATETIME(6)` columns, so
  *   clients with different session time zones agree, and a daylight saving change moves
  *   no lease.
@@ -79,22 +91,28 @@ export const mysqlDialect: SqlDialect = {
   grantsDoc: "docs/mysql.md",
 
   async beginLocked(connection, names, namespace, { lockTimeoutMs, idleTimeoutMs }) {
-    // Without multiple statements per call (mysql2 refuses them unless asked, and a pool
-    // given might not allow them), these are four round trips.
-    await connection.query("SET SESSION innodb_lock_wait_timeout = ?, wait_timeout = ?", [seconds(lockTimeoutMs), seconds(idleTimeoutMs)]);
-    await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
-    await connection.query("START TRANSACTION");
+    const isolation = isolationVariable(await flavourOf(connection));
+    await connection.query(`SET SESSION autocommit = 0, ${isolation} = 'READ-COMMITTED', innodb_lock_wait_timeout = ?, wait_timeout = ?`, [
+      seconds(lockTimeoutMs),
+      seconds(idleTimeoutMs),
+    ]);
     return mysqlDialect.lockHead(connection, names, namespace);
   },
 
   async commit(connection) {
-    await connection.query("COMMIT");
-    await restoreSession(connection);
+    try {
+      await connection.query(endStatement(await flavourOf(connection)));
+    } catch (error) {
+      // Not committed (a commit refused is rolled back): the settings are put back all the same.
+      await mysqlDialect.rollback(connection);
+      throw error;
+    }
   },
 
   async rollback(connection) {
     await connection.query("ROLLBACK");
-    await restoreSession(connection);
+    // autocommit back on commits nothing: the transaction is over.
+    await connection.query(endStatement(await flavourOf(connection)));
   },
 
   async schemaVersion(connection, names) {
@@ -112,8 +130,10 @@ export const mysqlDialect: SqlDialect = {
     // DDL commits on its own in MySQL, so no transaction holds the creators apart (or hides
     // the tables from openers until they are all there): a named lock does the first, held
     // by this one connection from the first statement to the last, and the order the second.
-    const lockName = `${COMPONENT}:${names.table}`.slice(0, 64);
-    const { rows } = await connection.query("SELECT GET_LOCK(CONCAT(DATABASE(), ':', ?), 30) AS got", [lockName]);
+    // The lock's name: MySQL refuses one over 64 characters (ER_USER_LOCK_WRONG_NAME), and a
+    // database's name alone may have 64, so it is the component and a digest of both names.
+    const lockName = `CONCAT('${COMPONENT}:', LEFT(SHA2(CONCAT(DATABASE(), ':', ?), 256), 40))`;
+    const { rows } = await connection.query(`SELECT GET_LOCK(${lockName}, 30) AS got`, [names.table]);
     if (Number(rows[0]?.got) !== 1) throw new TokenStoreError("LOCK_TIMEOUT", "another process has been creating the tables for 30 s");
     try {
       const before = await connection.query("SELECT COUNT(*) AS found FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", [
@@ -137,7 +157,7 @@ export const mysqlDialect: SqlDialect = {
       await connection.query(`INSERT IGNORE INTO ${t.schema} (component, version) VALUES (?, ?)`, [COMPONENT, version]);
       return Number(before.rows[0]?.found) === 0;
     } finally {
-      await connection.query("SELECT RELEASE_LOCK(CONCAT(DATABASE(), ':', ?))", [lockName]).catch(() => undefined);
+      await connection.query(`SELECT RELEASE_LOCK(${lockName})`, [names.table]).catch(() => undefined);
     }
   },
 
@@ -163,16 +183,17 @@ export const mysqlDialect: SqlDialect = {
   },
 
   async lockHead(connection, names, namespace) {
+    // Inside a section (autocommit off): the first statement opens the transaction.
     const t = tables(names);
     const select = `SELECT version, previous FROM ${t.heads} WHERE namespace = ? FOR UPDATE`;
     let head = toHead((await connection.query(select, [namespace])).rows[0]);
     if (head) return head;
-    // A new namespace: its head row is created outside the transaction (nothing was done in
-    // it yet), so two first writers never hold a lock each that the other's insert needs.
+    // A new namespace: its head row is created in a transaction of its own (nothing was
+    // done in this one yet), so two first writers never hold a lock each that the other's
+    // insert needs.
     await connection.query("ROLLBACK");
     await connection.query(`INSERT IGNORE INTO ${t.heads} (namespace, version) VALUES (?, 0)`, [namespace]);
-    await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
-    await connection.query("START TRANSACTION");
+    await connection.query("COMMIT");
     head = toHead((await connection.query(select, [namespace])).rows[0]);
     if (!head) throw new Error("the head row was not created");
     return head;
@@ -282,6 +303,13 @@ export const mysqlDialect: SqlDialect = {
     }
   },
 
+  async writeAndCommit(connection, names, namespace, write: RowWrite) {
+    // The same statements as write, then the one that commits and puts the settings back;
+    // a failure before it leaves the transaction open for the caller to roll back.
+    await mysqlDialect.write(connection, names, namespace, write);
+    await connection.query(endStatement(await flavourOf(connection)));
+  },
+
   async takeLease(connection, names, namespace, name, owner, leaseMs) {
     const t = tables(names);
     const micros = Math.max(1, Math.round(leaseMs * 1000));
@@ -370,7 +398,41 @@ export const mysqlDialect: SqlDialect = {
   },
 };
 
-/** Puts the session variables a section set back to the server's defaults. */
-async function restoreSession(connection: SqlConnection): Promise<void> {
-  await connection.query("SET SESSION innodb_lock_wait_timeout = @@GLOBAL.innodb_lock_wait_timeout, wait_timeout = @@GLOBAL.wait_timeout");
+/** The server's flavour: MariaDB and MySQL name the isolation variable differently. */
+export type MysqlFlavour = "MariaDB" | "MySQL";
+
+/** A connection that knows its server's flavour (the backend's pool reads it once). */
+export interface FlavouredConnection extends SqlConnection {
+  flavour?: () => Promise<MysqlFlavour>;
+}
+
+/** The flavour of the server behind `connection`: from the pool when it knows, else asked. */
+async function flavourOf(connection: SqlConnection): Promise<MysqlFlavour> {
+  const known = (connection as FlavouredConnection).flavour;
+  if (known) return known();
+  const { rows } = await connection.query("SELECT VERSION() AS version");
+  return flavourOfVersion(String(rows[0]?.version ?? ""));
+}
+
+/** "10.11.6-MariaDB-0+deb12u1" is MariaDB; "8.0.36" is MySQL. */
+export function flavourOfVersion(version: string): MysqlFlavour {
+  return /mariadb/i.test(version) ? "MariaDB" : "MySQL";
+}
+
+function isolationVariable(flavour: MysqlFlavour): string {
+  // MySQL 8 dropped tx_isolation; MariaDB has transaction_isolation from 11.1 only.
+  return flavour === "MariaDB" ? "tx_isolation" : "transaction_isolation";
+}
+
+/**
+ * Ends a section: autocommit back on (which commits an open transaction, or reports why
+ * it could not), then to the server's default, and every other setting of the section
+ * back to the server's default. One statement, so one round trip.
+ */
+function endStatement(flavour: MysqlFlavour): string {
+  const isolation = isolationVariable(flavour);
+  return (
+    `SET SESSION autocommit = 1, autocommit = @@GLOBAL.autocommit, ${isolation} = @@GLOBAL.${isolation}, ` +
+    "innodb_lock_wait_timeout = @@GLOBAL.innodb_lock_wait_timeout, wait_timeout = @@GLOBAL.wait_timeout"
+  );
 }
