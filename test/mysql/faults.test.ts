@@ -31,4 +31,5 @@ faultsSuite<MysqlServer>({
       database,
     );
   },
+  sql: async (server, database, text) => await server.query(text, [], database),
 });

@@ -23,4 +23,5 @@ faultsSuite<PostgresServer>({
   markHead: async (server, database) => {
     await server.query("UPDATE zoho_tokens SET written = (SELECT version FROM zoho_tokens_heads) WHERE id = 'head'", [], database);
   },
+  sql: async (server, database, text) => (await server.query(text, [], database)).rows,
 });

@@ -55,6 +55,8 @@ export interface FaultsDialect<S extends FaultsServer> {
   putBack(server: S, database: string, sealed: unknown): Promise<void>;
   /** Marks the head row changed too, its bytes as they were. */
   markHead(server: S, database: string): Promise<void>;
+  /** Runs SQL as an administrator in `database`; the rows. */
+  sql(server: S, database: string, text: string): Promise<Array<Record<string, unknown>>>;
 }
 
 export function faultsSuite<S extends FaultsServer>(d: FaultsDialect<S>): void {
@@ -205,6 +207,64 @@ export function faultsSuite<S extends FaultsServer>(d: FaultsDialect<S>): void {
     }, 120_000);
   };
 
+  const tombstones = () => {
+    const count = async (name: string, where: string) => Number((await d.sql(server, name, `SELECT COUNT(*) AS n FROM zoho_tokens WHERE ${where}`))[0]!.n);
+
+    it("tombstones of removed tokens are pruned by later writes; a reader holding an older version still learns of the removals", async () => {
+      const { url, name } = await server.createDatabase();
+      const key = generateKey();
+      const writer = await d.open(url, key);
+      const reader = await d.open(url, key);
+      try {
+        const [a, b, c] = await Promise.all(["a", "b", "c"].map((tag) => writer.saveToken(sampleToken(tag))));
+        // The reader holds this version, before the removals.
+        expect((await reader.getTokens()).length).toBe(3);
+        expect(await writer.deleteToken(b!.id)).toBe(true);
+        expect(await writer.deleteToken(c!.id)).toBe(true);
+        expect(await count(name, "sealed IS NULL")).toBe(2);
+        // Enough writes for the tombstones to be old enough, and for a write to prune them.
+        for (let n = 0; ; n++) {
+          const [head] = await d.sql(server, name, "SELECT version FROM zoho_tokens_heads");
+          if (Number(head!.version) >= 200) break;
+          await writer.saveToken({ userName: "user-a@example.com", accessToken: `1000.access-a-${n}` });
+        }
+        expect(await count(name, "sealed IS NULL AND id <> '~pruned'")).toBe(0);
+        expect(await count(name, "id = '~pruned'")).toBe(1);
+        // The reader's delta no longer holds the removals: the marker makes it read everything.
+        expect((await reader.getTokens()).map((token) => token.id)).toEqual([a!.id]);
+        expect(await reader.findToken({ userName: "user-b@example.com" })).toBeNull();
+        const fresh = await d.open(url, key);
+        try {
+          expect((await fresh.getTokens()).map((token) => token.id)).toEqual([a!.id]);
+          expect((await fresh.verify()).tokens).toBe(1);
+          // Ids are never reused.
+          expect(Number((await fresh.saveToken(sampleToken("d"))).id)).toBeGreaterThan(Number(c!.id));
+        } finally {
+          await fresh.close();
+        }
+      } finally {
+        await reader.close();
+        await writer.close();
+      }
+    }, 120_000);
+
+    it("a version 1 schema is moved to version 2 on open, and its tokens read as before", async () => {
+      const { url, name } = await server.createDatabase();
+      const key = generateKey();
+      const first = await d.open(url, key);
+      await first.saveToken(sampleToken("a"));
+      await first.close();
+      await d.sql(server, name, "UPDATE zoho_tokens_schema SET version = 1");
+      const store = await d.open(url, key);
+      try {
+        expect(Number((await d.sql(server, name, "SELECT version FROM zoho_tokens_schema"))[0]!.version)).toBe(2);
+        expect((await store.findToken({ userName: "user-a@example.com" }))?.accessToken).toBe("1000.access-a-at");
+      } finally {
+        await store.close();
+      }
+    });
+  };
+
   const stalled = () => {
     it("a writer stalled mid-transaction: another gets LOCK_TIMEOUT, the server ends the stalled session after its idle limit, then writes go on", async () => {
       const { url } = await server.createDatabase();
@@ -254,11 +314,13 @@ export function faultsSuite<S extends FaultsServer>(d: FaultsDialect<S>): void {
 
   if (d.title === undefined) {
     cases();
+    tombstones();
     stalled();
     describe("a server that stops answering", hangs);
   } else {
     describe.skipIf(d.skip === true)(d.title, () => {
       cases();
+      tombstones();
       stalled();
       describe("a server that stops answering", hangs);
     });

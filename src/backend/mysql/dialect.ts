@@ -38,7 +38,16 @@
  *   not in a pool the program gives): every check here reads the same either way.
  */
 import { TokenStoreError } from "../../errors.js";
-import type { ErrorKind, PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames } from "../sql/dialect.js";
+import {
+  type ErrorKind,
+  type PooledConnection,
+  PRUNED_MARKER,
+  type RecordRow,
+  type RowWrite,
+  type SqlConnection,
+  type SqlDialect,
+  type SqlNames,
+} from "../sql/dialect.js";
 import { buffer, toBytes, toHead } from "../sql/rows.js";
 
 const COMPONENT = "zoho-token-store";
@@ -150,6 +159,27 @@ export const mysqlDialect: SqlDialect = {
     } finally {
       await connection.query(`SELECT RELEASE_LOCK(${lockName})`, [names.table]).catch(() => undefined);
     }
+  },
+
+  async setSchemaVersion(connection, names, from, to) {
+    const { rowCount } = await connection.query(`UPDATE ${tables(names).schema} SET version = ? WHERE component = ? AND version = ?`, [to, COMPONENT, from]);
+    return rowCount === 1;
+  },
+
+  async pruneTombstones(connection, names, namespace, { below, version, limit }) {
+    const t = tables(names);
+    const { rowCount } = await connection.query(
+      `DELETE FROM ${t.records} WHERE namespace = ? AND sealed IS NULL AND written <= ? AND id <> ? ORDER BY written LIMIT ?`,
+      [namespace, below, PRUNED_MARKER, limit],
+    );
+    const pruned = rowCount ?? 0;
+    if (pruned > 0) {
+      await connection.query(
+        `INSERT INTO ${t.records} (namespace, id, written, sealed, prev) VALUES (?, ?, ?, NULL, NULL) ON DUPLICATE KEY UPDATE written = VALUES(written)`,
+        [namespace, PRUNED_MARKER, version],
+      );
+    }
+    return pruned;
   },
 
   async lockHead(connection, names, namespace) {

@@ -155,7 +155,7 @@ function isPool(value: unknown): value is PostgresPoolLike {
  * and a free connection of a busy pool may never come), and each statement's answer within
  * `queryMs` (`transactionQueryMs` inside a write's transaction), through `pg`'s per-query
  * `query_timeout`. A connection whose statement ran out of time is closed, never reused (its
- * answer may still come). Autocommit statements take a connection of their own the same way.
+ * answer may still come).
  */
 function wrap(pool: Pool, owns: boolean, timeouts: SqlTimeouts): SqlPool {
   const connect = async (queryMs: number): Promise<PooledConnection> => {
@@ -181,39 +181,23 @@ function wrap(pool: Pool, owns: boolean, timeouts: SqlTimeouts): SqlPool {
       release: (broken) => {
         client.removeListener("error", onError);
         const failed = broken ?? lost;
-        if (failed !== undefined) endSocket(client);
         client.release(failed === undefined ? undefined : failed instanceof Error ? failed : true);
       },
     };
   };
   return {
-    // An autocommit statement: on a connection of the pool, given back after it.
+    // An autocommit statement: the pool's own (a connection, the statement, the connection
+    // given back, or dropped on an error), within both deadlines.
     query: async (text, params) => {
-      const connection = await connect(timeouts.queryMs);
-      try {
-        const value = await connection.query(text, params);
-        connection.release();
-        return value;
-      } catch (error) {
-        connection.release(error);
-        throw error;
-      }
+      const config = { text, values: params as unknown[] | undefined, query_timeout: timeouts.queryMs } as QueryConfig;
+      const result = await withDeadline(pool.query(config), timeouts.connectMs + timeouts.queryMs, "a statement");
+      return { rows: result.rows, rowCount: result.rowCount };
     },
     connect: () => connect(timeouts.transactionQueryMs),
     end: async () => {
       if (owns) await pool.end();
     },
   };
-}
-
-/**
- * Closes a failed client's socket at once. `pg` ends a client it drops by sending its
- * goodbye and waiting for the server to close the socket, which a server that stopped
- * answering never does: the socket would hold the program open.
- */
-function endSocket(client: PoolClient): void {
-  const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
-  stream?.destroy?.();
 }
 
 /** Where the server is, safe to print: `postgres://host:port/database`, without user or password. */

@@ -6,7 +6,16 @@
  * PgBouncer's transaction pooling (1.18) does not carry. A write is one statement: the
  * removed rows, the rows put and the head, in data-modifying CTEs.
  */
-import type { ErrorKind, PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames } from "../sql/dialect.js";
+import {
+  type ErrorKind,
+  type PooledConnection,
+  PRUNED_MARKER,
+  type RecordRow,
+  type RowWrite,
+  type SqlConnection,
+  type SqlDialect,
+  type SqlNames,
+} from "../sql/dialect.js";
 import { buffer, toBytes, toHead } from "../sql/rows.js";
 
 const COMPONENT = "zoho-token-store";
@@ -126,6 +135,29 @@ export const postgresDialect: SqlDialect = {
       await connection.query("ROLLBACK").catch(() => undefined);
       throw error;
     }
+  },
+
+  async setSchemaVersion(connection, names, from, to) {
+    const { rowCount } = await connection.query(`UPDATE ${tables(names).schema} SET version = $1 WHERE component = $2 AND version = $3`, [to, COMPONENT, from]);
+    return rowCount === 1;
+  },
+
+  async pruneTombstones(connection, names, namespace, { below, version, limit }) {
+    const t = tables(names);
+    const { rows } = await connection.query(
+      `WITH gone AS (
+         DELETE FROM ${t.records} WHERE namespace = $1 AND id IN (
+           SELECT id FROM ${t.records} WHERE namespace = $1 AND sealed IS NULL AND written <= $2 AND id <> $3 ORDER BY written LIMIT $4)
+         RETURNING 1
+       ), marked AS (
+         INSERT INTO ${t.records} AS r (namespace, id, written, sealed, prev) SELECT $1, $3, $5, NULL, NULL WHERE EXISTS (SELECT 1 FROM gone)
+         ON CONFLICT (namespace, id) DO UPDATE SET written = EXCLUDED.written
+         RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM gone)::int AS pruned`,
+      [namespace, below, PRUNED_MARKER, limit, version],
+    );
+    return Number(rows[0]?.pruned ?? 0);
   },
 
   async beginLocked(connection, names, namespace, { lockTimeoutMs, idleTimeoutMs }) {

@@ -32,11 +32,36 @@ import {
   type StoredRecord,
   type Version,
 } from "../types.js";
-import type { PooledConnection, RecordRow, RowWrite, SqlConnection, SqlDialect, SqlNames, SqlPool } from "./dialect.js";
+import {
+  type PooledConnection,
+  PRUNED_MARKER,
+  type RecordRow,
+  type RowWrite,
+  type SqlConnection,
+  type SqlDialect,
+  type SqlNames,
+  type SqlPool,
+} from "./dialect.js";
 import { TableLeases } from "../table-leases.js";
 
-/** The schema version this package writes and reads. Migrations go forward only. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The schema version this package writes and reads. Migrations go forward only: 1 -> 2
+ * (the same tables; writes prune old tombstones, see dialect.ts) moves the version number,
+ * on open or `create`, when the role may update the schema table; a role that may not
+ * keeps using a version 1 schema as it is, without pruning.
+ */
+export const SCHEMA_VERSION = 2;
+
+/** The first schema version whose writes prune tombstones. */
+const PRUNING_VERSION = 2;
+
+/**
+ * Tombstones are pruned by every PRUNE_EVERY-th write, up to PRUNE_LIMIT of them, once they
+ * are PRUNE_AFTER versions old (a reader that far behind reads everything once).
+ */
+const PRUNE_EVERY = 100;
+const PRUNE_AFTER = 100;
+const PRUNE_LIMIT = 1_000;
 
 /** The largest write (sealed bytes) sent with the COMMIT as literals; a larger one goes as parameters first. */
 const COMBINED_WRITE_BYTES = 256 * 1024;
@@ -70,6 +95,8 @@ export class SqlBackend implements StorageBackend {
   #closing: Promise<void> | undefined;
   #running = 0;
   #idle: (() => void) | undefined;
+  /** The schema version found on open (undefined: not checked, so no pruning). */
+  #schemaVersion: number | undefined;
 
   constructor(settings: SqlBackendSettings) {
     this.#s = settings;
@@ -91,10 +118,12 @@ export class SqlBackend implements StorageBackend {
         if (version !== undefined) {
           this.#checkSchemaVersion(version);
           connection.release();
+          await this.#migrate(version);
           return { created: false };
         }
         const created = await this.#s.dialect.createSchema(connection, this.#s.names, SCHEMA_VERSION);
         connection.release();
+        this.#schemaVersion = SCHEMA_VERSION;
         return { created };
       } catch (error) {
         connection.release(error);
@@ -113,7 +142,12 @@ export class SqlBackend implements StorageBackend {
   /** Checks the schema version; creates the schema when it is missing and `create` is true. */
   async prepare({ create }: { create: boolean }): Promise<void> {
     const version = await this.#public("checking the schema", () => this.#s.dialect.schemaVersion(this.#s.pool, this.#s.names));
-    if (version !== undefined) return this.#checkSchemaVersion(version);
+    if (version !== undefined) {
+      this.#checkSchemaVersion(version);
+      if (create) await this.#migrate(version);
+      else this.#schemaVersion = version;
+      return;
+    }
     if (create) {
       await this.create();
       return;
@@ -121,6 +155,24 @@ export class SqlBackend implements StorageBackend {
     throw new TokenStoreError("FILE_MISSING", `${this.location} has no tables yet; open it once with createSchema: true and a role that may create them`, {
       location: this.location,
     });
+  }
+
+  /**
+   * Moves an older schema to this package's version. A role that may not update the schema
+   * table goes on with the version it found (version 1 is read and written the same way,
+   * without pruning tombstones): an upgrade of the package never stops a running program.
+   */
+  async #migrate(found: number): Promise<void> {
+    this.#schemaVersion = found;
+    if (found >= SCHEMA_VERSION) return;
+    try {
+      await this.#s.dialect.setSchemaVersion(this.#s.pool, this.#s.names, found, SCHEMA_VERSION);
+    } catch (error) {
+      if (this.#s.dialect.classify(error) === "permission") return;
+      throw this.#coded("moving the schema to a newer version", error);
+    }
+    // Moved by this call or by another process meanwhile.
+    this.#schemaVersion = (await this.#call("checking the schema", () => this.#s.dialect.schemaVersion(this.#s.pool, this.#s.names))) ?? found;
   }
 
   #checkSchemaVersion(version: number): void {
@@ -143,11 +195,14 @@ export class SqlBackend implements StorageBackend {
     const { head, complete, rows } = await this.#call("reading", () => this.#s.dialect.readSince(connection, this.#s.names, this.#s.namespace, known));
     if (!head || head.version === 0) return { kind: "missing" };
     if (!complete && head.version === known) return { kind: "unchanged" };
+    // Tombstones were pruned since this reader's version: it may have missed removals.
+    if (!complete && rows.some((row) => row.id === PRUNED_MARKER)) return this.#read(connection, { check });
     const records: StoredRecord[] = [];
     const removed: RecordId[] = [];
     for (const row of rows) {
-      if (row.sealed === null) removed.push(row.id);
-      else records.push(checked(row, check));
+      if (row.sealed === null) {
+        if (row.id !== PRUNED_MARKER) removed.push(row.id);
+      } else records.push(checked(row, check));
     }
     return { kind: "snapshot", version: head.version, complete, records, removed: complete ? [] : removed };
   }
@@ -197,7 +252,13 @@ export class SqlBackend implements StorageBackend {
     checks.push(
       version > SCHEMA_VERSION
         ? { check: "schema", status: "problem", message: `schema version ${version} is newer than this package's (${SCHEMA_VERSION})`, action: "upgrade" }
-        : { check: "schema", status: "ok", message: `schema version ${version}` },
+        : version < SCHEMA_VERSION
+          ? {
+              check: "schema",
+              status: "info",
+              message: `schema version ${version}, older than this package's (${SCHEMA_VERSION}): removed tokens' tombstones are not pruned until a role that may update the schema table opens the store`,
+            }
+          : { check: "schema", status: "ok", message: `schema version ${version}` },
     );
     const missing = await this.#public("checking grants", () => dialect.missingGrants(pool, names));
     checks.push(
@@ -265,6 +326,7 @@ export class SqlBackend implements StorageBackend {
               remove: replacement.remove.map(checkId),
             };
             wrote = true;
+            await this.#prune(connection, version, previous);
             // A small write waits for the end of the section, to travel with the COMMIT
             // where the dialect can: one round trip less.
             if (dialect.writeAndCommit && rows.put.reduce((sum, record) => sum + record.bytes.length, 0) <= COMBINED_WRITE_BYTES) pending = rows;
@@ -316,6 +378,20 @@ export class SqlBackend implements StorageBackend {
         connection.release(broken);
       }
     });
+  }
+
+  /**
+   * Every PRUNE_EVERY-th write deletes old tombstones, in its transaction: never one the
+   * previous generation still needs (written after it), and the marker tells readers who
+   * are older than them to read everything.
+   */
+  async #prune(connection: SqlConnection, version: number, previous: number | null): Promise<void> {
+    if ((this.#schemaVersion ?? 0) < PRUNING_VERSION || version % PRUNE_EVERY !== 0) return;
+    const below = Math.min(version - PRUNE_AFTER, previous ?? Number.POSITIVE_INFINITY);
+    if (below <= 0) return;
+    await this.#call("pruning removed records", () =>
+      this.#s.dialect.pruneTombstones(connection, this.#s.names, this.#s.namespace, { below, version, limit: PRUNE_LIMIT }),
+    );
   }
 
   refreshCoordinator(options: { leaseMs: number; nameKey: () => Uint8Array }): RefreshCoordinator {

@@ -19,7 +19,20 @@
  *   blind name), `owner` (a random token per claim: fencing), `expires_at` (on the
  *   server's clock).
  * - `<table>_schema`: the schema version this package checks on open.
+ *
+ * ## Pruned tombstones (schema version 2)
+ *
+ * Tombstones of records removed long ago are deleted by writes (a bounded number at a
+ * time). A reader whose version is older than a deleted tombstone would miss that removal,
+ * so the write that deletes them also writes the marker row {@link PRUNED_MARKER} (a
+ * tombstone of no record: its id is not a record id) at its own version. A reader whose
+ * delta holds the marker may have missed removals and reads everything instead. Version 1
+ * has the same tables; version 2 says every process may meet the marker (a process of a
+ * package that predates it refuses the schema, instead of missing removals).
  */
+
+/** The id of the row that marks the latest pruning of tombstones (never a record id: those are A-Z a-z 0-9 . _ -). */
+export const PRUNED_MARKER = "~pruned";
 
 /** Rows as a driver returns them. */
 export interface SqlRow {
@@ -106,6 +119,15 @@ export interface SqlDialect {
    * creators wait for. Resolves whether anything was created.
    */
   createSchema(connection: PooledConnection, names: SqlNames, version: number): Promise<boolean>;
+
+  /** Moves the schema version from `from` to `to` (a migration); resolves whether this call moved it. */
+  setSchemaVersion(connection: SqlConnection, names: SqlNames, from: number, to: number): Promise<boolean>;
+  /**
+   * Inside the transaction that locked the head: deletes up to `limit` tombstones written at
+   * or before `below` (never the marker) and, when it deleted any, writes the marker
+   * {@link PRUNED_MARKER} at `version`. Resolves how many it deleted.
+   */
+  pruneTombstones(connection: SqlConnection, names: SqlNames, namespace: string, prune: { below: number; version: number; limit: number }): Promise<number>;
 
   /**
    * Starts the transaction of an exclusive section (with its lock and idle limits, in
