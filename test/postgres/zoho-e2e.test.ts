@@ -16,7 +16,7 @@ zohoE2eSuite<PostgresServer>({
   title: "the real %s SDK, processes sharing one user through PostgreSQL",
   caseTitle: "one grant exchange for one grant code, then one refresh per expiry; no failed call; nothing readable in tables or log",
   /** Each process loads a whole SDK (1.5 to 2.5 s of CPU): as the other SDK suites, 4 in npm test, 8 under STRESS=1. */
-  processes: [4, 8],
+  processes: [8, 12],
   start: () => startPostgres({ logStatements: true }),
   open: (url, namespace, key) => openPostgresStore({ postgres: url, namespace, key }),
   scanned: async (server, database) => {
